@@ -1,0 +1,67 @@
+/*
+ * Trainers: loss, gradients, Adam, schedules, constraints. A trainer holds a
+ * reference to its model and updates it in place, one step at a time.
+ */
+#ifndef SAE_TRAIN_H
+#define SAE_TRAIN_H
+
+#include <sae/core.h>
+#include <sae/model.h>
+#include <sae/toy.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sae_trainer sae_trainer;
+
+/** Parameter keys of SAE_KIND_TRAINER configurations (values pinned; range 3000-3999). */
+typedef enum sae_trainer_param {
+    SAE_TRAINER_LR = 3000,             /**< "lr": Adam learning rate */
+    SAE_TRAINER_L1_COEFF = 3001,       /**< "l1_coefficient": weight of the sparsity penalty */
+    SAE_TRAINER_BATCH_SIZE = 3002,     /**< "batch_size": rows per step when training from a toy */
+    SAE_TRAINER_ADAM_BETA1 = 3003,     /**< "adam_beta1" */
+    SAE_TRAINER_ADAM_BETA2 = 3004,     /**< "adam_beta2" */
+    SAE_TRAINER_ADAM_EPS = 3005,       /**< "adam_eps" */
+    SAE_TRAINER_N_THREADS = 3006,      /**< "n_threads": threads used inside a step */
+    SAE_TRAINER_FIRST_SAMPLE = 3007    /**< "first_sample": toy index of the first training row */
+} sae_trainer_param;
+
+/** Per-step statistics (values pinned). */
+typedef enum sae_stat {
+    SAE_STAT_STEP = 1,      /**< steps taken so far */
+    SAE_STAT_LOSS = 2,      /**< total loss of the last step */
+    SAE_STAT_MSE = 3,       /**< reconstruction term: mean over rows of ||x - xhat||^2 */
+    SAE_STAT_SPARSITY = 4,  /**< sparsity term (before its coefficient) */
+    SAE_STAT_L0 = 5,        /**< mean number of active latents per row */
+    SAE_STAT_DEAD = 6,      /**< latents that have not fired within the dead window */
+    SAE_STAT_LR = 7         /**< learning rate used by the last step */
+} sae_stat;
+
+/** A trainer for `model` (a reference is taken). */
+SAE_API SAE_NODISCARD int32_t sae_trainer_create(sae_trainer **out, sae_model *model,
+                                                 const sae_config *cfg, const sae_allocator *alloc);
+SAE_API void sae_trainer_free(sae_trainer *trainer);
+SAE_API const char *sae_trainer_errmsg(const sae_trainer *trainer);
+/** The model being trained (borrowed; valid while the trainer lives). */
+SAE_API sae_model *sae_trainer_model(const sae_trainer *trainer);
+/** Log and progress callbacks; progress gets (step, total, loss) after each step. */
+SAE_API SAE_NODISCARD int32_t sae_trainer_set_callbacks(sae_trainer *trainer, sae_log_fn log,
+                                                        sae_progress_fn progress, void *user);
+/** One optimisation step on the batch x (n x d_in). */
+SAE_API SAE_NODISCARD int32_t sae_trainer_step(sae_trainer *trainer, const float *x, int64_t n,
+                                               int64_t ldx);
+/** n_steps steps on caller activations: batches of batch_size rows cycle through x. */
+SAE_API SAE_NODISCARD int32_t sae_trainer_train_data(sae_trainer *trainer, const float *x,
+                                                     int64_t n_rows, int64_t ldx, int64_t n_steps);
+/** n_steps steps on fresh samples of the toy, continuing from the trainer's position. */
+SAE_API SAE_NODISCARD int32_t sae_trainer_train_toy(sae_trainer *trainer, const sae_toy *toy,
+                                                    int64_t n_steps);
+/** A statistic of the last step (SAE_STAT_*). */
+SAE_API SAE_NODISCARD int32_t sae_trainer_stat(const sae_trainer *trainer, int32_t which,
+                                               double *value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+list(APPEND SAE_SOURCES core/alloc.c core/error.c core/version.c core/config.c)

@@ -1,0 +1,1 @@
+# serialisation sources are added here

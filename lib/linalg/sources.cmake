@@ -1,0 +1,1 @@
+list(APPEND SAE_SOURCES linalg/gemm.c)

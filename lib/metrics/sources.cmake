@@ -1,0 +1,1 @@
+list(APPEND SAE_SOURCES metrics/metrics_params.c)

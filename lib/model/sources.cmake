@@ -1,0 +1,1 @@
+list(APPEND SAE_SOURCES model/model_params.c)

@@ -1,0 +1,1 @@
+list(APPEND SAE_SOURCES toy/toy_params.c)

@@ -1,0 +1,1 @@
+list(APPEND SAE_SOURCES train/train_params.c)

@@ -1,0 +1,1 @@
+# one line per module test: sae_add_test(<name> [INTERNAL] [LABELS ...])
