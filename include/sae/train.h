@@ -27,6 +27,38 @@ typedef enum sae_trainer_param {
     SAE_TRAINER_FIRST_SAMPLE = 3007    /**< "first_sample": toy index of the first training row */
 } sae_trainer_param;
 
+/** Parameter keys of the decoder/activation regularisers (trainer kind; values pinned;
+ *  range 3100-3199). See docs/regularisers.md. */
+typedef enum sae_reg_param {
+    SAE_REG_ORTHO_COEFF = 3100,      /**< "ortho_coefficient": weight of the orthogonality penalty (0 = off) */
+    SAE_REG_ORTHO_SHAPE = 3101,      /**< "ortho_shape": penalty of one cosine (sae_ortho_shape) */
+    SAE_REG_ORTHO_AGGREGATE = 3102,  /**< "ortho_aggregate": how pair penalties combine (sae_ortho_aggregate) */
+    SAE_REG_ORTHO_MODE = 3103,       /**< "ortho_mode": exact quadratic or random chunks (sae_ortho_mode) */
+    SAE_REG_ORTHO_CHUNK = 3104,      /**< "ortho_chunk": latents per random chunk in chunked mode */
+    SAE_REG_ORTHO_SHARP_EPS = 3105,  /**< "ortho_sharp_eps": softening of the log-barrier shape */
+    SAE_REG_ORTHO_SEED = 3106,       /**< "ortho_seed": seed of the random chunking (with the step) */
+    SAE_REG_LOWACT_COEFF = 3150      /**< "lowact_coefficient": weight of the low-activation penalty (0 = off) */
+} sae_reg_param;
+
+/** Values of "ortho_shape": penalty f(c) of a cosine similarity c (pinned). */
+typedef enum sae_ortho_shape {
+    SAE_ORTHO_SHAPE_ABS = 0,    /**< f(c) = |c| */
+    SAE_ORTHO_SHAPE_SQUARE = 1, /**< f(c) = c^2 */
+    SAE_ORTHO_SHAPE_SHARP = 2   /**< f(c) = log((1+e)/(1+e-c^2)) / log((1+e)/e), e = ortho_sharp_eps */
+} sae_ortho_shape;
+
+/** Values of "ortho_aggregate" (pinned). */
+typedef enum sae_ortho_aggregate {
+    SAE_ORTHO_AGGREGATE_PAIRS = 0,   /**< mean of f over all pairs of latents */
+    SAE_ORTHO_AGGREGATE_NEAREST = 1  /**< mean over latents of f at the closest neighbour (Till) */
+} sae_ortho_aggregate;
+
+/** Values of "ortho_mode" (pinned). */
+typedef enum sae_ortho_mode {
+    SAE_ORTHO_MODE_EXACT = 0,   /**< all pairs: O(L^2 d) */
+    SAE_ORTHO_MODE_CHUNKED = 1  /**< pairs inside random chunks of ortho_chunk latents: O(L chunk d) */
+} sae_ortho_mode;
+
 /** Per-step statistics (values pinned). */
 typedef enum sae_stat {
     SAE_STAT_STEP = 1,      /**< steps taken so far */
