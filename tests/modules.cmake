@@ -1,1 +1,2 @@
 # one line per module test: sae_add_test(<name> [INTERNAL] [LABELS ...])
+sae_add_test(toy)

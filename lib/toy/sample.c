@@ -1,0 +1,201 @@
+/* Sampling: fire, draw magnitudes, assemble x = sum_j m_j v_j, over threads.
+ * Every row depends only on (seed, index), so any split of the work gives the same bits. */
+#include "toy_internal.h"
+
+#include <string.h>
+
+#ifdef _OPENMP
+#  include <omp.h>
+#endif
+
+int32_t sae_toy_scratch_alloc(const sae_toy *t, toy_scratch *s)
+{
+    memset(s, 0, sizeof *s);
+    s->active = sae_malloc(&t->alloc, (size_t)t->n * sizeof *s->active);
+    s->mag = sae_malloc(&t->alloc, (size_t)t->n * sizeof *s->mag);
+    if (!s->active || !s->mag) {
+        sae_toy_scratch_free(t, s);
+        return SAE_E_NOMEM;
+    }
+    return SAE_OK;
+}
+
+void sae_toy_scratch_free(const sae_toy *t, toy_scratch *s)
+{
+    sae_free(&t->alloc, s->active);
+    sae_free(&t->alloc, s->mag);
+    memset(s, 0, sizeof *s);
+}
+
+void sae_toy_compose(const sae_toy *t, uint64_t index, uint32_t domain, const int32_t *active,
+                     const float *mag, int64_t k, float *x)
+{
+    (void)index, (void)domain;
+    const int64_t d = t->d;
+    memset(x, 0, (size_t)d * sizeof *x);
+    for (int64_t a = 0; a < k; a++) {
+        const float m = mag[a], *v = t->dict + (int64_t)active[a] * d;
+        for (int64_t c = 0; c < d; c++)
+            x[c] += m * v[c];
+    }
+}
+
+/* ---- threads ----------------------------------------------------------------- */
+
+/* Threads worth using for n rows: at least a few rows each, and never more than asked. */
+static int32_t threads_for(const sae_toy *t, int64_t n)
+{
+#ifdef _OPENMP
+    int64_t useful = n / 4 > 0 ? n / 4 : 1;
+    return (int32_t)SAE_MIN((int64_t)t->n_threads, useful);
+#else
+    (void)t, (void)n;
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+typedef struct toy_pool {
+    int32_t n;
+    toy_scratch s[];
+} toy_pool;
+
+static void pool_free(const sae_toy *t, toy_pool *p)
+{
+    if (p == NULL)
+        return;
+    for (int32_t i = 0; i < p->n; i++)
+        sae_toy_scratch_free(t, &p->s[i]);
+    sae_free(&t->alloc, p);
+}
+
+static toy_pool *pool_alloc(const sae_toy *t, int32_t n_threads)
+{
+    toy_pool *p = sae_calloc(&t->alloc, 1, sizeof *p + (size_t)n_threads * sizeof(toy_scratch));
+    if (p == NULL)
+        return NULL;
+    for (; p->n < n_threads; p->n++)
+        if (sae_toy_scratch_alloc(t, &p->s[p->n]) != SAE_OK) {
+            pool_free(t, p);
+            return NULL;
+        }
+    return p;
+}
+
+/* ---- argument checks ------------------------------------------------------------ */
+
+static int32_t check_range(const sae_toy *t, uint64_t first, int64_t n)
+{
+    if (n <= 0)
+        return sae_fail(&t->err, SAE_E_SIZE, "n = %lld must be positive", (long long)n);
+    if (first > UINT64_MAX - (uint64_t)(n - 1))
+        return sae_fail(&t->err, SAE_E_SIZE, "sample indices first + n - 1 overflow 2^64");
+    return SAE_OK;
+}
+
+/* ---- public entry points ------------------------------------------------------ */
+
+int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx)
+{
+    if (t == NULL)
+        return SAE_E_NULL;
+    int32_t st = check_range(t, first, n);
+    if (st == SAE_OK)
+        st = sae_check_matrix(&t->err, x, n, t->d, ldx, "x");
+    if (st != SAE_OK)
+        return st;
+    int32_t nt = threads_for(t, n);
+    toy_pool *pool = pool_alloc(t, nt);
+    if (pool == NULL)
+        return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int64_t row = 0; row < n; row++) {
+        toy_scratch *s = &pool->s[thread_id()];
+        uint64_t index = first + (uint64_t)row;
+        int64_t k = sae_toy_fire(t, index, TOY_DOMAIN_USER, s);
+        sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, s->active, k, s->mag, s);
+        sae_toy_compose(t, index, TOY_DOMAIN_USER, s->active, s->mag, k, x + row * ldx);
+    }
+    pool_free(t, pool);
+    return SAE_OK;
+}
+
+/* Pass 1: active counts of every row, as offsets (row_ptr form) in off[0..n]. */
+static void count_rows(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t nt,
+                       int64_t *off)
+{
+    off[0] = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int64_t row = 0; row < n; row++)
+        off[row + 1] = sae_toy_fire(t, first + (uint64_t)row, TOY_DOMAIN_USER, &pool->s[thread_id()]);
+    (void)nt;
+    for (int64_t row = 0; row < n; row++)
+        off[row + 1] += off[row];
+}
+
+int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx,
+                             int64_t *row_ptr, int32_t *feature, float *magnitude, int64_t cap,
+                             int64_t *needed)
+{
+    if (t == NULL)
+        return SAE_E_NULL;
+    int32_t st = check_range(t, first, n);
+    if (st == SAE_OK && x != NULL)
+        st = sae_check_matrix(&t->err, x, n, t->d, ldx, "x");
+    if (st == SAE_OK)
+        st = sae_check_ptr(&t->err, row_ptr, "row_ptr");
+    if (st == SAE_OK && cap < 0)
+        st = sae_fail(&t->err, SAE_E_SIZE, "cap = %lld must not be negative", (long long)cap);
+    if (st == SAE_OK && cap > 0 && (feature == NULL || magnitude == NULL))
+        st = sae_fail(&t->err, SAE_E_NULL, "feature and magnitude must not be NULL when cap > 0");
+    if (st != SAE_OK)
+        return st;
+    int32_t nt = threads_for(t, n);
+    toy_pool *pool = pool_alloc(t, nt);
+    int64_t *off = sae_malloc(&t->alloc, (size_t)(n + 1) * sizeof *off);
+    if (pool == NULL || off == NULL) {
+        pool_free(t, pool);
+        sae_free(&t->alloc, off);
+        return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
+    }
+    count_rows(t, first, n, pool, nt, off);
+    if (needed != NULL)
+        *needed = off[n];
+    if (off[n] > cap) {
+        st = sae_fail(&t->err, SAE_E_BUFFER_TOO_SMALL, "codes need %lld entries, cap is %lld",
+                      (long long)off[n], (long long)cap);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int64_t row = 0; row < n; row++) {
+            toy_scratch *s = &pool->s[thread_id()];
+            uint64_t index = first + (uint64_t)row;
+            int64_t k = sae_toy_fire(t, index, TOY_DOMAIN_USER, s);
+            /* feature is NULL only when no row has an active feature */
+            int32_t *f = feature ? feature + off[row] : s->active;
+            float *m = magnitude ? magnitude + off[row] : s->mag;
+            if (f != s->active)
+                memcpy(f, s->active, (size_t)k * sizeof *f);
+            sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, f, k, m, s);
+            if (x != NULL)
+                sae_toy_compose(t, index, TOY_DOMAIN_USER, f, m, k, x + row * ldx);
+        }
+        memcpy(row_ptr, off, (size_t)(n + 1) * sizeof *row_ptr);
+    }
+    pool_free(t, pool);
+    sae_free(&t->alloc, off);
+    return st;
+}
