@@ -37,7 +37,8 @@ typedef enum sae_reg_param {
     SAE_REG_ORTHO_CHUNK = 3104,      /**< "ortho_chunk": latents per random chunk in chunked mode */
     SAE_REG_ORTHO_SHARP_EPS = 3105,  /**< "ortho_sharp_eps": softening of the log-barrier shape */
     SAE_REG_ORTHO_SEED = 3106,       /**< "ortho_seed": seed of the random chunking (with the step) */
-    SAE_REG_LOWACT_COEFF = 3150      /**< "lowact_coefficient": weight of the low-activation penalty (0 = off) */
+    SAE_REG_LOWACT_COEFF = 3150,     /**< "lowact_coefficient": weight of the low-activation penalty (0 = off) */
+    SAE_REG_LOWACT_THRESHOLD = 3151  /**< "lowact_threshold": activations in (0, threshold) count as low */
 } sae_reg_param;
 
 /** Values of "ortho_shape": penalty f(c) of a cosine similarity c (pinned). */

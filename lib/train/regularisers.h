@@ -19,6 +19,21 @@ size_t sae_reg_ortho_work_floats(const sae_config *trainer_cfg, int64_t n_latent
 double sae_reg_ortho(const sae_config *trainer_cfg, const float *w, int64_t n_latents, int64_t d,
                      int64_t ldw, uint64_t step, float *g, int64_t ldg, float *work);
 
+/* Helpers of the orthogonality penalty, exposed for tests and callers that want the
+ * same numbers (docs/regularisers.md).
+ * sae_reg_ortho_shape: f(c) of an ortho_shape value (sae_ortho_shape), f'(c) in *deriv.
+ * sae_reg_ortho_chunks: chunks the chunked mode splits n_valid usable latents into (balanced
+ *   sizes, differing by at most one; the largest in *max_size when not NULL).
+ * sae_reg_ortho_partition: the usable (non-zero) rows of W in the random order of this
+ *   (seed, step), written to perm (n_latents entries); returns how many there are.
+ * sae_reg_ortho_chunk_range: chunk c of that order is perm[start, start + size). */
+double sae_reg_ortho_shape(int32_t shape, double sharp_eps, double c, double *deriv);
+int64_t sae_reg_ortho_chunks(int64_t n_valid, int64_t chunk, int64_t *max_size);
+int64_t sae_reg_ortho_partition(const float *w, int64_t n_latents, int64_t d, int64_t ldw,
+                                uint64_t seed, uint64_t step, int32_t *perm);
+void sae_reg_ortho_chunk_range(int64_t n_valid, int64_t n_chunks, int64_t c, int64_t *start,
+                               int64_t *size);
+
 /* Floats of scratch the low-activation penalty needs for a batch of n rows. */
 size_t sae_reg_lowact_work_floats(const sae_config *trainer_cfg, int64_t n, int64_t n_latents,
                                   int64_t d);

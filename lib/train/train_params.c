@@ -21,6 +21,7 @@ static const sae_param_def trainer_params[] = {
     {SAE_REG_ORTHO_SHARP_EPS, "ortho_sharp_eps", SAE_TYPE_F64, 1e-6, 1e3, 0.01, "softening e of the log-barrier shape; smaller = sharper near |c| = 1"},
     {SAE_REG_ORTHO_SEED, "ortho_seed", SAE_TYPE_I64, 0, 9007199254740991.0, 0, "seed of the random chunking (the stream index is the step)"},
     {SAE_REG_LOWACT_COEFF, "lowact_coefficient", SAE_TYPE_F64, 0, 1e6, 0, "weight of the low-activation penalty for tied SAEs (0 = off)"},
+    {SAE_REG_LOWACT_THRESHOLD, "lowact_threshold", SAE_TYPE_F64, 1e-12, 1e12, 1.0, "activations in (0, threshold) count as low; put it between the low and high peaks"},
 };
 
 const sae_kind_def sae_trainer_kind = {SAE_KIND_TRAINER, "trainer", trainer_params,
