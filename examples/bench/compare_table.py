@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""Summarise a run_compare.sh log: samples/s of libsae and PyTorch, ratio, roofline.
+
+Log lines are "<tag> <program output>", tags:
+  roof:<cfg>            bench_sgemm (ROOFLINE ... lines)
+  sae:<cfg>:<arch>      libsae bench_train        torch:<cfg>:<arch>  torch_ref.py
+  sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
+  thr<T>:medium:<arch>  bench_train with T threads
+Throughput is read from "samples_per_s=X", "samples/s=X" or "X samples/s".
+"""
+import re
+import sys
+
+RATE_PATTERNS = [
+    re.compile(r"samples_per_s[=:]\s*([0-9.eE+]+)"),
+    re.compile(r"samples/s[=:]\s*([0-9.eE+]+)"),
+    re.compile(r"([0-9.eE+]+)\s*samples/s"),
+]
+KV = re.compile(r"(\w+)=([^\s]+)")
+
+
+def rate_of(line):
+    for pattern in RATE_PATTERNS:
+        m = pattern.search(line)
+        if m:
+            try:
+                return float(m.group(1))
+            except ValueError:
+                pass
+    return None
+
+
+def parse(path):
+    rates, roofs = {}, {}
+    with open(path) as f:
+        for raw in f:
+            if raw.startswith("#") or " " not in raw:
+                continue
+            tag, line = raw.rstrip("\n").split(" ", 1)
+            if tag.startswith("roof:") and line.startswith("ROOFLINE"):
+                roofs[tag[5:]] = {k: v for k, v in KV.findall(line)}
+                continue
+            rate = rate_of(line)
+            # The last throughput a program prints is its summary for the whole run.
+            if rate is not None:
+                rates[tag] = rate
+    return rates, roofs
+
+
+def fmt(x):
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+
+
+def training_table(rates, roofs):
+    keys = sorted({t.split(":", 1)[1] for t in rates if t.startswith(("sae:", "torch:"))
+                   and not t.split(":")[1] == "gen"}, key=order)
+    print("\nTraining (samples/s; roofline = best possible with sgemm at the measured rate:")
+    print(" dense = 5 GEMMs of 2ndL flops, enc = the encoder GEMM alone)")
+    print(f"{'config':8} {'arch':10} {'libsae':>12} {'torch':>12} {'ratio':>8} "
+          f"{'roof dense':>12} {'roof enc':>12} {'libsae/dense':>13}")
+    for key in keys:
+        cfg, arch = key.split(":")
+        sae, torch = rates.get("sae:" + key), rates.get("torch:" + key)
+        roof = roofs.get(cfg, {})
+        dense = float(roof["relu_samples_per_s_max"]) if "relu_samples_per_s_max" in roof else None
+        enc = float(roof["topk_samples_per_s_max"]) if "topk_samples_per_s_max" in roof else None
+        print(f"{cfg:8} {arch:10} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} "
+              f"{fmt(dense):>12} {fmt(enc):>12} {ratio(sae, dense):>13}")
+
+
+def generator_table(rates):
+    specs = sorted({t.split(":", 2)[2] for t in rates if t.split(":")[1:2] == ["gen"]})
+    if not specs:
+        return
+    print("\nGenerator (samples/s)")
+    print(f"{'config':14} {'libsae':>12} {'torch dense':>12} {'ratio':>8}")
+    for spec in specs:
+        sae, torch = rates.get("sae:gen:" + spec), rates.get("torch:gen:" + spec)
+        print(f"{spec:14} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8}")
+
+
+def thread_table(rates):
+    archs = sorted({t.split(":")[2] for t in rates if t.startswith("thr")})
+    if not archs:
+        return
+    print("\nThreads, medium (libsae samples/s)")
+    print(f"{'arch':10} {'1 thread':>12} {'2 threads':>12} {'speedup':>8}")
+    for arch in archs:
+        one, two = rates.get(f"thr1:medium:{arch}"), rates.get(f"thr2:medium:{arch}")
+        print(f"{arch:10} {fmt(one):>12} {fmt(two):>12} {ratio(two, one):>8}")
+
+
+def order(key):
+    cfg, arch = key.split(":")
+    return ({"tiny": 0, "medium": 1, "large": 2}.get(cfg, 3), cfg,
+            {"relu": 0, "topk": 1, "batchtopk": 2}.get(arch, 3), arch)
+
+
+def main(path):
+    rates, roofs = parse(path)
+    training_table(rates, roofs)
+    generator_table(rates)
+    thread_table(rates)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,124 @@
+#!/bin/sh
+# libsae vs PyTorch CPU vs the BLAS roofline, same machine, same run (issue 7).
+#
+#   examples/bench/run_compare.sh [-b BUILD_DIR] [-t THREADS] [-s STEP_SCALE]
+#                                 [-c "tiny medium large"] [-a "relu topk batchtopk"]
+#                                 [-o LOG] [-G] [-T]
+#
+# Runs, for every configuration and architecture, libsae's bench_train, torch_ref.py
+# and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
+# torch_ref.py --mode gen) and the 1-vs-2-thread scaling of bench_train on medium.
+# Prints one table of samples/s with the ratio libsae/torch per configuration.
+# -G skips the generator part, -T the thread-scaling part. Every raw line goes to LOG.
+#
+# Threads: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to THREADS for every
+# program (Debian's torch uses the system OpenBLAS, whose pool torch.set_num_threads
+# does not size). OPENBLAS_CORETYPE is left as the environment sets it.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build="$root/build"
+threads=1
+scale=1
+configs="tiny medium large"
+archs="relu topk batchtopk"
+log=""
+do_gen=1
+do_threads=1
+python=/usr/bin/python3
+
+while getopts b:t:s:c:a:o:GT opt; do
+    case $opt in
+    b) build=$(cd "$OPTARG" && pwd) ;;
+    t) threads=$OPTARG ;;
+    s) scale=$OPTARG ;;
+    c) configs=$OPTARG ;;
+    a) archs=$OPTARG ;;
+    o) log=$OPTARG ;;
+    G) do_gen=0 ;;
+    T) do_threads=0 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
+    esac
+done
+[ -n "$log" ] || log=$(mktemp /tmp/sae_compare.XXXXXX)
+: >"$log"
+
+bench_train="$build/examples/bench_train"
+bench_toy="$build/examples/bench_toy"
+bench_sgemm="$build/examples/bench_sgemm"
+for exe in "$bench_sgemm"; do
+    [ -x "$exe" ] || { echo "missing $exe: build with -DSAE_BUILD_EXAMPLES=ON" >&2; exit 1; }
+done
+
+# Configuration table: name d N latents batch fire_prob steps (steps scaled by -s).
+config_line() {
+    case $1 in
+    tiny) echo "32 64 128 1024 0.05 400" ;;
+    medium) echo "256 1024 4096 4096 0.0078125 12" ;;
+    large) echo "768 8192 16384 4096 0.001953125 3" ;;
+    *) echo "unknown configuration $1" >&2; exit 2 ;;
+    esac
+}
+
+scaled_steps() {
+    awk -v s="$1" -v f="$scale" 'BEGIN { n = int(s * f + 0.5); print (n < 1 ? 1 : n) }'
+}
+
+# Run a command with the thread settings, tag each output line, keep everything in LOG.
+run_tagged() {
+    tag=$1; nthreads=$2; shift 2
+    echo "# $tag: $*" >>"$log"
+    OPENBLAS_NUM_THREADS=$nthreads OMP_NUM_THREADS=$nthreads "$@" 2>&1 \
+        | sed "s/^/$tag /" | tee -a "$log" >/dev/null || true
+}
+
+libsae_arch() {
+    case $1 in relu) echo relu ;; topk) echo topk ;; batchtopk) echo batchtopk ;; esac
+}
+
+echo "# $(date -u '+%Y-%m-%dT%H:%M:%SZ') $(uname -n) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
+echo "# threads=$threads OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} other OPENBLAS_*: $(env | grep '^OPENBLAS_' | grep -v CORETYPE | tr '\n' ' ')" | tee -a "$log"
+
+for cfg in $configs; do
+    set -- $(config_line "$cfg")
+    d=$1 n_feat=$2 latents=$3 batch=$4 prob=$5 steps=$(scaled_steps "$6")
+    echo "# $cfg: d=$d N=$n_feat L=$latents batch=$batch fire_prob=$prob steps=$steps" | tee -a "$log"
+    run_tagged "roof:$cfg" "$threads" "$bench_sgemm" --config "$cfg" --threads "$threads" --min-time 0.2
+    for arch in $archs; do
+        if [ -x "$bench_train" ]; then
+            run_tagged "sae:$cfg:$arch" "$threads" "$bench_train" --config "$cfg" \
+                --arch "$(libsae_arch "$arch")" --steps "$steps" --threads "$threads"
+        fi
+        run_tagged "torch:$cfg:$arch" "$threads" "$python" "$here/torch_ref.py" --arch "$arch" \
+            --d "$d" --n-features "$n_feat" --latents "$latents" --batch "$batch" \
+            --fire-prob "$prob" --steps "$steps" --warmup 1 --threads "$threads"
+    done
+done
+
+if [ "$do_gen" = 1 ]; then
+    # Generator configurations of issue 3: ~8 and ~16 active features per sample.
+    for spec in "256 1024 0.0078125" "768 8192 0.001953125"; do
+        set -- $spec
+        tag="gen:d$1N$2"
+        if [ -x "$bench_toy" ]; then
+            run_tagged "sae:$tag" "$threads" "$bench_toy" --d "$1" --n-features "$2" \
+                --fire-prob "$3" --batch 4096 --threads "$threads"
+        fi
+        run_tagged "torch:$tag" "$threads" "$python" "$here/torch_ref.py" --mode gen --d "$1" \
+            --n-features "$2" --fire-prob "$3" --batch 4096 --steps "$(scaled_steps 10)" \
+            --threads "$threads"
+    done
+fi
+
+if [ "$do_threads" = 1 ] && [ -x "$bench_train" ]; then
+    for nt in 1 2; do
+        for arch in $archs; do
+            run_tagged "thr$nt:medium:$arch" "$nt" "$bench_train" --config medium \
+                --arch "$(libsae_arch "$arch")" --steps "$(scaled_steps 12)" --threads "$nt"
+        done
+    done
+fi
+
+echo "# raw log: $log"
+"$python" "$here/compare_table.py" "$log"
