@@ -249,8 +249,10 @@ int32_t sae_config_set_f64(sae_config *c, int32_t key, double v)
 int32_t sae_config_get_i64(const sae_config *c, int32_t key, int64_t *v)
 {
     int32_t i, st;
-    if (c == NULL || v == NULL)
+    if (c == NULL)
         return SAE_E_NULL;
+    if (v == NULL)
+        return sae_fail(&c->err, SAE_E_NULL, "value is NULL");
     if ((st = slot(c, key, SAE_TYPE_I64, &i)) != SAE_OK)
         return st;
     *v = c->vals[i].i;
@@ -260,8 +262,10 @@ int32_t sae_config_get_i64(const sae_config *c, int32_t key, int64_t *v)
 int32_t sae_config_get_f64(const sae_config *c, int32_t key, double *v)
 {
     int32_t i, st;
-    if (c == NULL || v == NULL)
+    if (c == NULL)
         return SAE_E_NULL;
+    if (v == NULL)
+        return sae_fail(&c->err, SAE_E_NULL, "value is NULL");
     if ((st = slot(c, key, SAE_TYPE_F64, &i)) != SAE_OK)
         return st;
     *v = c->vals[i].f;
@@ -328,8 +332,10 @@ static int32_t get_array(const sae_config *c, int32_t key, int32_t type, void *d
                          int64_t *n)
 {
     int32_t i, st;
-    if (c == NULL || n == NULL)
+    if (c == NULL)
         return SAE_E_NULL;
+    if (n == NULL)
+        return sae_fail(&c->err, SAE_E_NULL, "n is NULL");
     if ((st = slot(c, key, type, &i)) != SAE_OK)
         return st;
     const sae_value *v = &c->vals[i];
@@ -359,8 +365,10 @@ int32_t sae_config_get_i64_array(const sae_config *c, int32_t key, int64_t *dst,
 
 int32_t sae_config_set_by_name(sae_config *c, const char *name, double value)
 {
-    if (c == NULL || name == NULL)
+    if (c == NULL)
         return SAE_E_NULL;
+    if (name == NULL)
+        return sae_fail(&c->err, SAE_E_NULL, "name is NULL");
     int32_t key;
     if (sae_param_lookup(name, &key) != SAE_OK)
         return sae_fail(&c->err, SAE_E_UNKNOWN_KEY, "unknown parameter name '%s'", name);
