@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Valgrind memcheck of the test suite: every ctest test whose command is a test executable
+# runs under valgrind; any memory error or leak (definite, indirect or possible) fails.
+#   bash .ci/memcheck.sh                 # unit tests (label "unit")
+#   SAE_MEMCHECK_LABEL='unit|slow' bash .ci/memcheck.sh
+# Build tree: $SAE_CI_DIR/memcheck (RelWithDebInfo, reference BLAS, no OpenMP: the
+# runtime's thread pool is not what we check). Logs: <build>/memcheck-logs/<test>.log
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+SAE_DEPS+=(valgrind)
+sae_install_deps missing
+cd "$SAE_ROOT"
+label=${SAE_MEMCHECK_LABEL:-unit}
+dir=$SAE_CI_DIR/memcheck
+pcdir=$(sae_refblas_module)
+export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+
+sae_log "memcheck: configure + build ($dir)"
+sae_configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAE_BLAS=sae-refblas \
+  -DSAE_OPENMP=OFF -DSAE_BUILD_EXAMPLES=OFF
+sae_build "$dir"
+
+sae_log "memcheck: tests labelled '$label' under valgrind"
+logs=$dir/memcheck-logs
+rm -rf "$logs" && mkdir -p "$logs"
+(cd "$dir" && ctest -L "$label" --show-only=json-v1) >"$logs/tests.json"
+"$SAE_PYTHON" - "$logs" <<'PY'
+import json, os, subprocess, sys, time
+logs = sys.argv[1]
+tests = json.load(open(os.path.join(logs, "tests.json")))["tests"]
+vg = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
+      "--show-leak-kinds=definite,indirect,possible",
+      "--errors-for-leak-kinds=definite,indirect,possible", "--track-origins=yes",
+      "--num-callers=30"]
+failed, ran = [], 0
+for t in tests:
+    cmd = t.get("command") or []
+    if not cmd or os.path.basename(cmd[0]).startswith(("cmake", "ctest", "python", "sh", "bash")):
+        print(f"  skip   {t['name']} (not a test executable)")
+        continue
+    cwd = next((p["value"] for p in t.get("properties", []) if p["name"] == "WORKING_DIRECTORY"), None)
+    env = dict(os.environ)
+    for p in t.get("properties", []):
+        if p["name"] == "ENVIRONMENT":
+            for kv in p["value"]:
+                k, _, v = kv.partition("=")
+                env[k] = v
+    log = os.path.join(logs, t["name"] + ".log")
+    t0 = time.time()
+    rc = subprocess.call(vg + ["--log-file=" + log] + cmd, cwd=cwd, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ran += 1
+    summary = [l.split("== ", 1)[-1].strip() for l in open(log) if "ERROR SUMMARY" in l]
+    status = "ok" if rc == 0 else f"FAIL rc={rc}"
+    print(f"  {status:6s} {t['name']:28s} {time.time() - t0:6.1f}s  {summary[-1] if summary else ''}")
+    if rc != 0:
+        failed.append(t["name"])
+print(f"memcheck: {ran} test executables, {len(failed)} failed {failed if failed else ''}")
+sys.exit(1 if failed else 0)
+PY
