@@ -2,6 +2,7 @@
  * Every row depends only on (seed, index), so any split of the work gives the same bits. */
 #include "toy_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -11,9 +12,13 @@
 int32_t sae_toy_scratch_alloc(const sae_toy *t, toy_scratch *s)
 {
     memset(s, 0, sizeof *s);
+    size_t groups = (size_t)SAE_MAX(t->mag.n_groups, 1), m = (size_t)SAE_MAX(t->fire.copula.m, 1);
     s->active = sae_malloc(&t->alloc, (size_t)t->n * sizeof *s->active);
     s->mag = sae_malloc(&t->alloc, (size_t)t->n * sizeof *s->mag);
-    if (!s->active || !s->mag) {
+    s->e = sae_malloc(&t->alloc, m * sizeof *s->e);
+    s->gval = sae_malloc(&t->alloc, groups * sizeof *s->gval);
+    s->gstamp = sae_calloc(&t->alloc, groups, sizeof *s->gstamp);
+    if (!s->active || !s->mag || !s->e || !s->gval || !s->gstamp) {
         sae_toy_scratch_free(t, s);
         return SAE_E_NOMEM;
     }
@@ -24,13 +29,30 @@ void sae_toy_scratch_free(const sae_toy *t, toy_scratch *s)
 {
     sae_free(&t->alloc, s->active);
     sae_free(&t->alloc, s->mag);
+    sae_free(&t->alloc, s->e);
+    sae_free(&t->alloc, s->gval);
+    sae_free(&t->alloc, s->gstamp);
     memset(s, 0, sizeof *s);
+}
+
+/* Isotropic Gaussian noise: Box-Muller pairs, both values used. */
+static void add_noise(const sae_toy *t, uint64_t index, uint32_t domain, float *x)
+{
+    sae_rng r;
+    sae_rng_init(&r, t->seed, index, SAE_STREAM_NOISE + domain);
+    const double sd = t->noise_std;
+    for (int64_t c = 0; c < t->d; c += 2) {
+        double u1 = 1.0 - sae_rng_uniform(&r), u2 = sae_rng_uniform(&r);
+        double rad = sd * sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
+        x[c] += (float)(rad * cos(ang));
+        if (c + 1 < t->d)
+            x[c + 1] += (float)(rad * sin(ang));
+    }
 }
 
 void sae_toy_compose(const sae_toy *t, uint64_t index, uint32_t domain, const int32_t *active,
                      const float *mag, int64_t k, float *x)
 {
-    (void)index, (void)domain;
     const int64_t d = t->d;
     memset(x, 0, (size_t)d * sizeof *x);
     for (int64_t a = 0; a < k; a++) {
@@ -38,6 +60,32 @@ void sae_toy_compose(const sae_toy *t, uint64_t index, uint32_t domain, const in
         for (int64_t c = 0; c < d; c++)
             x[c] += m * v[c];
     }
+    if (t->noise_std > 0)
+        add_noise(t, index, domain, x);
+}
+
+int32_t sae_toy_mean_sq_norm(const sae_toy *t, int64_t rows, double *out)
+{
+    toy_scratch s;
+    float *x = sae_malloc(&t->alloc, (size_t)t->d * sizeof *x);
+    if (x == NULL || sae_toy_scratch_alloc(t, &s) != SAE_OK) {
+        sae_free(&t->alloc, x);
+        return SAE_E_NOMEM;
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t k = sae_toy_fire(t, (uint64_t)i, TOY_DOMAIN_SCALE, &s);
+        sae_toy_magnitudes(t, (uint64_t)i, TOY_DOMAIN_SCALE, s.active, k, s.mag, &s);
+        sae_toy_compose(t, (uint64_t)i, TOY_DOMAIN_SCALE, s.active, s.mag, k, x);
+        double r = 0;
+        for (int64_t c = 0; c < t->d; c++)
+            r += (double)x[c] * x[c];
+        sum += r;
+    }
+    *out = sum / (double)rows;
+    sae_toy_scratch_free(t, &s);
+    sae_free(&t->alloc, x);
+    return SAE_OK;
 }
 
 /* ---- threads ----------------------------------------------------------------- */

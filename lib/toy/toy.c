@@ -1,6 +1,7 @@
 /* The toy generator handle: creation, copies, queries. */
 #include "toy_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 static void toy_release(sae_toy *t)
@@ -21,15 +22,37 @@ void sae_toy_free(sae_toy *t)
     sae_free(&al, t);
 }
 
-/* Build every part from t->cfg. dict_src, when not NULL, is copied instead of being
- * built (clones reuse the parent's dictionary rather than recomputing it). */
-static int32_t toy_build(sae_toy *t, const float *dict_src)
+/* Samples drawn to estimate E||x||^2 for "normalize" (relative error about
+ * CV(||x||^2) / 128). */
+#define TOY_SCALE_ROWS 16384
+
+/* Scale samples so that E||x||^2 = d: magnitudes and noise are multiplied by
+ * s = sqrt(d / E||x||^2), with E estimated on samples of a private domain. */
+static int32_t normalise_scale(sae_toy *t)
+{
+    double msq;
+    int32_t st = sae_toy_mean_sq_norm(t, TOY_SCALE_ROWS, &msq);
+    if (st != SAE_OK)
+        return st;
+    if (msq > 0) {
+        double s = sqrt((double)t->d / msq);
+        t->mag.scale = (float)s;
+        t->noise_std = (float)(t->noise_std * s);
+    }
+    return SAE_OK;
+}
+
+/* Build every part from t->cfg. src, when not NULL, is a handle built from the same
+ * configuration: its dictionary and scale are copied instead of being recomputed
+ * (clones do not retrain the superposition model). */
+static int32_t toy_build(sae_toy *t, const sae_toy *src)
 {
     const sae_config *c = t->cfg;
     t->n = sae_cfg_i64(c, SAE_TOY_N_FEATURES);
     t->d = sae_cfg_i64(c, SAE_TOY_D);
     t->seed = (uint64_t)sae_cfg_i64(c, SAE_TOY_SEED);
-    t->n_threads = 1;
+    t->n_threads = (int32_t)sae_cfg_i64(c, SAE_TOY_N_THREADS);
+    t->noise_std = (float)sae_cfg_f64(c, SAE_TOY_NOISE_STD);
     t->dict = sae_malloc(&t->alloc, (size_t)(t->n * t->d) * sizeof *t->dict);
     t->marginal = sae_calloc(&t->alloc, (size_t)t->n, sizeof *t->marginal);
     if (!t->dict || !t->marginal)
@@ -39,15 +62,21 @@ static int32_t toy_build(sae_toy *t, const float *dict_src)
         st = sae_toy_magnitude_build(t);
     if (st != SAE_OK)
         return st;
-    if (dict_src != NULL) {
-        memcpy(t->dict, dict_src, (size_t)(t->n * t->d) * sizeof *t->dict);
+    if (src != NULL) {
+        memcpy(t->dict, src->dict, (size_t)(t->n * t->d) * sizeof *t->dict);
+        t->mag.scale = src->mag.scale;
+        t->noise_std = src->noise_std;
+        t->tms_loss = src->tms_loss;
         return SAE_OK;
     }
-    return sae_toy_dict_build(t);
+    st = sae_toy_dict_build(t);
+    if (st == SAE_OK && sae_cfg_i64(c, SAE_TOY_NORMALIZE))
+        st = normalise_scale(t);
+    return st;
 }
 
 static int32_t toy_new(sae_toy **out, const sae_config *cfg, const sae_allocator *alloc,
-                       const float *dict_src)
+                       const sae_toy *src)
 {
     sae_alloc al;
     sae_alloc_init(&al, alloc);
@@ -58,7 +87,7 @@ static int32_t toy_new(sae_toy **out, const sae_config *cfg, const sae_allocator
     sae_err_init(&t->err);
     int32_t st = sae_config_clone(&t->cfg, cfg);
     if (st == SAE_OK)
-        st = toy_build(t, dict_src);
+        st = toy_build(t, src);
     if (st != SAE_OK) {
         sae_toy_free(t);
         return st;
@@ -82,7 +111,7 @@ int32_t sae_toy_clone(sae_toy **out, const sae_toy *src)
 {
     if (out == NULL || src == NULL)
         return SAE_E_NULL;
-    int32_t st = toy_new(out, src->cfg, src->alloc.a.alloc ? &src->alloc.a : NULL, src->dict);
+    int32_t st = toy_new(out, src->cfg, src->alloc.a.alloc ? &src->alloc.a : NULL, src);
     if (st != SAE_OK)
         return sae_fail(&src->err, st, "clone failed: %s", sae_status_str(st));
     return SAE_OK;
@@ -124,4 +153,37 @@ int32_t sae_toy_fire_probs(const sae_toy *t, double *dst, int64_t cap)
                         (long long)t->n, (long long)cap);
     memcpy(dst, t->marginal, (size_t)t->n * sizeof *dst);
     return SAE_OK;
+}
+
+int32_t sae_toy_get_config(const sae_toy *t, sae_config **out)
+{
+    if (t == NULL)
+        return SAE_E_NULL;
+    if (out == NULL)
+        return sae_fail(&t->err, SAE_E_NULL, "out is NULL");
+    int32_t st = sae_config_clone(out, t->cfg);
+    if (st != SAE_OK)
+        return sae_fail(&t->err, st, "copying the configuration failed: %s", sae_status_str(st));
+    return SAE_OK;
+}
+
+int32_t sae_toy_info(const sae_toy *t, int32_t key, double *value)
+{
+    if (t == NULL)
+        return SAE_E_NULL;
+    if (value == NULL)
+        return sae_fail(&t->err, SAE_E_NULL, "value is NULL");
+    switch (key) {
+    case SAE_TOY_INFO_SCALE: *value = t->mag.scale; return SAE_OK;
+    case SAE_TOY_INFO_MEAN_ACTIVE: {
+        double s = 0;
+        for (int64_t j = 0; j < t->n; j++)
+            s += t->marginal[j];
+        *value = s;
+        return SAE_OK;
+    }
+    case SAE_TOY_INFO_P_EMPTY: *value = t->fire.p_empty; return SAE_OK;
+    case SAE_TOY_INFO_TMS_LOSS: *value = t->tms_loss; return SAE_OK;
+    default: return sae_fail(&t->err, SAE_E_UNKNOWN_KEY, "unknown toy info key %d", (int)key);
+    }
 }

@@ -1,34 +1,55 @@
-/* Parameters of toy generators (SAE_KIND_TOY) and their cross-checks. */
-#include "core/core.h"
+/* Parameters of toy generators (SAE_KIND_TOY). Cross-parameter checks live in
+ * toy_validate.c. Bounds of arrays apply to every element. */
+#include "toy_internal.h"
 
-#include <sae/toy.h>
+#define MAX_SEED 9007199254740991.0
 
 static const sae_param_def toy_params[] = {
     {SAE_TOY_N_FEATURES, "n_features", SAE_TYPE_I64, 1, 1 << 24, 32, "number of true features N"},
     {SAE_TOY_D, "d", SAE_TYPE_I64, 1, 1 << 20, 64, "dimension of the activations"},
-    {SAE_TOY_SEED, "seed", SAE_TYPE_I64, 0, 9007199254740991.0, 0, "seed of every random choice"},
-    {SAE_TOY_FIRE_PROB, "fire_prob", SAE_TYPE_F64, 0, 1, 0.05, "firing probability of every feature"},
-    {SAE_TOY_FIRE_PROBS, "fire_probs", SAE_TYPE_F64_ARRAY, 0, 1, 0, "per-feature firing probabilities (length N)"},
+    {SAE_TOY_SEED, "seed", SAE_TYPE_I64, 0, MAX_SEED, 0, "seed of every random choice"},
+    {SAE_TOY_FIRE_PROB, "fire_prob", SAE_TYPE_F64, 0, 1, 0.05, "firing probability of every feature (constant profile)"},
+    {SAE_TOY_FIRE_PROBS, "fire_probs", SAE_TYPE_F64_ARRAY, 0, 1, 0, "per-feature firing probabilities (length N); override the profile"},
     {SAE_TOY_MAG_LO, "mag_lo", SAE_TYPE_F64, 0, 1e6, 0, "lower end of uniform magnitudes"},
     {SAE_TOY_MAG_HI, "mag_hi", SAE_TYPE_F64, 0, 1e6, 1, "upper end of uniform magnitudes"},
+    {SAE_TOY_N_THREADS, "toy_threads", SAE_TYPE_I64, 1, 1024, 1, "threads of one sampling call (output does not depend on it)"},
+    {SAE_TOY_FIRE_PROFILE, "fire_profile", SAE_TYPE_I64, 0, 4, SAE_TOY_FIRE_CONSTANT, "0 constant, 1 linear, 2 Zipf, 3 Zipf rescaled to [min, max], 4 caller fire_probs"},
+    {SAE_TOY_FIRE_PROB_MAX, "fire_prob_max", SAE_TYPE_F64, 0, 1, 0.3, "probability of feature 0 (linear, Zipf profiles)"},
+    {SAE_TOY_FIRE_PROB_MIN, "fire_prob_min", SAE_TYPE_F64, 0, 1, 0.01, "probability of feature N-1 (linear, rescaled Zipf profiles)"},
+    {SAE_TOY_ZIPF_EXPONENT, "zipf_exponent", SAE_TYPE_F64, 0, 100, 1, "Zipf exponent a: p_j proportional to (j+1)^-a"},
+    {SAE_TOY_DICT, "dict", SAE_TYPE_I64, 0, 4, SAE_TOY_DICT_GAUSSIAN, "0 Gaussian, 1 axes, 2 rotated orthonormal, 3 caller dict_values, 4 superposition model"},
+    {SAE_TOY_DICT_VALUES, "dict_values", SAE_TYPE_F64_ARRAY, -1e30, 1e30, 0, "caller directions, N x d row-major"},
+    {SAE_TOY_DICT_NORMALIZE, "dict_normalize", SAE_TYPE_I64, 0, 1, 1, "1 normalise caller rows, 0 reject rows whose norm is not 1"},
+    {SAE_TOY_DICT_PAIRS, "dict_pairs", SAE_TYPE_I64_ARRAY, 0, (1 << 24) - 1, 0, "pairs (i, j) whose cosine is set: j is rotated towards i"},
+    {SAE_TOY_DICT_PAIR_COS, "dict_pair_cos", SAE_TYPE_F64_ARRAY, -1, 1, 0, "target cosine of each pair (or one for all)"},
+    {SAE_TOY_PARENTS, "parents", SAE_TYPE_I64_ARRAY, -1, (1 << 24) - 1, 0, "parent of each feature, -1 = root; a child fires only with its parent"},
+    {SAE_TOY_SIBLINGS, "siblings", SAE_TYPE_I64, 0, 2, SAE_TOY_INDEPENDENT, "children of one parent: 0 independent, 1 at most one, 2 exactly one"},
+    {SAE_TOY_SET_IDS, "set_ids", SAE_TYPE_I64_ARRAY, -1, (1 << 24) - 1, 0, "mutually exclusive set of each feature, -1 = none"},
+    {SAE_TOY_SET_MODE, "set_mode", SAE_TYPE_I64, 1, 2, SAE_TOY_AT_MOST_ONE, "1 at most one member of a set fires, 2 exactly one"},
+    {SAE_TOY_CORR, "corr_matrix", SAE_TYPE_F64_ARRAY, -1e6, 1e6, 0, "M x M correlation matrix of the Gaussian copula of firing"},
+    {SAE_TOY_CORR_FEATURES, "corr_features", SAE_TYPE_I64_ARRAY, 0, (1 << 24) - 1, 0, "the M correlated features (empty = 0..M-1)"},
+    {SAE_TOY_CORR_TOL, "corr_tol", SAE_TYPE_F64, 0, 0.1, 1e-6, "tolerance of the symmetry, diagonal and PSD checks of corr_matrix"},
+    {SAE_TOY_COMBOS, "combos", SAE_TYPE_I64_ARRAY, -1, (1 << 24) - 1, 0, "feature groups that fire together, separated by -1"},
+    {SAE_TOY_COMBO_PROBS, "combo_probs", SAE_TYPE_F64_ARRAY, 0, 1, 0, "probability of each group (or one for all)"},
+    {SAE_TOY_MIN_ONE_ACTIVE, "min_one_active", SAE_TYPE_I64, 0, 1, 0, "1 = redraw samples until at least one feature is active"},
+    {SAE_TOY_MAG_MODEL, "mag_model", SAE_TYPE_I64, 0, 4, SAE_TOY_MAG_UNIFORM, "0 uniform, 1 constant, 2 folded normal, 3 clipped normal, 4 exponential"},
+    {SAE_TOY_MAG_MEAN, "mag_mean", SAE_TYPE_F64, 0, 1e6, 1, "mean of the constant, normal and exponential magnitude models"},
+    {SAE_TOY_MAG_STD, "mag_std", SAE_TYPE_F64, 0, 1e6, 0.5, "std of the normal magnitude models"},
+    {SAE_TOY_MAG_LOS, "mag_los", SAE_TYPE_F64_ARRAY, 0, 1e6, 0, "per-feature mag_lo"},
+    {SAE_TOY_MAG_HIS, "mag_his", SAE_TYPE_F64_ARRAY, 0, 1e6, 0, "per-feature mag_hi"},
+    {SAE_TOY_MAG_MEANS, "mag_means", SAE_TYPE_F64_ARRAY, 0, 1e6, 0, "per-feature mag_mean"},
+    {SAE_TOY_MAG_STDS, "mag_stds", SAE_TYPE_F64_ARRAY, 0, 1e6, 0, "per-feature mag_std"},
+    {SAE_TOY_MAG_GROUPS, "mag_groups", SAE_TYPE_I64_ARRAY, -1, (1 << 24) - 1, 0, "amplitude group of each feature, -1 = independent"},
+    {SAE_TOY_MAG_GROUP_CORR, "mag_group_corr", SAE_TYPE_F64, 0, 1, 1, "correlation of the latent amplitudes inside a group (1 = same draw)"},
+    {SAE_TOY_NOISE_STD, "noise_std", SAE_TYPE_F64, 0, 1e6, 0, "std of additive isotropic Gaussian noise"},
+    {SAE_TOY_NORMALIZE, "normalize", SAE_TYPE_I64, 0, 1, 0, "1 = scale samples (and magnitudes) so that E||x||^2 = d"},
+    {SAE_TOY_TMS_STEPS, "tms_steps", SAE_TYPE_I64, 1, 1e8, 5000, "Adam steps of the superposition model"},
+    {SAE_TOY_TMS_BATCH, "tms_batch", SAE_TYPE_I64, 1, 1 << 20, 1024, "rows per step of the superposition model"},
+    {SAE_TOY_TMS_LR, "tms_lr", SAE_TYPE_F64, 1e-8, 10, 1e-3, "Adam learning rate of the superposition model"},
+    {SAE_TOY_TMS_IMPORTANCE_DECAY, "tms_importance_decay", SAE_TYPE_F64, 1e-6, 1e6, 1, "importance of feature j is decay^j"},
+    {SAE_TOY_TMS_IMPORTANCES, "tms_importances", SAE_TYPE_F64_ARRAY, 0, 1e6, 0, "per-feature importances (override the decay)"},
 };
-
-static int32_t toy_validate(const sae_config *c, char *msg, size_t cap)
-{
-    int64_t n = sae_cfg_i64(c, SAE_TOY_N_FEATURES), d = sae_cfg_i64(c, SAE_TOY_D);
-    if (n > (INT64_C(1) << 34) / d)
-        return sae_reason(msg, cap, SAE_E_CONFIG, "n_features x d = %lld x %lld is too large",
-                          (long long)n, (long long)d);
-    int64_t np;
-    sae_cfg_f64_array(c, SAE_TOY_FIRE_PROBS, &np);
-    if (np != 0 && np != n)
-        return sae_reason(msg, cap, SAE_E_CONFIG, "fire_probs has %lld values, n_features is %lld",
-                          (long long)np, (long long)n);
-    if (sae_cfg_f64(c, SAE_TOY_MAG_LO) > sae_cfg_f64(c, SAE_TOY_MAG_HI))
-        return sae_reason(msg, cap, SAE_E_CONFIG, "mag_lo must not exceed mag_hi");
-    return SAE_OK;
-}
 
 const sae_kind_def sae_toy_kind = {SAE_KIND_TOY, "toy", toy_params,
                                    (int32_t)(sizeof toy_params / sizeof toy_params[0]),
-                                   toy_validate};
+                                   sae_toy_validate_config};
