@@ -33,6 +33,11 @@ def version():
     return _lib.sae_version_string().decode()
 
 
+def version_number():
+    """Version of the loaded C library as major*10000 + minor*100 + patch."""
+    return _lib.sae_version_number()
+
+
 def build_info():
     """One line naming the BLAS in use, threading support and compiler."""
     return _lib.sae_build_info().decode()
@@ -45,5 +50,5 @@ def library_path():
 
 __all__ = ["BufferTooSmallError", "CancelledError", "Config", "DivergedError", "KINDS",
            "Metrics", "Model", "ParamInfo", "SaeError", "Toy", "Trainer", "build_info",
-           "capi", "library_path", "param_info", "params", "status_str", "version",
+           "capi", "library_path", "param_info", "params", "status_str", "version", "version_number",
            "RUNTIME_VERSION_NUMBER", "HEADER_VERSION"]

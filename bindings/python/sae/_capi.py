@@ -160,6 +160,33 @@ SAE_TRAINER_ADAM_BETA2 = 3004
 SAE_TRAINER_ADAM_EPS = 3005
 SAE_TRAINER_N_THREADS = 3006
 SAE_TRAINER_FIRST_SAMPLE = 3007
+SAE_TRAINER_DECODER_RENORM = 3008
+SAE_TRAINER_L1_DECODER_NORM = 3009
+SAE_TRAINER_L1_WARMUP_STEPS = 3010
+SAE_TRAINER_LR_WARMUP_STEPS = 3011
+SAE_TRAINER_LR_SCHEDULE = 3012
+SAE_TRAINER_LR_DECAY_STEPS = 3013
+SAE_TRAINER_LR_END = 3014
+SAE_TRAINER_GRAD_CLIP = 3015
+SAE_TRAINER_AUX_K = 3016
+SAE_TRAINER_AUX_COEFF = 3017
+SAE_TRAINER_DEAD_STEPS = 3018
+SAE_TRAINER_RESAMPLE_EVERY = 3019
+SAE_TRAINER_JUMPRELU_BANDWIDTH = 3020
+SAE_TRAINER_B_DEC_INIT = 3021
+SAE_TRAINER_THRESHOLD_LR = 3022
+SAE_TRAINER_CHUNK_ROWS = 3023
+SAE_TRAINER_SEED = 3024
+
+# sae_lr_schedule
+SAE_LR_CONSTANT = 0
+SAE_LR_LINEAR = 1
+SAE_LR_COSINE = 2
+
+# sae_b_dec_init
+SAE_B_DEC_INIT_KEEP = 0
+SAE_B_DEC_INIT_MEAN = 1
+SAE_B_DEC_INIT_GEOMEDIAN = 2
 
 # sae_reg_param
 SAE_REG_ORTHO_COEFF = 3100
@@ -193,6 +220,12 @@ SAE_STAT_SPARSITY = 4
 SAE_STAT_L0 = 5
 SAE_STAT_DEAD = 6
 SAE_STAT_LR = 7
+SAE_STAT_AUX = 8
+SAE_STAT_REG = 9
+SAE_STAT_GRAD_NORM = 10
+SAE_STAT_SAMPLES = 11
+SAE_STAT_SPARSITY_COEFF = 12
+SAE_STAT_THRESHOLD = 13
 
 # sae_metrics_param
 SAE_METRICS_THRESHOLD = 4000
@@ -206,6 +239,12 @@ SAE_METRIC_FRAC_RECOVERED = 3
 SAE_ARRAY_COSINE = 1
 SAE_ARRAY_MAX_COS_TRUE = 2
 SAE_ARRAY_MAX_COS_LEARNED = 3
+
+# sae_object
+SAE_OBJECT_CONFIG = 1
+SAE_OBJECT_TOY = 2
+SAE_OBJECT_MODEL = 3
+SAE_OBJECT_TRAINER = 4
 
 ENUMS = {
     'sae_status': {'SAE_OK': 0, 'SAE_E_NULL': -1, 'SAE_E_SIZE': -2, 'SAE_E_NONFINITE': -3, 'SAE_E_RANGE': -4, 'SAE_E_UNKNOWN_KEY': -5, 'SAE_E_TYPE': -6, 'SAE_E_NOMEM': -7, 'SAE_E_BUFFER_TOO_SMALL': -8, 'SAE_E_CONFIG': -9, 'SAE_E_MISMATCH': -10, 'SAE_E_STATE': -11, 'SAE_E_CANCELLED': -12, 'SAE_E_DIVERGED': -13, 'SAE_E_CORRUPT': -14, 'SAE_E_FORMAT_VERSION': -15, 'SAE_E_NOT_SUPPORTED': -16, 'SAE_E_INTERNAL': -17, 'SAE_E_INVALID': -18},
@@ -221,15 +260,18 @@ ENUMS = {
     'sae_arch': {'SAE_ARCH_RELU': 1, 'SAE_ARCH_TOPK': 2, 'SAE_ARCH_BATCHTOPK': 3, 'SAE_ARCH_JUMPRELU': 4, 'SAE_ARCH_GATED': 5, 'SAE_ARCH_MATRYOSHKA': 6},
     'sae_model_param': {'SAE_MODEL_D_IN': 2000, 'SAE_MODEL_N_LATENTS': 2001, 'SAE_MODEL_ARCH': 2002, 'SAE_MODEL_SEED': 2003, 'SAE_MODEL_PRE_BIAS': 2004, 'SAE_MODEL_K': 2005, 'SAE_MODEL_TIED': 2006, 'SAE_MODEL_JUMPRELU_INIT_THRESHOLD': 2007, 'SAE_MODEL_MATRYOSHKA_WIDTHS': 2008, 'SAE_MODEL_DECODER_INIT_NORM': 2009, 'SAE_MODEL_INIT_TRANSPOSE': 2010},
     'sae_tensor': {'SAE_TENSOR_W_ENC': 1, 'SAE_TENSOR_B_ENC': 2, 'SAE_TENSOR_W_DEC': 3, 'SAE_TENSOR_B_DEC': 4, 'SAE_TENSOR_THRESHOLD': 5, 'SAE_TENSOR_R_MAG': 6, 'SAE_TENSOR_B_MAG': 7},
-    'sae_trainer_param': {'SAE_TRAINER_LR': 3000, 'SAE_TRAINER_L1_COEFF': 3001, 'SAE_TRAINER_BATCH_SIZE': 3002, 'SAE_TRAINER_ADAM_BETA1': 3003, 'SAE_TRAINER_ADAM_BETA2': 3004, 'SAE_TRAINER_ADAM_EPS': 3005, 'SAE_TRAINER_N_THREADS': 3006, 'SAE_TRAINER_FIRST_SAMPLE': 3007},
+    'sae_trainer_param': {'SAE_TRAINER_LR': 3000, 'SAE_TRAINER_L1_COEFF': 3001, 'SAE_TRAINER_BATCH_SIZE': 3002, 'SAE_TRAINER_ADAM_BETA1': 3003, 'SAE_TRAINER_ADAM_BETA2': 3004, 'SAE_TRAINER_ADAM_EPS': 3005, 'SAE_TRAINER_N_THREADS': 3006, 'SAE_TRAINER_FIRST_SAMPLE': 3007, 'SAE_TRAINER_DECODER_RENORM': 3008, 'SAE_TRAINER_L1_DECODER_NORM': 3009, 'SAE_TRAINER_L1_WARMUP_STEPS': 3010, 'SAE_TRAINER_LR_WARMUP_STEPS': 3011, 'SAE_TRAINER_LR_SCHEDULE': 3012, 'SAE_TRAINER_LR_DECAY_STEPS': 3013, 'SAE_TRAINER_LR_END': 3014, 'SAE_TRAINER_GRAD_CLIP': 3015, 'SAE_TRAINER_AUX_K': 3016, 'SAE_TRAINER_AUX_COEFF': 3017, 'SAE_TRAINER_DEAD_STEPS': 3018, 'SAE_TRAINER_RESAMPLE_EVERY': 3019, 'SAE_TRAINER_JUMPRELU_BANDWIDTH': 3020, 'SAE_TRAINER_B_DEC_INIT': 3021, 'SAE_TRAINER_THRESHOLD_LR': 3022, 'SAE_TRAINER_CHUNK_ROWS': 3023, 'SAE_TRAINER_SEED': 3024},
+    'sae_lr_schedule': {'SAE_LR_CONSTANT': 0, 'SAE_LR_LINEAR': 1, 'SAE_LR_COSINE': 2},
+    'sae_b_dec_init': {'SAE_B_DEC_INIT_KEEP': 0, 'SAE_B_DEC_INIT_MEAN': 1, 'SAE_B_DEC_INIT_GEOMEDIAN': 2},
     'sae_reg_param': {'SAE_REG_ORTHO_COEFF': 3100, 'SAE_REG_ORTHO_SHAPE': 3101, 'SAE_REG_ORTHO_AGGREGATE': 3102, 'SAE_REG_ORTHO_MODE': 3103, 'SAE_REG_ORTHO_CHUNK': 3104, 'SAE_REG_ORTHO_SHARP_EPS': 3105, 'SAE_REG_ORTHO_SEED': 3106, 'SAE_REG_LOWACT_COEFF': 3150, 'SAE_REG_LOWACT_THRESHOLD': 3151},
     'sae_ortho_shape': {'SAE_ORTHO_SHAPE_ABS': 0, 'SAE_ORTHO_SHAPE_SQUARE': 1, 'SAE_ORTHO_SHAPE_SHARP': 2},
     'sae_ortho_aggregate': {'SAE_ORTHO_AGGREGATE_PAIRS': 0, 'SAE_ORTHO_AGGREGATE_NEAREST': 1},
     'sae_ortho_mode': {'SAE_ORTHO_MODE_EXACT': 0, 'SAE_ORTHO_MODE_CHUNKED': 1},
-    'sae_stat': {'SAE_STAT_STEP': 1, 'SAE_STAT_LOSS': 2, 'SAE_STAT_MSE': 3, 'SAE_STAT_SPARSITY': 4, 'SAE_STAT_L0': 5, 'SAE_STAT_DEAD': 6, 'SAE_STAT_LR': 7},
+    'sae_stat': {'SAE_STAT_STEP': 1, 'SAE_STAT_LOSS': 2, 'SAE_STAT_MSE': 3, 'SAE_STAT_SPARSITY': 4, 'SAE_STAT_L0': 5, 'SAE_STAT_DEAD': 6, 'SAE_STAT_LR': 7, 'SAE_STAT_AUX': 8, 'SAE_STAT_REG': 9, 'SAE_STAT_GRAD_NORM': 10, 'SAE_STAT_SAMPLES': 11, 'SAE_STAT_SPARSITY_COEFF': 12, 'SAE_STAT_THRESHOLD': 13},
     'sae_metrics_param': {'SAE_METRICS_THRESHOLD': 4000},
     'sae_metric': {'SAE_METRIC_MMCS_TRUE': 1, 'SAE_METRIC_MMCS_LEARNED': 2, 'SAE_METRIC_FRAC_RECOVERED': 3},
     'sae_metric_array': {'SAE_ARRAY_COSINE': 1, 'SAE_ARRAY_MAX_COS_TRUE': 2, 'SAE_ARRAY_MAX_COS_LEARNED': 3},
+    'sae_object': {'SAE_OBJECT_CONFIG': 1, 'SAE_OBJECT_TOY': 2, 'SAE_OBJECT_MODEL': 3, 'SAE_OBJECT_TRAINER': 4},
 }
 
 sae_log_fn = CFUNCTYPE(None, c_void_p, c_int32, c_char_p)
@@ -294,6 +336,7 @@ FUNCTIONS = {
     'sae_trainer_step': (c_int32, (c_void_p, POINTER(c_float), c_int64, c_int64), 'train.h'),
     'sae_trainer_train_data': (c_int32, (c_void_p, POINTER(c_float), c_int64, c_int64, c_int64), 'train.h'),
     'sae_trainer_train_toy': (c_int32, (c_void_p, c_void_p, c_int64), 'train.h'),
+    'sae_trainer_train_toy_many': (c_int32, (POINTER(c_void_p), c_int64, c_void_p, c_int64), 'train.h'),
     'sae_trainer_stat': (c_int32, (c_void_p, c_int32, POINTER(c_double)), 'train.h'),
     'sae_metrics_create': (c_int32, (POINTER(c_void_p), c_void_p, c_void_p), 'metrics.h'),
     'sae_metrics_free': (None, (c_void_p,), 'metrics.h'),
@@ -302,4 +345,16 @@ FUNCTIONS = {
     'sae_metrics_get': (c_int32, (c_void_p, c_int32, POINTER(c_double)), 'metrics.h'),
     'sae_metrics_array_shape': (c_int32, (c_void_p, c_int32, POINTER(c_int64), POINTER(c_int64)), 'metrics.h'),
     'sae_metrics_copy_array': (c_int32, (c_void_p, c_int32, POINTER(c_float), c_int64), 'metrics.h'),
+    'sae_io_inspect': (c_int32, (c_void_p, c_size_t, POINTER(c_int32), POINTER(c_int32), POINTER(c_int32), c_char_p, c_size_t), 'io.h'),
+    'sae_config_serialize': (c_int32, (c_void_p, c_void_p, c_size_t, POINTER(c_size_t)), 'io.h'),
+    'sae_config_deserialize': (c_int32, (POINTER(c_void_p), c_void_p, c_size_t, c_void_p, c_char_p, c_size_t), 'io.h'),
+    'sae_toy_serialize': (c_int32, (c_void_p, c_void_p, c_size_t, POINTER(c_size_t)), 'io.h'),
+    'sae_toy_deserialize': (c_int32, (POINTER(c_void_p), c_void_p, c_size_t, c_void_p, c_char_p, c_size_t), 'io.h'),
+    'sae_model_serialize': (c_int32, (c_void_p, c_void_p, c_size_t, POINTER(c_size_t)), 'io.h'),
+    'sae_model_deserialize': (c_int32, (POINTER(c_void_p), c_void_p, c_size_t, c_void_p, c_char_p, c_size_t), 'io.h'),
+    'sae_trainer_serialize': (c_int32, (c_void_p, c_void_p, c_size_t, POINTER(c_size_t)), 'io.h'),
+    'sae_trainer_deserialize': (c_int32, (POINTER(c_void_p), c_void_p, c_size_t, c_void_p, c_char_p, c_size_t), 'io.h'),
+    'sae_model_export_safetensors': (c_int32, (c_void_p, c_void_p, c_size_t, POINTER(c_size_t)), 'io.h'),
+    'sae_model_export_saelens_cfg': (c_int32, (c_void_p, c_void_p, c_size_t, POINTER(c_size_t)), 'io.h'),
+    'sae_model_import_safetensors': (c_int32, (POINTER(c_void_p), c_void_p, c_size_t, c_char_p, c_size_t, c_void_p, c_char_p, c_size_t), 'io.h'),
 }

@@ -52,6 +52,8 @@ class Handle:
 
     def _call(self, name, *args):
         """Call sae_<name>(self, *args); raise SaeError with this handle's message."""
+        if self.closed:
+            raise ValueError("%s is closed" % self._kind)
         status = getattr(lib, name)(self, *args)
         check(status, getattr(lib, self._errmsg), self, name)
 

@@ -195,6 +195,11 @@ class Config(Handle):
 
     get = __getitem__
 
+    def set_by_name(self, name, value):
+        """Set a scalar parameter from a number through the C by-name setter (integer
+        parameters need whole numbers). Equivalent to cfg[name] = value for scalars."""
+        self._call("sae_config_set_by_name", name.encode(), float(value))
+
     def reset(self, name):
         """Put one parameter back to its default."""
         self._call("sae_config_reset", param_key(name))

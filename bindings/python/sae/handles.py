@@ -276,6 +276,8 @@ class Trainer(Handle):
             raise TypeError("Trainer needs a sae.Model")
         cfg = make_config("trainer", config, params)
         _create_into(self, "sae_trainer_create", cfg, model)
+        if lib.sae_trainer_model(self) != model._ptr:
+            raise SaeError(_capi.SAE_E_INTERNAL, "trainer holds another model", "sae_trainer_model")
         self.model = model
         self._callbacks = None
         self._callback_error = None
