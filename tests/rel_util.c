@@ -295,3 +295,20 @@ void rel_fixture_free(rel_fixture *f)
         sae_config_free(f->cfg[k]);
     memset(f, 0, sizeof *f);
 }
+
+int rel_setup(void **state)
+{
+    rel_fixture *f = malloc(sizeof *f);
+    if (f == NULL)
+        return -1;
+    rel_fixture_init(f, NULL);
+    *state = f;
+    return 0;
+}
+
+int rel_teardown(void **state)
+{
+    rel_fixture_free(*state);
+    free(*state);
+    return 0;
+}

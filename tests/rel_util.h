@@ -69,6 +69,11 @@ typedef struct rel_fixture {
 void rel_fixture_init(rel_fixture *f, const sae_allocator *alloc);
 void rel_fixture_free(rel_fixture *f);
 
+/* cmocka setup/teardown: *state becomes a heap fixture built with the C allocator, freed
+ * even when the test skips or fails. */
+int rel_setup(void **state);
+int rel_teardown(void **state);
+
 /* Observable-state digests (FNV-1a over every value a caller can read back). */
 uint64_t rel_digest_config(const sae_config *cfg);
 uint64_t rel_digest_toy(const sae_toy *toy);

@@ -76,49 +76,44 @@ static int32_t checked_step(sae_trainer *t, const float *x, int64_t n, const cha
 
 static void test_divergence_keeps_last_good_step(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 1);
-    assert_ok(sae_trainer_train_toy(f.trainer, f.toy, 5));
+    rel_fixture *f = *state;
+    need(f, 1);
+    assert_ok(sae_trainer_train_toy(f->trainer, f->toy, 5));
     static float x[ROWS * REL_D];
     const float scales[] = {1e20f, 1e30f, 3e38f};
     int diverged = 0;
     for (int i = 0; i < 3; i++) {
-        memcpy(x, f.batch, sizeof f.batch);
+        memcpy(x, f->batch, sizeof f->batch);
         for (int k = 0; k < ROWS * REL_D; k++)
             x[k] = x[k] * scales[i] + (k % 2 ? scales[i] : -scales[i]);
         char what[64];
         snprintf(what, sizeof what, "inputs of scale %g", (double)scales[i]);
-        int32_t st = checked_step(f.trainer, x, ROWS, what);
+        int32_t st = checked_step(f->trainer, x, ROWS, what);
         print_message("  %s: %s\n", what, sae_status_str(st));
         diverged += st == SAE_E_DIVERGED;
     }
     assert_true(diverged > 0);
     /* the trainer continues normally after a divergence */
-    assert_ok(sae_trainer_step(f.trainer, f.batch, ROWS, REL_D));
-    assert_true(model_finite(f.model));
-    rel_fixture_free(&f);
+    assert_ok(sae_trainer_step(f->trainer, f->batch, ROWS, REL_D));
+    assert_true(model_finite(f->model));
 }
 
 /* The largest learning rate the registry allows, for many steps: finite or DIVERGED. */
 static void test_huge_learning_rate(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 0);
+    rel_fixture *f = *state;
+    need(f, 0);
     double hi;
     assert_ok(sae_param_info(SAE_TRAINER_LR, NULL, NULL, NULL, &hi, NULL));
     sae_config *c = NULL;
-    assert_ok(sae_config_clone(&c, f.cfg[SAE_KIND_TRAINER]));
+    assert_ok(sae_config_clone(&c, f->cfg[SAE_KIND_TRAINER]));
     assert_ok(sae_config_set_f64(c, SAE_TRAINER_LR, hi));
     sae_trainer *t = NULL;
-    assert_ok(sae_trainer_create(&t, f.model, c, NULL));
+    assert_ok(sae_trainer_create(&t, f->model, c, NULL));
     int32_t st = SAE_OK;
     static float x[ROWS * REL_D];
     for (int s = 0; s < 200 && st == SAE_OK; s++) {
-        assert_ok(sae_toy_sample(f.toy, (uint64_t)s * ROWS, ROWS, x, REL_D));
+        assert_ok(sae_toy_sample(f->toy, (uint64_t)s * ROWS, ROWS, x, REL_D));
         for (int k = 0; k < ROWS * REL_D; k++)
             x[k] *= 1e6f;
         st = checked_step(t, x, ROWS, "lr at its upper bound");
@@ -127,7 +122,6 @@ static void test_huge_learning_rate(void **state)
                   sae_status_str(st), stat(t, SAE_STAT_STEP));
     sae_trainer_free(t);
     sae_config_free(c);
-    rel_fixture_free(&f);
 }
 
 /* ---- cancellation ---------------------------------------------------------------- */
@@ -155,15 +149,13 @@ static sae_trainer *fresh_trainer(const rel_fixture *f, sae_model **model)
 
 static void test_cancel_then_continue(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 1);
+    rel_fixture *f = *state;
+    need(f, 1);
     sae_model *m1, *m2;
-    sae_trainer *stopped = fresh_trainer(&f, &m1), *straight = fresh_trainer(&f, &m2);
+    sae_trainer *stopped = fresh_trainer(f, &m1), *straight = fresh_trainer(f, &m2);
     cancel_at c = {3, 0};
     assert_ok(sae_trainer_set_callbacks(stopped, NULL, cancel_progress, &c));
-    assert_status(sae_trainer_train_toy(stopped, f.toy, 10), SAE_E_CANCELLED);
+    assert_status(sae_trainer_train_toy(stopped, f->toy, 10), SAE_E_CANCELLED);
     assert_true(sae_trainer_errmsg(stopped)[0] != '\0');
     double done = stat(stopped, SAE_STAT_STEP);
     print_message("  cancelled at progress step 3: %g steps done, %lld callbacks\n", done,
@@ -172,20 +164,19 @@ static void test_cancel_then_continue(void **state)
     assert_true(model_finite(m1) && stats_finite(stopped));
     /* continue without the callback; together the same steps as an uninterrupted run */
     assert_ok(sae_trainer_set_callbacks(stopped, NULL, NULL, NULL));
-    assert_ok(sae_trainer_train_toy(stopped, f.toy, 10 - (int64_t)done));
-    assert_ok(sae_trainer_train_toy(straight, f.toy, 10));
+    assert_ok(sae_trainer_train_toy(stopped, f->toy, 10 - (int64_t)done));
+    assert_ok(sae_trainer_train_toy(straight, f->toy, 10));
     assert_close(stat(stopped, SAE_STAT_STEP), 10, 0);
     assert_true(rel_digest_trainer(stopped) == rel_digest_trainer(straight));
     /* the same for caller data */
     c.at = 2 + (int64_t)stat(stopped, SAE_STAT_STEP);
     assert_ok(sae_trainer_set_callbacks(stopped, NULL, cancel_progress, &c));
-    assert_status(sae_trainer_train_data(stopped, f.batch, ROWS, REL_D, 6), SAE_E_CANCELLED);
+    assert_status(sae_trainer_train_data(stopped, f->batch, ROWS, REL_D, 6), SAE_E_CANCELLED);
     assert_true(model_finite(m1));
     sae_trainer_free(stopped);
     sae_trainer_free(straight);
     sae_model_free(m1);
     sae_model_free(m2);
-    rel_fixture_free(&f);
 }
 
 /* ---- extreme inputs ----------------------------------------------------------------- */
@@ -212,76 +203,67 @@ static void forward_at_scale(const sae_model *m, float s)
 
 static void test_extreme_scales(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 0);
+    rel_fixture *f = *state;
+    need(f, 0);
     const float scales[] = {0.0f, 1e-38f, 1e-30f, 1e-10f, 1e10f, 1e20f, 1e30f, 1e37f, 3e38f};
     for (int i = 0; i < 9; i++)
-        forward_at_scale(f.model, scales[i]);
-    if (f.trainer != NULL) {
+        forward_at_scale(f->model, scales[i]);
+    if (f->trainer != NULL) {
         float x[ROWS * REL_D];
         for (int i = 0; i < 9; i++) {
             rel_fill(x, ROWS, REL_D, REL_D, scales[i], 22);
             char what[64];
             snprintf(what, sizeof what, "train step at scale %g", (double)scales[i]);
-            (void)checked_step(f.trainer, x, ROWS, what);
+            (void)checked_step(f->trainer, x, ROWS, what);
         }
     }
-    rel_fixture_free(&f);
 }
 
 static void test_constant_inputs(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 1);
+    rel_fixture *f = *state;
+    need(f, 1);
     const float values[] = {0.0f, 1.0f, -3.0f, 1e-20f};
     float x[ROWS * REL_D];
     for (int v = 0; v < 4; v++) {
         for (int k = 0; k < ROWS * REL_D; k++)
             x[k] = values[v];
         for (int s = 0; s < 20; s++)
-            assert_status(checked_step(f.trainer, x, ROWS, "constant inputs"), SAE_OK);
-        forward_at_scale(f.model, 1.0f);
+            assert_status(checked_step(f->trainer, x, ROWS, "constant inputs"), SAE_OK);
+        forward_at_scale(f->model, 1.0f);
     }
-    if (f.metrics != NULL) {
-        assert_ok(sae_metrics_compute(f.metrics, f.model, f.toy));
+    if (f->metrics != NULL) {
+        assert_ok(sae_metrics_compute(f->metrics, f->model, f->toy));
         double v;
-        assert_ok(sae_metrics_get(f.metrics, SAE_METRIC_MMCS_TRUE, &v));
+        assert_ok(sae_metrics_get(f->metrics, SAE_METRIC_MMCS_TRUE, &v));
         assert_true(isfinite(v));
     }
-    rel_fixture_free(&f);
 }
 
 /* Every latent has a bias so negative that it never fires. */
 static void test_latents_never_fire(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 1);
+    rel_fixture *f = *state;
+    need(f, 1);
     float b[REL_L];
     for (int j = 0; j < REL_L; j++)
         b[j] = -1e6f;
-    assert_ok(sae_model_set_tensor(f.model, SAE_TENSOR_B_ENC, b, REL_L));
+    assert_ok(sae_model_set_tensor(f->model, SAE_TENSOR_B_ENC, b, REL_L));
     float z[ROWS * REL_L];
-    assert_ok(sae_model_encode(f.model, f.batch, ROWS, REL_D, z, REL_L));
+    assert_ok(sae_model_encode(f->model, f->batch, ROWS, REL_D, z, REL_L));
     for (int k = 0; k < ROWS * REL_L; k++)
         assert_true(z[k] == 0.0f);
     for (int s = 0; s < 10; s++)
-        assert_status(checked_step(f.trainer, f.batch, ROWS, "dead latents"), SAE_OK);
-    assert_close(stat(f.trainer, SAE_STAT_L0), 0, 0);
-    if (f.metrics != NULL) {
-        assert_ok(sae_metrics_compute(f.metrics, f.model, f.toy));
+        assert_status(checked_step(f->trainer, f->batch, ROWS, "dead latents"), SAE_OK);
+    assert_close(stat(f->trainer, SAE_STAT_L0), 0, 0);
+    if (f->metrics != NULL) {
+        assert_ok(sae_metrics_compute(f->metrics, f->model, f->toy));
         double v;
         for (int32_t which = SAE_METRIC_MMCS_TRUE; which <= SAE_METRIC_FRAC_RECOVERED; which++) {
-            assert_ok(sae_metrics_get(f.metrics, which, &v));
+            assert_ok(sae_metrics_get(f->metrics, which, &v));
             assert_true(isfinite(v));
         }
     }
-    rel_fixture_free(&f);
 }
 
 /* Zero decoder rows: rejected with a clear error, or handled without NaN anywhere. */
@@ -309,27 +291,24 @@ static void zero_rows(rel_fixture *f, int n_zero)
 
 static void test_zero_norm_decoder_rows(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    need(&f, 1);
-    if (f.metrics == NULL)
+    rel_fixture *f = *state;
+    need(f, 1);
+    if (f->metrics == NULL)
         skip();
-    zero_rows(&f, 1);
-    zero_rows(&f, REL_L);
-    rel_fixture_free(&f);
+    zero_rows(f, 1);
+    zero_rows(f, REL_L);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_divergence_keeps_last_good_step),
-        cmocka_unit_test(test_huge_learning_rate),
-        cmocka_unit_test(test_cancel_then_continue),
-        cmocka_unit_test(test_extreme_scales),
-        cmocka_unit_test(test_constant_inputs),
-        cmocka_unit_test(test_latents_never_fire),
-        cmocka_unit_test(test_zero_norm_decoder_rows),
+        cmocka_unit_test_setup_teardown(test_divergence_keeps_last_good_step, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_huge_learning_rate, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_then_continue, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_extreme_scales, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_constant_inputs, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_latents_never_fire, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_zero_norm_decoder_rows, rel_setup, rel_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,22 +87,20 @@ static void *run_worker(void *arg)
 
 static void test_concurrent_const_operations(void **state)
 {
-    (void)state;
-    rel_fixture f;
-    rel_fixture_init(&f, NULL);
-    if (f.model == NULL && f.toy == NULL)
+    rel_fixture *f = *state;
+    if (f->model == NULL && f->toy == NULL)
         skip();
     /* a trained model has more varied numbers than a fresh one */
-    if (f.trainer != NULL && f.toy != NULL)
-        assert_ok(sae_trainer_train_toy(f.trainer, f.toy, 20));
+    if (f->trainer != NULL && f->toy != NULL)
+        assert_ok(sae_trainer_train_toy(f->trainer, f->toy, 20));
     static shared s;
     memset(&s, 0, sizeof s);
-    s.toy = f.toy;
-    s.model = f.model;
-    s.cfg_metrics = f.cfg[SAE_KIND_METRICS];
-    s.cfg_toy = f.cfg[SAE_KIND_TOY];
-    if (f.toy != NULL)
-        assert_ok(sae_toy_sample(f.toy, 5000, ROWS, s.x, REL_D));
+    s.toy = f->toy;
+    s.model = f->model;
+    s.cfg_metrics = f->cfg[SAE_KIND_METRICS];
+    s.cfg_toy = f->cfg[SAE_KIND_TOY];
+    if (f->toy != NULL)
+        assert_ok(sae_toy_sample(f->toy, 5000, ROWS, s.x, REL_D));
     else
         rel_fill(s.x, ROWS, REL_D, REL_D, 1.0f, 11);
     one_round(&s, &s.reference);
@@ -124,13 +122,12 @@ static void test_concurrent_const_operations(void **state)
     print_message("  %d threads x %d rounds: %d rounds differ from the serial run\n", N_THREADS,
                   ROUNDS, total);
     assert_int_equal(total, 0);
-    rel_fixture_free(&f);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_const_operations),
+        cmocka_unit_test_setup_teardown(test_concurrent_const_operations, rel_setup, rel_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
