@@ -44,9 +44,13 @@ extern "C" {
 #endif
 
 /* ---- version ---------------------------------------------------------- */
+/** Major version of this header: changes with the SONAME, on an ABI break. */
 #define SAE_VERSION_MAJOR 0
+/** Minor version of this header: grows when functions or enum values are added. */
 #define SAE_VERSION_MINOR 1
+/** Patch version of this header: fixes without interface changes. */
 #define SAE_VERSION_PATCH 0
+/** Version of this header as one number; compare with sae_version_number(). */
 #define SAE_VERSION_NUMBER (SAE_VERSION_MAJOR * 10000 + SAE_VERSION_MINOR * 100 + SAE_VERSION_PATCH)
 
 /** Runtime version: major*10000 + minor*100 + patch. Compare with SAE_VERSION_NUMBER. */
@@ -57,8 +61,9 @@ SAE_API const char *sae_version_string(void);
 SAE_API const char *sae_build_info(void);
 
 /* ---- status codes: values are pinned forever -------------------------- */
+/** Status codes returned by every fallible function (values pinned forever). */
 typedef enum sae_status {
-    SAE_OK = 0,
+    SAE_OK = 0,                  /**< success */
     SAE_E_NULL = -1,             /**< a required pointer argument is NULL */
     SAE_E_SIZE = -2,             /**< zero, negative or overflowing size, or ld < cols */
     SAE_E_NONFINITE = -3,        /**< NaN or Inf in a parameter or input */
@@ -89,17 +94,21 @@ SAE_API const char *sae_status_str(int32_t status);
  * NULL allocator pointer = the C library's aligned allocation.
  */
 typedef struct sae_allocator {
+    /** Return `size` bytes aligned to `align`, or NULL when out of memory. */
     void *(*alloc)(void *user, size_t size, size_t align);
+    /** Release memory from `alloc`; never called with NULL. */
     void (*free)(void *user, void *ptr);
+    /** Passed unchanged to both functions. */
     void *user;
 } sae_allocator;
 
 /* ---- callbacks ---------------------------------------------------------- */
+/** Severity of a log message (values pinned). */
 typedef enum sae_log_level {
-    SAE_LOG_DEBUG = 0,
-    SAE_LOG_INFO = 1,
-    SAE_LOG_WARN = 2,
-    SAE_LOG_ERROR = 3
+    SAE_LOG_DEBUG = 0, /**< detail for developers */
+    SAE_LOG_INFO = 1,  /**< progress and decisions */
+    SAE_LOG_WARN = 2,  /**< something unusual that the call handled */
+    SAE_LOG_ERROR = 3  /**< the call is about to fail */
 } sae_log_level;
 
 /** Log callback; called synchronously on the calling thread. */
@@ -128,6 +137,7 @@ typedef enum sae_param_type {
     SAE_TYPE_I64_ARRAY = 4  /**< array of integers (e.g. hierarchy parents) */
 } sae_param_type;
 
+/** Opaque configuration: every parameter of one kind (sae_kind), with its value. */
 typedef struct sae_config sae_config;
 
 /** Find a parameter key by its name (e.g. "l1_coefficient"). */
@@ -147,18 +157,25 @@ SAE_API SAE_NODISCARD int32_t sae_param_key_at(int32_t kind, int32_t index, int3
 /** A new configuration of `kind` with every parameter at its default. */
 SAE_API SAE_NODISCARD int32_t sae_config_create(sae_config **out, int32_t kind,
                                                 const sae_allocator *alloc);
+/** Free a configuration; NULL is a no-op. */
 SAE_API void sae_config_free(sae_config *cfg);
+/** An independent copy of src (same allocator). */
 SAE_API SAE_NODISCARD int32_t sae_config_clone(sae_config **out, const sae_config *src);
 /** Kind of a configuration (SAE_KIND_*), or 0 for NULL. */
 SAE_API int32_t sae_config_kind(const sae_config *cfg);
 
+/** Set an integer parameter; out of bounds gives SAE_E_RANGE, a real one SAE_E_TYPE. */
 SAE_API SAE_NODISCARD int32_t sae_config_set_i64(sae_config *cfg, int32_t key, int64_t value);
+/** Set a real parameter; NaN/Inf give SAE_E_NONFINITE, out of bounds SAE_E_RANGE. */
 SAE_API SAE_NODISCARD int32_t sae_config_set_f64(sae_config *cfg, int32_t key, double value);
+/** Read an integer parameter. */
 SAE_API SAE_NODISCARD int32_t sae_config_get_i64(const sae_config *cfg, int32_t key, int64_t *value);
+/** Read a real parameter. */
 SAE_API SAE_NODISCARD int32_t sae_config_get_f64(const sae_config *cfg, int32_t key, double *value);
 /** Set an array parameter (copied). n = 0 clears it. */
 SAE_API SAE_NODISCARD int32_t sae_config_set_f64_array(sae_config *cfg, int32_t key,
                                                        const double *values, int64_t n);
+/** Set an integer-array parameter (copied). n = 0 clears it. */
 SAE_API SAE_NODISCARD int32_t sae_config_set_i64_array(sae_config *cfg, int32_t key,
                                                        const int64_t *values, int64_t n);
 /**
@@ -167,6 +184,7 @@ SAE_API SAE_NODISCARD int32_t sae_config_set_i64_array(sae_config *cfg, int32_t 
  */
 SAE_API SAE_NODISCARD int32_t sae_config_get_f64_array(const sae_config *cfg, int32_t key,
                                                        double *dst, int64_t cap, int64_t *n);
+/** Copy an integer-array parameter out; same contract as sae_config_get_f64_array(). */
 SAE_API SAE_NODISCARD int32_t sae_config_get_i64_array(const sae_config *cfg, int32_t key,
                                                        int64_t *dst, int64_t cap, int64_t *n);
 /** Set a scalar parameter by name; integers must be given as exact whole numbers. */
