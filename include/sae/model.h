@@ -17,7 +17,16 @@ typedef struct sae_model sae_model;
 
 /** Architectures (values pinned). */
 typedef enum sae_arch {
-    SAE_ARCH_RELU = 1 /**< ReLU encoder, L1 sparsity penalty (set on the trainer) */
+    SAE_ARCH_RELU = 1,       /**< ReLU encoder, L1 sparsity penalty (set on the trainer) */
+    SAE_ARCH_TOPK = 2,       /**< k largest ReLU activations per row (Gao et al. 2024) */
+    SAE_ARCH_BATCHTOPK = 3,  /**< k x rows largest activations per batch; a learned global
+                                  threshold at inference (Bussmann et al. 2024) */
+    SAE_ARCH_JUMPRELU = 4,   /**< z = pre * H(pre - theta), per-latent thresholds, L0 penalty
+                                  (Rajamanoharan et al. 2024b) */
+    SAE_ARCH_GATED = 5,      /**< gate and magnitude paths sharing directions
+                                  (Rajamanoharan et al. 2024a) */
+    SAE_ARCH_MATRYOSHKA = 6  /**< BatchTopK whose nested prefixes each reconstruct
+                                  (Bussmann et al. 2025; Nabeshima 2024) */
 } sae_arch;
 
 /** Parameter keys of SAE_KIND_MODEL configurations (values pinned; range 2000-2999). */
@@ -26,7 +35,15 @@ typedef enum sae_model_param {
     SAE_MODEL_N_LATENTS = 2001,   /**< "n_latents": dictionary size */
     SAE_MODEL_ARCH = 2002,        /**< "arch": an sae_arch value */
     SAE_MODEL_SEED = 2003,        /**< "model_seed": seeds parameter initialisation */
-    SAE_MODEL_PRE_BIAS = 2004     /**< "pre_bias": subtract b_dec before encoding (0/1) */
+    SAE_MODEL_PRE_BIAS = 2004,    /**< "pre_bias": subtract b_dec before encoding (0/1) */
+    SAE_MODEL_K = 2005,           /**< "k": active latents per row (TopK, BatchTopK, Matryoshka) */
+    SAE_MODEL_TIED = 2006,        /**< "tied": encoder = decoder transpose, one shared tensor (0/1) */
+    SAE_MODEL_JUMPRELU_INIT_THRESHOLD = 2007, /**< "jumprelu_init_threshold": initial theta */
+    SAE_MODEL_MATRYOSHKA_WIDTHS = 2008,       /**< "matryoshka_widths": prefix sizes (i64 array,
+                                                   strictly increasing, last = n_latents) */
+    SAE_MODEL_DECODER_INIT_NORM = 2009,       /**< "decoder_init_norm": norm of initial decoder rows */
+    SAE_MODEL_INIT_TRANSPOSE = 2010           /**< "init_transpose": initialise the encoder as
+                                                   the decoder's transpose (0/1) */
 } sae_model_param;
 
 /** Parameter tensors, in the SAELens layout (values pinned). */
@@ -34,7 +51,12 @@ typedef enum sae_tensor {
     SAE_TENSOR_W_ENC = 1, /**< d_in x n_latents */
     SAE_TENSOR_B_ENC = 2, /**< n_latents */
     SAE_TENSOR_W_DEC = 3, /**< n_latents x d_in; row j is latent j's decoder direction */
-    SAE_TENSOR_B_DEC = 4  /**< d_in */
+    SAE_TENSOR_B_DEC = 4, /**< d_in */
+    SAE_TENSOR_THRESHOLD = 5, /**< n_latents: JumpReLU thresholds; BatchTopK/Matryoshka: the
+                                   learned global threshold repeated (SAELens saves BatchTopK as
+                                   JumpReLU); read-only for BatchTopK */
+    SAE_TENSOR_R_MAG = 6, /**< n_latents: Gated magnitude log-scales (W_mag = W_enc * exp(r_mag)) */
+    SAE_TENSOR_B_MAG = 7  /**< n_latents: Gated magnitude bias (b_enc is the gate bias) */
 } sae_tensor;
 
 SAE_API SAE_NODISCARD int32_t sae_model_create(sae_model **out, const sae_config *cfg,

@@ -24,8 +24,45 @@ typedef enum sae_trainer_param {
     SAE_TRAINER_ADAM_BETA2 = 3004,     /**< "adam_beta2" */
     SAE_TRAINER_ADAM_EPS = 3005,       /**< "adam_eps" */
     SAE_TRAINER_N_THREADS = 3006,      /**< "n_threads": threads used inside a step */
-    SAE_TRAINER_FIRST_SAMPLE = 3007    /**< "first_sample": toy index of the first training row */
+    SAE_TRAINER_FIRST_SAMPLE = 3007,   /**< "first_sample": toy index of the first training row */
+    SAE_TRAINER_DECODER_RENORM = 3008, /**< "decoder_renorm": unit-norm decoder rows: project the
+                                            parallel gradient out, renormalise after each step (0/1) */
+    SAE_TRAINER_L1_DECODER_NORM = 3009, /**< "l1_decoder_norm": weight each latent's L1 by its
+                                             decoder row norm (Anthropic 2024) (0/1) */
+    SAE_TRAINER_L1_WARMUP_STEPS = 3010, /**< "l1_warmup_steps": linear warm-up of the sparsity coefficient */
+    SAE_TRAINER_LR_WARMUP_STEPS = 3011, /**< "lr_warmup_steps": linear warm-up of the learning rate */
+    SAE_TRAINER_LR_SCHEDULE = 3012,     /**< "lr_schedule": decay after warm-up (sae_lr_schedule) */
+    SAE_TRAINER_LR_DECAY_STEPS = 3013,  /**< "lr_decay_steps": steps from lr to lr_end */
+    SAE_TRAINER_LR_END = 3014,          /**< "lr_end": learning rate at the end of the decay */
+    SAE_TRAINER_GRAD_CLIP = 3015,       /**< "grad_clip": maximum global gradient norm (0 = off) */
+    SAE_TRAINER_AUX_K = 3016,           /**< "aux_k": dead latents in the AuxK loss (0 = d_in/2) */
+    SAE_TRAINER_AUX_COEFF = 3017,       /**< "aux_coefficient": AuxK weight (TopK family; 0 = off) */
+    SAE_TRAINER_DEAD_STEPS = 3018,      /**< "dead_steps": a latent silent this many steps is dead */
+    SAE_TRAINER_RESAMPLE_EVERY = 3019,  /**< "resample_every": resample dead latents every this
+                                             many steps (Anthropic 2023; 0 = off) */
+    SAE_TRAINER_JUMPRELU_BANDWIDTH = 3020, /**< "jumprelu_bandwidth": width of the rectangle kernel
+                                                of the straight-through estimator */
+    SAE_TRAINER_B_DEC_INIT = 3021,      /**< "b_dec_init": b_dec from the first batch (sae_b_dec_init) */
+    SAE_TRAINER_THRESHOLD_LR = 3022,    /**< "batchtopk_threshold_lr": EMA rate of the BatchTopK
+                                             inference threshold */
+    SAE_TRAINER_CHUNK_ROWS = 3023,      /**< "chunk_rows": rows per dense block inside a step
+                                             (bounds the n x n_latents scratch) */
+    SAE_TRAINER_SEED = 3024             /**< "trainer_seed": seeds resampling choices */
 } sae_trainer_param;
+
+/** Values of "lr_schedule" (pinned). */
+typedef enum sae_lr_schedule {
+    SAE_LR_CONSTANT = 0, /**< lr after warm-up */
+    SAE_LR_LINEAR = 1,   /**< linear from lr to lr_end over lr_decay_steps */
+    SAE_LR_COSINE = 2    /**< half cosine from lr to lr_end over lr_decay_steps */
+} sae_lr_schedule;
+
+/** Values of "b_dec_init" (pinned). */
+typedef enum sae_b_dec_init {
+    SAE_B_DEC_INIT_KEEP = 0,      /**< keep the model's b_dec */
+    SAE_B_DEC_INIT_MEAN = 1,      /**< mean of the first batch */
+    SAE_B_DEC_INIT_GEOMEDIAN = 2  /**< geometric median of the first batch (Weiszfeld) */
+} sae_b_dec_init;
 
 /** Parameter keys of the decoder/activation regularisers (trainer kind; values pinned;
  *  range 3100-3199). See docs/regularisers.md. */
@@ -68,7 +105,13 @@ typedef enum sae_stat {
     SAE_STAT_SPARSITY = 4,  /**< sparsity term (before its coefficient) */
     SAE_STAT_L0 = 5,        /**< mean number of active latents per row */
     SAE_STAT_DEAD = 6,      /**< latents that have not fired within the dead window */
-    SAE_STAT_LR = 7         /**< learning rate used by the last step */
+    SAE_STAT_LR = 7,        /**< learning rate used by the last step */
+    SAE_STAT_AUX = 8,       /**< auxiliary term (AuxK, or the Gated gate-path reconstruction), weighted */
+    SAE_STAT_REG = 9,       /**< regularisers (orthogonality + low-activation), weighted */
+    SAE_STAT_GRAD_NORM = 10, /**< global gradient norm before clipping */
+    SAE_STAT_SAMPLES = 11,  /**< next toy sample index */
+    SAE_STAT_SPARSITY_COEFF = 12, /**< sparsity coefficient after warm-up */
+    SAE_STAT_THRESHOLD = 13 /**< BatchTopK/Matryoshka inference threshold */
 } sae_stat;
 
 /** A trainer for `model` (a reference is taken). */
@@ -90,6 +133,15 @@ SAE_API SAE_NODISCARD int32_t sae_trainer_train_data(sae_trainer *trainer, const
 /** n_steps steps on fresh samples of the toy, continuing from the trainer's position. */
 SAE_API SAE_NODISCARD int32_t sae_trainer_train_toy(sae_trainer *trainer, const sae_toy *toy,
                                                     int64_t n_steps);
+/**
+ * Train `count` trainers on ONE stream: each step generates a batch once and feeds it to
+ * every trainer (an L1 or k sweep). All trainers need the toy's d_in, the same batch_size
+ * and the same next sample index. Stops at the first failure (that trainer's status;
+ * every trainer is left at a consistent step).
+ */
+SAE_API SAE_NODISCARD int32_t sae_trainer_train_toy_many(sae_trainer *const *trainers,
+                                                         int64_t count, const sae_toy *toy,
+                                                         int64_t n_steps);
 /** A statistic of the last step (SAE_STAT_*). */
 SAE_API SAE_NODISCARD int32_t sae_trainer_stat(const sae_trainer *trainer, int32_t which,
                                                double *value);

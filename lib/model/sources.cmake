@@ -1,1 +1,2 @@
-list(APPEND SAE_SOURCES model/model_params.c)
+list(APPEND SAE_SOURCES model/model_params.c model/model.c model/tensors.c model/init.c
+  model/forward.c model/sparse.c)

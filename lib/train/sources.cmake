@@ -1,2 +1,3 @@
-list(APPEND SAE_SOURCES train/train_params.c)
+list(APPEND SAE_SOURCES train/train_params.c train/trainer.c train/workspace.c train/step.c
+  train/dense.c train/sparse_loss.c train/dead.c)
 list(APPEND SAE_SOURCES train/reg_ortho.c train/reg_lowact.c)

@@ -1,0 +1,16 @@
+/* OpenMP loops with the handle's thread count; serial when built without OpenMP.
+ * Every parallel loop in lib/model and lib/train writes disjoint outputs and sums in a
+ * fixed order, so results do not depend on the thread count. */
+#ifndef SAE_LIB_MODEL_PARALLEL_H
+#define SAE_LIB_MODEL_PARALLEL_H
+
+#define SAE_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#  define SAE_PARALLEL_FOR(nt) SAE_PRAGMA(omp parallel for num_threads(nt) schedule(static))
+#  define SAE_PARALLEL_FOR_DYNAMIC(nt) SAE_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, 16))
+#else
+#  define SAE_PARALLEL_FOR(nt)
+#  define SAE_PARALLEL_FOR_DYNAMIC(nt)
+#endif
+
+#endif

@@ -1,0 +1,226 @@
+/* Sparse activation kernels (see sparse.h). */
+#include "model/sparse.h"
+
+#include <string.h>
+
+/* ---- per-row top-k: a min-heap of the k best seen so far ---------------------------- */
+
+/* a is worse than b: smaller value, or equal value and larger index. */
+static int worse(float va, int32_t ia, float vb, int32_t ib)
+{
+    return va < vb || (va == vb && ia > ib);
+}
+
+static void heap_sift_down(float *val, int32_t *idx, int64_t n, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && worse(val[l], idx[l], val[w], idx[w]))
+            w = l;
+        if (r < n && worse(val[r], idx[r], val[w], idx[w]))
+            w = r;
+        if (w == i)
+            return;
+        float tv = val[i];
+        int32_t ti = idx[i];
+        val[i] = val[w], idx[i] = idx[w];
+        val[w] = tv, idx[w] = ti;
+        i = w;
+    }
+}
+
+static void heap_sift_up(float *val, int32_t *idx, int64_t i)
+{
+    while (i > 0) {
+        int64_t p = (i - 1) / 2;
+        if (!worse(val[i], idx[i], val[p], idx[p]))
+            return;
+        float tv = val[i];
+        int32_t ti = idx[i];
+        val[i] = val[p], idx[i] = idx[p];
+        val[p] = tv, idx[p] = ti;
+        i = p;
+    }
+}
+
+/* Sort parallel arrays by index ascending (heapsort: no allocation, O(k log k)). */
+static void sort_by_index(int32_t *idx, float *val, int64_t n)
+{
+    for (int64_t start = n / 2 - 1; start >= 0; start--) {
+        for (int64_t i = start;;) { /* max-heap on idx */
+            int64_t l = 2 * i + 1, r = l + 1, w = i;
+            if (l < n && idx[l] > idx[w])
+                w = l;
+            if (r < n && idx[r] > idx[w])
+                w = r;
+            if (w == i)
+                break;
+            int32_t ti = idx[i];
+            float tv = val[i];
+            idx[i] = idx[w], val[i] = val[w];
+            idx[w] = ti, val[w] = tv;
+            i = w;
+        }
+    }
+    for (int64_t end = n - 1; end > 0; end--) {
+        int32_t ti = idx[0];
+        float tv = val[0];
+        idx[0] = idx[end], val[0] = val[end];
+        idx[end] = ti, val[end] = tv;
+        for (int64_t i = 0;;) {
+            int64_t l = 2 * i + 1, r = l + 1, w = i;
+            if (l < end && idx[l] > idx[w])
+                w = l;
+            if (r < end && idx[r] > idx[w])
+                w = r;
+            if (w == i)
+                break;
+            ti = idx[i], tv = val[i];
+            idx[i] = idx[w], val[i] = val[w];
+            idx[w] = ti, val[w] = tv;
+            i = w;
+        }
+    }
+}
+
+int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
+                     int32_t *idx, float *val)
+{
+    int64_t n = 0;
+    for (int64_t j = 0; j < n_latents; j++) {
+        float v = row[j];
+        if (!(v > 0.0f) || (allow != NULL && !allow[j]))
+            continue;
+        if (n < k) {
+            val[n] = v, idx[n] = (int32_t)j;
+            heap_sift_up(val, idx, n);
+            n++;
+        } else if (worse(val[0], idx[0], v, (int32_t)j)) {
+            val[0] = v, idx[0] = (int32_t)j;
+            heap_sift_down(val, idx, n, 0);
+        }
+    }
+    sort_by_index(idx, val, n);
+    return n;
+}
+
+/* ---- batch top-K: the same heap keyed by (value, batch position) --------------------- */
+
+static int bworse(float va, int64_t pa, float vb, int64_t pb)
+{
+    return va < vb || (va == vb && pa > pb);
+}
+
+static void bheap_swap(sae_batch_heap *h, int64_t a, int64_t b)
+{
+    float tv = h->val[a];
+    int64_t tp = h->pos[a];
+    h->val[a] = h->val[b], h->pos[a] = h->pos[b];
+    h->val[b] = tv, h->pos[b] = tp;
+}
+
+static void bheap_sift_down(sae_batch_heap *h, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < h->n && bworse(h->val[l], h->pos[l], h->val[w], h->pos[w]))
+            w = l;
+        if (r < h->n && bworse(h->val[r], h->pos[r], h->val[w], h->pos[w]))
+            w = r;
+        if (w == i)
+            return;
+        bheap_swap(h, i, w);
+        i = w;
+    }
+}
+
+void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
+{
+    h->cap = cap;
+    h->n = 0;
+}
+
+void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
+{
+    int64_t base = r * n_latents;
+    for (int64_t j = 0; j < n_latents; j++) {
+        float v = row[j];
+        if (!(v > 0.0f))
+            continue;
+        if (h->n < h->cap) {
+            int64_t i = h->n++;
+            h->val[i] = v, h->pos[i] = base + j;
+            while (i > 0) {
+                int64_t p = (i - 1) / 2;
+                if (!bworse(h->val[i], h->pos[i], h->val[p], h->pos[p]))
+                    break;
+                bheap_swap(h, i, p);
+                i = p;
+            }
+        } else if (h->cap > 0 && bworse(h->val[0], h->pos[0], v, base + j)) {
+            h->val[0] = v, h->pos[0] = base + j;
+            bheap_sift_down(h, 0);
+        }
+    }
+}
+
+float sae_batch_heap_min(const sae_batch_heap *h) { return h->n > 0 ? h->val[0] : 0.0f; }
+
+void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c)
+{
+    /* counting sort by row, then by latent inside a row via the position order */
+    memset(c->row_ptr, 0, (size_t)(n_rows + 1) * sizeof *c->row_ptr);
+    for (int64_t e = 0; e < h->n; e++)
+        c->row_ptr[h->pos[e] / n_latents + 1]++;
+    for (int64_t r = 0; r < n_rows; r++)
+        c->row_ptr[r + 1] += c->row_ptr[r];
+    /* place, then sort each row by index (rows are short) */
+    int64_t *fill = c->row_ptr; /* reuse: fill[r] advances, restored after */
+    for (int64_t e = 0; e < h->n; e++) {
+        int64_t r = h->pos[e] / n_latents;
+        int64_t at = fill[r]++;
+        c->idx[at] = (int32_t)(h->pos[e] - r * n_latents);
+        c->val[at] = h->val[e];
+    }
+    for (int64_t r = n_rows; r > 0; r--)
+        fill[r] = fill[r - 1];
+    fill[0] = 0;
+    for (int64_t r = 0; r < n_rows; r++)
+        sort_by_index(c->idx + c->row_ptr[r], c->val + c->row_ptr[r],
+                      c->row_ptr[r + 1] - c->row_ptr[r]);
+}
+
+/* ---- gather / transpose --------------------------------------------------------------- */
+
+void sae_gather_rows(const float *w, int64_t d, const int32_t *idx, const float *val, int64_t cnt,
+                     float *out)
+{
+    for (int64_t a = 0; a < cnt; a++) {
+        const float *wr = w + (int64_t)idx[a] * d;
+        float v = val[a];
+        for (int64_t i = 0; i < d; i++)
+            out[i] += v * wr[i];
+    }
+}
+
+void sae_codes_transpose(const int64_t *row_ptr, const int32_t *idx, int64_t n_rows,
+                         int64_t n_latents, int64_t *col_ptr, int64_t *ent, int32_t *erow)
+{
+    memset(col_ptr, 0, (size_t)(n_latents + 1) * sizeof *col_ptr);
+    int64_t nnz = row_ptr[n_rows];
+    for (int64_t e = 0; e < nnz; e++)
+        col_ptr[idx[e] + 1]++;
+    for (int64_t j = 0; j < n_latents; j++)
+        col_ptr[j + 1] += col_ptr[j];
+    /* fill in row order so each column lists its rows ascending; col_ptr doubles as cursor */
+    for (int64_t r = 0; r < n_rows; r++) {
+        for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; e++) {
+            int64_t at = col_ptr[idx[e]]++;
+            ent[at] = e;
+            erow[at] = (int32_t)r;
+        }
+    }
+    for (int64_t j = n_latents; j > 0; j--)
+        col_ptr[j] = col_ptr[j - 1];
+    col_ptr[0] = 0;
+}

@@ -1,0 +1,48 @@
+/* Sparse activation kernels: per-row top-k, streaming batch top-k, (index, value) codes in
+ * compressed sparse rows, and the gather/scatter products that let TopK-family models
+ * touch only the active latents (Gao et al. 2024; EleutherAI sparsify's sparse decoder). */
+#ifndef SAE_LIB_MODEL_SPARSE_H
+#define SAE_LIB_MODEL_SPARSE_H
+
+#include <stdint.h>
+
+/* Compressed sparse rows: row r's entries are [row_ptr[r], row_ptr[r+1]), indices ascending. */
+typedef struct sae_codes {
+    int64_t *row_ptr; /* rows + 1 */
+    int32_t *idx;
+    float *val;
+    int64_t cap; /* capacity of idx/val */
+} sae_codes;
+
+/* The up to k largest strictly positive values of row[0..L) (ties: lower index wins),
+ * restricted to latents with allow[j] != 0 when allow is not NULL. Writes them sorted by
+ * index to idx/val and returns how many (<= k). */
+int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
+                     int32_t *idx, float *val);
+
+/* Streaming top-K over a whole batch (BatchTopK): positions are row * n_latents + latent;
+ * order is value descending, then position ascending. Only positive values enter. */
+typedef struct sae_batch_heap {
+    int64_t cap, n;
+    float *val;
+    int64_t *pos;
+} sae_batch_heap;
+
+void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap);
+/* Offer a row of pre-activations (row index r of the batch). */
+void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r);
+/* Smallest kept value (0 when empty). */
+float sae_batch_heap_min(const sae_batch_heap *h);
+/* Turn the kept entries into CSR codes for rows [0, n_rows) (destroys the heap order). */
+void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c);
+
+/* out[0..d) += sum_a val[a] * w[idx[a] * d + .] for the entries of one row. */
+void sae_gather_rows(const float *w, int64_t d, const int32_t *idx, const float *val, int64_t cnt,
+                     float *out);
+
+/* Column view of CSR codes: col_ptr (n_latents + 1) and, per latent in row order, the
+ * entry numbers into the CSR arrays (ent) and their rows (erow), nnz entries each. */
+void sae_codes_transpose(const int64_t *row_ptr, const int32_t *idx, int64_t n_rows,
+                         int64_t n_latents, int64_t *col_ptr, int64_t *ent, int32_t *erow);
+
+#endif

@@ -1,0 +1,301 @@
+/* Loss and gradient of the dense architectures (ReLU, JumpReLU, Gated), in blocks of
+ * chunk rows so the n x n_latents scratch stays bounded. Formulas: docs/training.md.
+ *
+ *   L = (1/n) sum_r ||xhat_r - x_r||^2 + lambda (1/n) sum_r S(r) [+ Gated aux] [+ regularisers]
+ *
+ * ReLU:     S = sum_j w_j z_j,  w_j = ||W_dec,j|| (l1_decoder_norm) or 1
+ * JumpReLU: S = sum_j H(pre_j - theta_j); theta gets the straight-through pseudo-gradient
+ *           with a rectangle kernel of width eps (Rajamanoharan et al. 2024b)
+ * Gated:    S = sum_j w_j ReLU(pi_gate,j); aux = (1/n) sum_r ||ReLU(pi_gate) W_dec' + b_dec' - x||^2
+ *           with W_dec', b_dec' held constant (Rajamanoharan et al. 2024a) */
+#include "train/trainer_internal.h"
+
+#include "linalg/linalg.h"
+#include "model/forward.h"
+#include "model/parallel.h"
+#include "train/regularisers.h"
+
+#include <string.h>
+
+#define COL_BLOCK 64
+
+/* Gradient views into t->grad (tied: the encoder gradient is the decoder gradient). */
+typedef struct grads {
+    float *w_enc_t, *b_enc, *w_dec, *b_dec, *threshold, *r_mag, *b_mag;
+} grads;
+
+static grads grad_views(sae_trainer *t)
+{
+    const sae_model_layout *l = &t->model->lay;
+    float *g = t->grad;
+    grads v = {NULL, g + l->b_enc, g + l->w_dec, g + l->b_dec, NULL, NULL, NULL};
+    v.w_enc_t = t->model->tied ? v.w_dec : g + l->w_enc_t;
+    if (l->threshold >= 0)
+        v.threshold = g + l->threshold;
+    if (l->r_mag >= 0)
+        v.r_mag = g + l->r_mag, v.b_mag = g + l->b_mag;
+    return v;
+}
+
+/* Per-latent sparsity weights w_j: decoder row norms or 1. */
+static void sparsity_weights(sae_trainer *t)
+{
+    const sae_model *m = t->model;
+    int nt = sae_train_threads(t);
+    SAE_PARALLEL_FOR(nt)
+    for (int64_t j = 0; j < m->n_latents; j++)
+        t->ws.dec_norm[j] = t->o.l1_dec_norm ? (float)sae_norm_f64(m->w_dec + j * m->d, m->d) : 1.0f;
+}
+
+/* Activations of a block (rows of pre), per-row penalty S and L0. */
+static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t l = m->n_latents;
+    int nt = sae_train_threads(t);
+    SAE_PARALLEL_FOR(nt)
+    for (int64_t r = 0; r < nc; r++) {
+        const float *p = w->pre + r * l;
+        float *z = w->z + r * l, *gate = w->gate ? w->gate + r * l : NULL;
+        double s = 0.0, l0 = 0.0;
+        for (int64_t j = 0; j < l; j++) {
+            float zj;
+            if (m->arch == SAE_ARCH_JUMPRELU) {
+                zj = p[j] > m->threshold[j] ? p[j] : 0.0f;
+                s += p[j] > m->threshold[j];
+            } else if (m->arch == SAE_ARCH_GATED) {
+                float g = p[j] + m->b_enc[j], mag = sae_gated_mag_pre(m, j, p[j]);
+                gate[j] = g > 0.0f ? g : 0.0f;
+                zj = g > 0.0f && mag > 0.0f ? mag : 0.0f;
+                s += (double)w->dec_norm[j] * gate[j];
+            } else {
+                zj = p[j] > 0.0f ? p[j] : 0.0f;
+                s += (double)w->dec_norm[j] * zj;
+            }
+            z[j] = zj;
+            l0 += zj != 0.0f;
+        }
+        w->row_sp[r0 + r] = s;
+        w->row_loss[r0 + r] = l0; /* L0 until decode_residual overwrites it */
+    }
+}
+
+/* rows of out (nc x d) = b_dec + a W_dec - x; returns nothing, row losses in loss[]. */
+static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const float *x,
+                               float *out, double *loss)
+{
+    const sae_model *m = t->model;
+    int64_t d = m->d;
+    for (int64_t r = 0; r < nc; r++)
+        memcpy(out + r * d, m->b_dec, (size_t)d * sizeof(float));
+    int32_t st = sae_gemm(0, 0, nc, d, m->n_latents, 1.0f, a, m->n_latents, m->w_dec, d, 1.0f,
+                          out, d);
+    int nt = sae_train_threads(t);
+    SAE_PARALLEL_FOR(nt)
+    for (int64_t r = 0; r < nc; r++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < d; i++) {
+            float e = out[r * d + i] - x[r * d + i];
+            out[r * d + i] = e;
+            s += (double)e * e;
+        }
+        loss[r] = s;
+    }
+    return st;
+}
+
+/* Encoder-side gradient of a block, in place in gz, and every per-latent sum
+ * (biases, thresholds, Gated magnitudes, pre-bias column sums, L1 sums, fired). */
+static void encoder_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    int64_t l = m->n_latents;
+    int nt = sae_train_threads(t);
+    double inv_eps = 1.0 / t->o.bandwidth;
+    int64_t nb = (l + COL_BLOCK - 1) / COL_BLOCK;
+    SAE_PARALLEL_FOR(nt)
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t r = 0; r < nc; r++) {
+            const float *p = w->pre + r * l, *z = w->z + r * l;
+            float *gz = w->gz + r * l;
+            for (int64_t j = b * COL_BLOCK; j < SAE_MIN(l, (b + 1) * COL_BLOCK); j++) {
+                float ge;
+                if (m->arch == SAE_ARCH_JUMPRELU) {
+                    float th = m->threshold[j], u = (p[j] - th) * (float)inv_eps;
+                    /* rectangle kernel K(u) = 1 on |u| < 1/2: pseudo-derivatives
+                     * dz/dtheta = -(theta/eps) K, dH/dtheta = -(1/eps) K */
+                    if (u > -0.5f && u < 0.5f)
+                        g.threshold[j] -= (float)(inv_eps * ((double)th * gz[j] + coeff_n));
+                    ge = p[j] > th ? gz[j] : 0.0f;
+                } else if (m->arch == SAE_ARCH_GATED) {
+                    float gpi = p[j] + m->b_enc[j], er = expf(m->r_mag[j]);
+                    float gm = z[j] > 0.0f ? gz[j] : 0.0f;
+                    float gg = gpi > 0.0f ? (float)(coeff_n * w->dec_norm[j]) + w->ggate[r * l + j]
+                                          : 0.0f;
+                    g.r_mag[j] += gm * er * p[j];
+                    g.b_mag[j] += gm;
+                    g.b_enc[j] += gg;
+                    w->colsum[j] += gg + er * gm;
+                    w->lsum[j] += w->gate[r * l + j];
+                    gz[j] = gg + er * gm;
+                    w->fired[j] |= z[j] > 0.0f;
+                    continue;
+                } else {
+                    ge = z[j] > 0.0f ? gz[j] + (float)(coeff_n * w->dec_norm[j]) : 0.0f;
+                }
+                gz[j] = ge;
+                w->lsum[j] += z[j];
+                w->fired[j] |= z[j] != 0.0f;
+            }
+        }
+    }
+}
+
+/* Bias gradient and pre-bias column sums of the (possibly regularised) encoder gradient. */
+static void encoder_bias_sums(sae_trainer *t, int64_t nc)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    int64_t l = m->n_latents;
+    int nt = sae_train_threads(t);
+    if (m->arch == SAE_ARCH_GATED)
+        return; /* done in encoder_grad_block (gate bias differs from the encoder input grad) */
+    SAE_PARALLEL_FOR(nt)
+    for (int64_t j = 0; j < l; j++) {
+        double s = 0.0;
+        for (int64_t r = 0; r < nc; r++)
+            s += w->gz[r * l + j];
+        g.b_enc[j] += (float)s;
+        w->colsum[j] += s;
+    }
+}
+
+/* Gated gate path: reconstruction from ReLU(pi_gate) through a frozen decoder. */
+static int32_t gated_aux_block(sae_trainer *t, int64_t n, int64_t nc, const float *x,
+                               int64_t r0, double *aux)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d, l = m->n_latents;
+    int32_t st = decode_residual(t, w->gate, nc, x, w->xaux, w->row_aux + r0);
+    float two_n = (float)(2.0 / (double)n);
+    for (int64_t i = 0; i < nc * d; i++)
+        w->gaux[i] = two_n * w->xaux[i];
+    for (int64_t r = 0; r < nc; r++)
+        *aux += w->row_aux[r0 + r];
+    if (st == SAE_OK)
+        st = sae_gemm(0, 1, nc, l, d, 1.0f, w->gaux, d, m->w_dec, d, 0.0f, w->ggate, l);
+    return st;
+}
+
+/* Forward and backward of rows [r0, r0 + nc). */
+static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, double coeff_n,
+                           double *sums)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    int64_t d = m->d, l = m->n_latents;
+    const float *x = w->x + r0 * d, *xc = w->xc + r0 * d;
+    float *res = w->r + r0 * d;
+    int32_t st = sae_fwd_scores(m, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
+    if (st != SAE_OK)
+        return st;
+    activate_block(t, nc, r0);
+    for (int64_t r = 0; r < nc; r++)
+        sums[2] += w->row_loss[r0 + r]; /* L0, see activate_block */
+    st = decode_residual(t, w->z, nc, x, res, w->row_loss + r0);
+    float two_n = (float)(2.0 / (double)n);
+    for (int64_t i = 0; i < nc * d; i++)
+        w->go[i] = two_n * res[i];
+    for (int64_t r = 0; r < nc; r++) {
+        sums[0] += w->row_loss[r0 + r];
+        sums[1] += w->row_sp[r0 + r];
+        for (int64_t i = 0; i < d; i++)
+            w->dacc[i] += w->go[r * d + i];
+    }
+    /* dW_dec += z^T go; dLoss/dz = go W_dec^T */
+    if (st == SAE_OK)
+        st = sae_gemm(1, 0, l, d, nc, 1.0f, w->z, l, w->go, d, 1.0f, g.w_dec, d);
+    if (st == SAE_OK)
+        st = sae_gemm(0, 1, nc, l, d, 1.0f, w->go, d, m->w_dec, d, 0.0f, w->gz, l);
+    if (st == SAE_OK && m->arch == SAE_ARCH_GATED)
+        st = gated_aux_block(t, n, nc, x, r0, &sums[3]);
+    if (st != SAE_OK)
+        return st;
+    encoder_grad_block(t, nc, coeff_n);
+    if (t->o.lowact_on) /* whole batch in one block (workspace.c) */
+        sums[4] += sae_reg_lowact(t->cfg, xc, nc, d, d, m->w_enc_t, l, d, w->pre, w->z, w->gz,
+                                  g.w_enc_t, d, w->lowact_work);
+    encoder_bias_sums(t, nc);
+    /* dW_enc^T += G^T xc */
+    return sae_gemm(1, 0, l, d, nc, 1.0f, w->gz, l, xc, d, 1.0f, g.w_enc_t, d);
+}
+
+/* Terms that depend on the whole batch: b_dec, decoder-norm L1, orthogonality. */
+static void finish_grads(sae_trainer *t, double coeff_n, double *reg)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    int64_t d = m->d, l = m->n_latents;
+    int nt = sae_train_threads(t);
+    if (m->pre_bias) /* xc = x - b_dec: dL/db_dec -= sum_j colsum_j W_enc,j */
+        for (int64_t j = 0; j < l; j++)
+            if (w->colsum[j] != 0.0)
+                for (int64_t i = 0; i < d; i++)
+                    w->dacc[i] -= w->colsum[j] * m->w_enc_t[j * d + i];
+    for (int64_t i = 0; i < d; i++)
+        g.b_dec[i] = (float)w->dacc[i];
+    if (t->o.l1_dec_norm && m->arch != SAE_ARCH_JUMPRELU && coeff_n != 0.0) {
+        /* d/dW_dec,j of lambda/n sum_r ||W_dec,j|| a_rj = lambda/n (sum_r a_rj) W_dec,j / ||W_dec,j|| */
+        SAE_PARALLEL_FOR(nt)
+        for (int64_t j = 0; j < l; j++) {
+            if (w->dec_norm[j] <= 0.0f || w->lsum[j] == 0.0)
+                continue;
+            float c = (float)(coeff_n * w->lsum[j] / w->dec_norm[j]);
+            for (int64_t i = 0; i < d; i++)
+                g.w_dec[j * d + i] += c * m->w_dec[j * d + i];
+        }
+    }
+    if (t->o.ortho_on)
+        *reg += sae_reg_ortho(t->cfg, m->w_dec, l, d, d, (uint64_t)t->step, g.w_dec, d,
+                              w->ortho_work);
+}
+
+int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
+{
+    sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t l = m->n_latents, d = m->d;
+    double coeff = sae_train_coeff_at(&t->o, t->step), coeff_n = coeff / (double)n;
+    memset(t->grad, 0, (size_t)m->lay.total * sizeof(float));
+    memset(w->lsum, 0, (size_t)l * sizeof(double));
+    memset(w->colsum, 0, (size_t)l * sizeof(double));
+    memset(w->dacc, 0, (size_t)d * sizeof(double));
+    memset(w->fired, 0, (size_t)l);
+    sparsity_weights(t);
+    sae_fwd_center(m, w->x, n, d, w->xc);
+    double sums[5] = {0, 0, 0, 0, 0}; /* mse, sparsity, L0, gated aux, lowact */
+    for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
+        int32_t st = dense_block(t, n, r0, SAE_MIN(w->chunk, n - r0), coeff_n, sums);
+        if (st != SAE_OK)
+            return st;
+    }
+    double reg = sums[4];
+    finish_grads(t, coeff_n, &reg);
+    sae_train_stats *s = &t->last;
+    s->mse = sums[0] / (double)n;
+    s->sparsity = sums[1] / (double)n;
+    s->l0 = sums[2] / (double)n;
+    s->aux = sums[3] / (double)n;
+    s->reg = reg;
+    s->coeff = coeff;
+    s->loss = s->mse + coeff * s->sparsity + s->aux + s->reg;
+    w->batch_min = 0.0;
+    return SAE_OK;
+}

@@ -1,0 +1,107 @@
+/* The trainer handle's layout, shared with lib/io (checkpoints resume bit-exactly: save
+ * the model's params, adam_m, adam_v, step, sample_pos, since_fired, b_dec_done and the
+ * model's batch threshold; everything else is derived or scratch). Not installed. */
+#ifndef SAE_LIB_TRAIN_TRAINER_INTERNAL_H
+#define SAE_LIB_TRAIN_TRAINER_INTERNAL_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+#include "model/model_internal.h"
+#include "model/sparse.h"
+
+#include <sae/train.h>
+
+/* Options read once from the configuration at creation. */
+typedef struct sae_train_opts {
+    double lr, lr_end, l1, beta1, beta2, eps, grad_clip, aux_coef, bandwidth, thr_lr;
+    int64_t batch, threads, l1_warmup, lr_warmup, lr_decay_steps, aux_k, dead_steps,
+        resample_every, chunk_rows;
+    uint64_t first_sample, seed;
+    int32_t lr_schedule, renorm, l1_dec_norm, b_dec_init;
+    int32_t ortho_on, lowact_on;
+} sae_train_opts;
+
+/* Loss parts and counters of the last step (SAE_STAT_*). */
+typedef struct sae_train_stats {
+    double loss, mse, sparsity, aux, reg, l0, lr, coeff, grad_norm;
+    int64_t dead;
+} sae_train_stats;
+
+/* Scratch preallocated for `cap` rows; a step never allocates once it fits. */
+typedef struct sae_train_ws {
+    int64_t cap;       /* rows */
+    int64_t chunk;     /* rows per dense block */
+    float *x, *xc, *r; /* cap x d: batch, centred batch, residual xhat - x */
+    float *go;         /* sparse: cap x n_widths x d (dLoss/dxhat of each prefix, suffix-summed);
+                          dense: chunk x d */
+    float *pre, *z, *gz;   /* chunk x L: pre-activations (Gated: raw scores), codes, dLoss/dz */
+    float *gate, *ggate;   /* Gated, chunk x L: ReLU(pi_gate) and dLoss/dpi_gate */
+    float *xaux, *gaux;    /* Gated, chunk x d: gate-path reconstruction and its gradient */
+    double *row_loss;      /* cap: reconstruction error of each row (resampling weights) */
+    double *row_sp, *row_aux; /* cap: sparsity penalty and auxiliary loss of each row */
+    double *lsum;          /* L: per latent sum of its activation (decoder-norm L1 gradient) */
+    float *dec_norm;       /* L: decoder row norms at the start of the step */
+    double *colsum;        /* L: sum over rows of dLoss/d(pre-activation), for the pre-bias */
+    double *dacc, *dacc2;  /* d: double accumulators (b_dec gradient, means, medians) */
+    double batch_min;      /* smallest kept activation of the last BatchTopK selection */
+    uint8_t *fired, *dead; /* L */
+    sae_codes codes;       /* cap * k main codes (sparse path) */
+    float *gval;           /* cap * k: dLoss/dz of each code */
+    int64_t *ent, *col_ptr; /* column view of codes */
+    int32_t *erow;
+    sae_batch_heap heap;   /* cap * k (BatchTopK selection) */
+    sae_codes aux;         /* cap * aux_k AuxK codes */
+    float *aux_gval;
+    int64_t *aux_ent, *aux_col_ptr;
+    int32_t *aux_erow;
+    float *ga;             /* cap x d: dLoss/d(aux reconstruction) */
+    float *ortho_work, *lowact_work;
+    float *dvec;           /* d */
+} sae_train_ws;
+
+struct sae_trainer {
+    sae_alloc al;
+    sae_err err;
+    sae_config *cfg; /* private copy */
+    sae_model *model; /* reference held */
+    sae_train_opts o;
+
+    /* optimiser state, same layout as model->params */
+    float *adam_m, *adam_v, *grad;
+    int64_t step;         /* optimiser steps taken */
+    uint64_t sample_pos;  /* next toy sample index */
+    int64_t *since_fired; /* n_latents: steps since each latent last fired */
+    int32_t b_dec_done;   /* b_dec_init applied */
+    int32_t aux_k;        /* resolved AuxK size */
+
+    sae_train_stats last;
+    sae_log_fn log;
+    sae_progress_fn progress;
+    void *user;
+
+    sae_train_ws ws;
+};
+
+/* ---- internal entry points (lib/train) -------------------------------------------- */
+/* Grow the scratch to hold n rows (allocates only when n > cap). */
+int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n);
+void sae_train_ws_free(sae_trainer *t);
+/* Loss and raw gradient (t->grad) of the current parameters on ws.x[0..n); no update.
+ * Fills t->last loss parts, ws.fired, the sparse codes. */
+int32_t sae_train_loss_grad(sae_trainer *t, int64_t n);
+int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n);
+int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n);
+/* One full step on ws.x[0..n): loss/grad, checks, clipping, Adam, constraints. */
+int32_t sae_train_step_rows(sae_trainer *t, int64_t n);
+/* Schedules at optimiser step `step` (0-based). */
+double sae_train_lr_at(const sae_train_opts *o, int64_t step);
+double sae_train_coeff_at(const sae_train_opts *o, int64_t step);
+/* b_dec from the batch (mean or geometric median). */
+void sae_train_init_b_dec(sae_trainer *t, int64_t n);
+/* Anthropic-style resampling of dead latents from the last batch. */
+void sae_train_resample(sae_trainer *t, int64_t n);
+/* Threads for this trainer's parallel loops. */
+static inline int sae_train_threads(const sae_trainer *t) { return (int)t->o.threads; }
+
+#endif

@@ -1,0 +1,135 @@
+/* Trainer scratch: sized once for `cap` rows so that a step never allocates. */
+#include "train/trainer_internal.h"
+
+#include "train/regularisers.h"
+
+#include <string.h>
+
+void sae_train_ws_free(sae_trainer *t)
+{
+    sae_train_ws *w = &t->ws;
+    const sae_alloc *al = &t->al;
+    void *bufs[] = {w->x, w->xc, w->r, w->go, w->pre, w->z, w->gz, w->gate, w->ggate, w->xaux,
+                    w->gaux, w->row_loss, w->row_sp, w->row_aux, w->lsum, w->dec_norm,
+                    w->colsum, w->dacc, w->dacc2, w->fired, w->dead, w->codes.row_ptr,
+                    w->codes.idx, w->codes.val, w->gval, w->ent, w->col_ptr, w->erow,
+                    w->heap.val, w->heap.pos, w->aux.row_ptr, w->aux.idx, w->aux.val,
+                    w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
+                    w->ortho_work, w->lowact_work, w->dvec};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        sae_free(al, bufs[i]);
+    memset(w, 0, sizeof *w);
+}
+
+/* Allocation bookkeeping: every request goes through one helper that records failure. */
+typedef struct ws_alloc {
+    const sae_alloc *al;
+    int failed;
+} ws_alloc;
+
+static void *get(ws_alloc *a, int64_t count, size_t elem)
+{
+    size_t bytes;
+    if (count < 1)
+        count = 1;
+    if (!sae_mul_size((size_t)count, elem, &bytes)) {
+        a->failed = 1;
+        return NULL;
+    }
+    void *p = sae_malloc(a->al, bytes);
+    if (p == NULL)
+        a->failed = 1;
+    return p;
+}
+
+static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap)
+{
+    sae_train_ws *w = &t->ws;
+    const sae_model *m = t->model;
+    int64_t nnz = cap * m->k, l = m->n_latents, d = m->d;
+    w->go = get(a, cap * m->n_widths * d, sizeof(float));
+    w->codes.row_ptr = get(a, cap + 1, sizeof(int64_t));
+    w->codes.idx = get(a, nnz, sizeof(int32_t));
+    w->codes.val = get(a, nnz, sizeof(float));
+    w->codes.cap = nnz;
+    w->gval = get(a, nnz, sizeof(float));
+    w->ent = get(a, nnz, sizeof(int64_t));
+    w->erow = get(a, nnz, sizeof(int32_t));
+    w->col_ptr = get(a, l + 1, sizeof(int64_t));
+    if (sae_arch_is_batch(m->arch)) {
+        w->heap.val = get(a, nnz, sizeof(float));
+        w->heap.pos = get(a, nnz, sizeof(int64_t));
+        w->heap.cap = nnz;
+    }
+    if (t->o.aux_coef > 0.0) {
+        int64_t an = cap * t->aux_k;
+        w->aux.row_ptr = get(a, cap + 1, sizeof(int64_t));
+        w->aux.idx = get(a, an, sizeof(int32_t));
+        w->aux.val = get(a, an, sizeof(float));
+        w->aux.cap = an;
+        w->aux_gval = get(a, an, sizeof(float));
+        w->aux_ent = get(a, an, sizeof(int64_t));
+        w->aux_erow = get(a, an, sizeof(int32_t));
+        w->aux_col_ptr = get(a, l + 1, sizeof(int64_t));
+        w->ga = get(a, cap * d, sizeof(float));
+    }
+}
+
+static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t chunk)
+{
+    sae_train_ws *w = &t->ws;
+    const sae_model *m = t->model;
+    int64_t l = m->n_latents, d = m->d;
+    w->go = get(a, chunk * d, sizeof(float));
+    w->z = get(a, chunk * l, sizeof(float));
+    w->gz = get(a, chunk * l, sizeof(float));
+    if (m->arch == SAE_ARCH_GATED) {
+        w->gate = get(a, chunk * l, sizeof(float));
+        w->ggate = get(a, chunk * l, sizeof(float));
+        w->xaux = get(a, chunk * d, sizeof(float));
+        w->gaux = get(a, chunk * d, sizeof(float));
+    }
+}
+
+int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
+{
+    if (n <= t->ws.cap)
+        return SAE_OK;
+    sae_train_ws_free(t);
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t l = m->n_latents, d = m->d;
+    /* the low-activation penalty averages over the rows it sees: give it the whole batch */
+    int64_t chunk = t->o.lowact_on ? n : SAE_MIN(t->o.chunk_rows, n);
+    ws_alloc a = {&t->al, 0};
+    w->x = get(&a, n * d, sizeof(float));
+    w->xc = get(&a, n * d, sizeof(float));
+    w->r = get(&a, n * d, sizeof(float));
+    w->pre = get(&a, chunk * l, sizeof(float));
+    w->row_loss = get(&a, n, sizeof(double));
+    w->row_sp = get(&a, n, sizeof(double));
+    w->row_aux = get(&a, n, sizeof(double));
+    w->lsum = get(&a, l, sizeof(double));
+    w->colsum = get(&a, l, sizeof(double));
+    w->dec_norm = get(&a, l, sizeof(float));
+    w->fired = get(&a, l, sizeof(uint8_t));
+    w->dead = get(&a, l, sizeof(uint8_t));
+    w->dacc = get(&a, d, sizeof(double));
+    w->dacc2 = get(&a, d, sizeof(double));
+    w->dvec = get(&a, d, sizeof(float));
+    size_t of = sae_reg_ortho_work_floats(t->cfg, l, d);
+    size_t lf = sae_reg_lowact_work_floats(t->cfg, n, l, d);
+    w->ortho_work = get(&a, (int64_t)of, sizeof(float));
+    w->lowact_work = get(&a, (int64_t)lf, sizeof(float));
+    if (sae_arch_is_sparse(m->arch))
+        alloc_sparse(t, &a, n);
+    else
+        alloc_dense(t, &a, chunk);
+    if (a.failed) {
+        sae_train_ws_free(t);
+        return SAE_E_NOMEM;
+    }
+    w->cap = n;
+    w->chunk = chunk;
+    return SAE_OK;
+}
