@@ -68,11 +68,18 @@ def _candidates():
         # Source checkout: the most recently built library of any build*/ tree.
         libs = glob.glob(os.path.join(root, "build*", "lib", _SONAME))
         libs += glob.glob(os.path.join(root, "build*", "*", "lib", _SONAME))
-        found += sorted(libs, key=os.path.getmtime, reverse=True)
+        found += sorted(libs, key=_mtime, reverse=True)
     system = ctypes.util.find_library("sae")
     found += [system] if system else []
     found.append(_SONAME)  # whatever the dynamic loader finds
     return found
+
+
+def _mtime(path):
+    try:
+        return os.path.getmtime(path)
+    except OSError:  # vanished meanwhile (a build relinking it)
+        return 0.0
 
 
 def _load():

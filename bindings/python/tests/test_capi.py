@@ -78,3 +78,20 @@ def test_status_strings_are_distinct():
     texts = [sae.status_str(v) for v in _capi.ENUMS["sae_status"].values()]
     assert all(texts) and len(set(texts)) == len(texts)
     assert sae.status_str(-12345)  # unknown codes still get text
+
+
+def test_generated_julia_module_is_up_to_date():
+    gen = os.path.join(PKG, "..", "..", "julia", "gen_julia.py")
+    rc = subprocess.run([sys.executable, gen, "--check"]).returncode
+    assert rc == 0, "bindings/julia/LibSae.jl is stale: run %s" % gen
+
+
+def test_julia_module_wraps_every_function_with_matching_arity():
+    functions, _, _ = saeheader.parse()
+    with open(os.path.join(PKG, "..", "..", "julia", "LibSae.jl")) as fh:
+        text = fh.read()
+    for fn in functions:
+        m = re.search(r"^%s\(([^)]*)\) = @ccall libsae\.%s\(" % (fn.name, fn.name), text, re.M)
+        assert m, fn.name
+        arity = len([a for a in m.group(1).split(",") if a.strip()])
+        assert arity == len(fn.params), fn.name
