@@ -8,5 +8,6 @@
 #include <sae/model.h>
 #include <sae/train.h>
 #include <sae/metrics.h>
+#include <sae/io.h>
 
 #endif
