@@ -15,6 +15,7 @@ typedef struct oom_path {
     int32_t (*run)(rel_fixture *f, const sae_allocator *al, void **made);
     void (*undo)(void *made);
     int needs_toy, needs_model, needs_trainer, needs_metrics;
+    int multi_step; /* may stop after a completed step instead of leaving all unchanged */
 } oom_path;
 
 static int64_t total_points;
@@ -125,14 +126,23 @@ static int32_t run_trainer_train_data(rel_fixture *f, const sae_allocator *al, v
 {
     (void)al;
     (void)made;
-    return sae_trainer_train_data(f->trainer, f->batch, REL_BATCH, REL_D, 2);
+    return sae_trainer_train_data(f->trainer, f->batch, REL_BATCH, REL_D, 1);
 }
 
 static int32_t run_trainer_train_toy(rel_fixture *f, const sae_allocator *al, void **made)
 {
     (void)al;
     (void)made;
-    return sae_trainer_train_toy(f->trainer, f->toy, 2);
+    return sae_trainer_train_toy(f->trainer, f->toy, 1);
+}
+
+/* Several steps: a failure in a later step leaves the trainer at the last completed step
+ * (like a cancellation), so this path checks consistency instead of "unchanged". */
+static int32_t run_trainer_train_toy3(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)al;
+    (void)made;
+    return sae_trainer_train_toy(f->trainer, f->toy, 3);
 }
 
 static int32_t run_metrics_create(rel_fixture *f, const sae_allocator *al, void **made)
@@ -165,6 +175,7 @@ static const oom_path paths[] = {
     {"sae_trainer_step", run_trainer_step, NULL, 0, 1, 1, 0},
     {"sae_trainer_train_data", run_trainer_train_data, NULL, 0, 1, 1, 0},
     {"sae_trainer_train_toy", run_trainer_train_toy, NULL, 1, 1, 1, 0},
+    {"sae_trainer_train_toy x3", run_trainer_train_toy3, NULL, 1, 1, 1, 0, 1},
     {"sae_metrics_create", run_metrics_create, undo_metrics, 0, 0, 0, 1},
     {"sae_metrics_compute", run_metrics_compute, NULL, 1, 1, 0, 1},
 };
@@ -176,6 +187,17 @@ static int path_available(const oom_path *p, const rel_fixture *f)
 {
     return !(p->needs_toy && f->toy == NULL) && !(p->needs_model && f->model == NULL) &&
            !(p->needs_trainer && f->trainer == NULL) && !(p->needs_metrics && f->metrics == NULL);
+}
+
+/* After a failed multi-step call: a whole number of steps, finite parameters. */
+static void check_step_boundary(rel_fixture *f, const char *name, int64_t k)
+{
+    double step = -1;
+    assert_ok(sae_trainer_stat(f->trainer, SAE_STAT_STEP, &step));
+    float w[REL_L * REL_D];
+    assert_ok(sae_model_get_tensor(f->model, SAE_TENSOR_W_DEC, w, REL_D));
+    if (step != (double)(int64_t)step || !rel_all_finite(w, REL_L * REL_D))
+        fail_msg("%s: allocation %lld failed and left the trainer between steps", name, (long long)k);
 }
 
 /* Fail allocation k = 1, 2, ... of one call of path p until the call succeeds. Returns
@@ -208,7 +230,9 @@ static int64_t inject(const oom_path *p, rel_fixture *f, test_alloc *st, const s
                      (long long)(st->live - live));
         if (made != NULL)
             fail_msg("%s: allocation %lld failed but *out was set", p->name, (long long)k);
-        if (rel_digest_fixture(f) != before)
+        if (p->multi_step)
+            check_step_boundary(f, p->name, k);
+        else if (rel_digest_fixture(f) != before)
             fail_msg("%s: allocation %lld failed and a handle changed", p->name, (long long)k);
         points++;
     }

@@ -55,15 +55,20 @@ static void need(const rel_fixture *f, int trainer)
  * the trainer exactly as before. Returns the status. */
 static int32_t checked_step(sae_trainer *t, const float *x, int64_t n, const char *what)
 {
-    uint64_t before = rel_digest_trainer(t);
+    uint64_t before = rel_digest_trainer(t), model_before = rel_digest_model(sae_trainer_model(t));
     double steps = stat(t, SAE_STAT_STEP);
     int32_t st = sae_trainer_step(t, x, n, REL_D);
     if (st == SAE_OK) {
         if (!model_finite(sae_trainer_model(t)) || !stats_finite(t))
             fail_msg("%s: step returned SAE_OK with NaN/Inf in the model or statistics", what);
     } else if (st == SAE_E_DIVERGED) {
-        if (rel_digest_trainer(t) != before || stat(t, SAE_STAT_STEP) != steps)
-            fail_msg("%s: SAE_E_DIVERGED but the trainer is not at its last good step", what);
+        if (rel_digest_model(sae_trainer_model(t)) != model_before)
+            fail_msg("%s: SAE_E_DIVERGED but the model is not at its last good step", what);
+        if (stat(t, SAE_STAT_STEP) != steps)
+            fail_msg("%s: SAE_E_DIVERGED but the step count moved from %g to %g", what, steps,
+                     stat(t, SAE_STAT_STEP));
+        if (rel_digest_trainer(t) != before)
+            fail_msg("%s: SAE_E_DIVERGED but the trainer statistics changed", what);
         if (sae_trainer_errmsg(t)[0] == '\0')
             fail_msg("%s: SAE_E_DIVERGED without a message", what);
     } else {
@@ -80,7 +85,7 @@ static void test_divergence_keeps_last_good_step(void **state)
     need(f, 1);
     assert_ok(sae_trainer_train_toy(f->trainer, f->toy, 5));
     static float x[ROWS * REL_D];
-    const float scales[] = {1e20f, 1e30f, 3e38f};
+    const float scales[] = {1e20f, 1e30f, 1e37f};
     int diverged = 0;
     for (int i = 0; i < 3; i++) {
         memcpy(x, f->batch, sizeof f->batch);
@@ -96,6 +101,42 @@ static void test_divergence_keeps_last_good_step(void **state)
     /* the trainer continues normally after a divergence */
     assert_ok(sae_trainer_step(f->trainer, f->batch, ROWS, REL_D));
     assert_true(model_finite(f->model));
+}
+
+/* The very first step of a fresh trainer diverges: nothing may change, not even the
+ * data-dependent initialisation of b_dec that a first step may do. */
+static void first_step_divergence(rel_fixture *f, int64_t b_dec_init)
+{
+    sae_model *m = NULL;
+    sae_trainer *t = NULL;
+    sae_config *c = NULL;
+    assert_ok(sae_config_clone(&c, f->cfg[SAE_KIND_TRAINER]));
+    int32_t key;
+    if (sae_param_lookup("b_dec_init", &key) == SAE_OK)
+        assert_ok(sae_config_set_i64(c, key, b_dec_init));
+    assert_ok(sae_model_create(&m, f->cfg[SAE_KIND_MODEL], NULL));
+    assert_ok(sae_trainer_create(&t, m, c, NULL));
+    static float x[ROWS * REL_D];
+    for (int k = 0; k < ROWS * REL_D; k++)
+        x[k] = (k % 3 ? 3e38f : -3e38f);
+    uint64_t before = rel_digest_model(m);
+    char what[64];
+    snprintf(what, sizeof what, "first step at scale 3e38, b_dec_init %lld", (long long)b_dec_init);
+    int32_t st = checked_step(t, x, ROWS, what);
+    print_message("  %s: %s\n", what, sae_status_str(st));
+    if (st == SAE_E_DIVERGED)
+        assert_true(rel_digest_model(m) == before);
+    sae_trainer_free(t);
+    sae_model_free(m);
+    sae_config_free(c);
+}
+
+static void test_first_step_divergence(void **state)
+{
+    rel_fixture *f = *state;
+    need(f, 1);
+    for (int64_t init = 0; init <= 2; init++)
+        first_step_divergence(f, init);
 }
 
 /* The largest learning rate the registry allows, for many steps: finite or DIVERGED. */
@@ -130,13 +171,15 @@ typedef struct cancel_at {
     int64_t at, seen;
 } cancel_at;
 
+/* Cancels at its at-th call (whatever step numbering the call uses). */
 static int32_t cancel_progress(void *user, int64_t step, int64_t total, double value)
 {
     cancel_at *c = user;
+    (void)step;
     (void)total;
     (void)value;
     c->seen++;
-    return step >= c->at;
+    return c->seen >= c->at;
 }
 
 static sae_trainer *fresh_trainer(const rel_fixture *f, sae_model **model)
@@ -168,11 +211,24 @@ static void test_cancel_then_continue(void **state)
     assert_ok(sae_trainer_train_toy(straight, f->toy, 10));
     assert_close(stat(stopped, SAE_STAT_STEP), 10, 0);
     assert_true(rel_digest_trainer(stopped) == rel_digest_trainer(straight));
-    /* the same for caller data */
-    c.at = 2 + (int64_t)stat(stopped, SAE_STAT_STEP);
+    /* the same for caller data: cancelled after its 2nd step, then 4 more = 6 straight */
+    c.at = 2;
+    c.seen = 0;
     assert_ok(sae_trainer_set_callbacks(stopped, NULL, cancel_progress, &c));
     assert_status(sae_trainer_train_data(stopped, f->batch, ROWS, REL_D, 6), SAE_E_CANCELLED);
+    assert_close(stat(stopped, SAE_STAT_STEP), 12, 0);
     assert_true(model_finite(m1));
+    assert_ok(sae_trainer_set_callbacks(stopped, NULL, NULL, NULL));
+    assert_ok(sae_trainer_train_data(stopped, f->batch, ROWS, REL_D, 4));
+    assert_ok(sae_trainer_train_data(straight, f->batch, ROWS, REL_D, 6));
+    assert_true(rel_digest_trainer(stopped) == rel_digest_trainer(straight));
+    /* a callback that cancels at once: one step taken, nothing half-done */
+    c.at = 1;
+    c.seen = 0;
+    assert_ok(sae_trainer_set_callbacks(stopped, NULL, cancel_progress, &c));
+    assert_status(sae_trainer_step(stopped, f->batch, ROWS, REL_D), SAE_E_CANCELLED);
+    assert_ok(sae_trainer_step(straight, f->batch, ROWS, REL_D));
+    assert_true(rel_digest_trainer(stopped) == rel_digest_trainer(straight));
     sae_trainer_free(stopped);
     sae_trainer_free(straight);
     sae_model_free(m1);
@@ -303,6 +359,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_divergence_keeps_last_good_step, rel_setup, rel_teardown),
+        cmocka_unit_test_setup_teardown(test_first_step_divergence, rel_setup, rel_teardown),
         cmocka_unit_test_setup_teardown(test_huge_learning_rate, rel_setup, rel_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_then_continue, rel_setup, rel_teardown),
         cmocka_unit_test_setup_teardown(test_extreme_scales, rel_setup, rel_teardown),

@@ -102,7 +102,10 @@ int32_t sae_toy_create(sae_toy **out, const sae_config *cfg, const sae_allocator
         return SAE_E_NULL;
     if (sae_config_kind(cfg) != SAE_KIND_TOY)
         return SAE_E_CONFIG;
-    if (sae_config_validate(cfg, NULL, 0) != SAE_OK)
+    int32_t st = sae_config_validate(cfg, NULL, 0);
+    if (st == SAE_E_NOMEM) /* validation itself allocates: out of memory is not a bad config */
+        return st;
+    if (st != SAE_OK)
         return SAE_E_CONFIG;
     return toy_new(out, cfg, alloc, NULL);
 }

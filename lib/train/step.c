@@ -172,15 +172,20 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
     if (!t->b_dec_done && t->step == 0 && t->o.b_dec_init != SAE_B_DEC_INIT_KEEP)
         sae_train_init_b_dec(t, n);
     t->b_dec_done = 1;
+    sae_train_stats good = t->last; /* a diverged step must leave the statistics as they were */
     int32_t st = sae_train_loss_grad(t, n);
-    if (st != SAE_OK)
+    if (st != SAE_OK) {
+        t->last = good;
         return sae_fail(&t->err, st, "step: sizes exceed the BLAS integer range");
+    }
     double g2 = grad_norm2(t->grad, m->lay.total, nt);
     t->last.grad_norm = sqrt(g2);
-    if (!isfinite(t->last.loss) || !isfinite(g2))
+    if (!isfinite(t->last.loss) || !isfinite(g2)) {
+        t->last = good;
         return sae_fail(&t->err, SAE_E_DIVERGED,
                         "step %lld: loss or gradient is not finite; model kept at step %lld",
                         (long long)t->step + 1, (long long)t->step);
+    }
     double lr = sae_train_lr_at(&t->o, t->step), tt = (double)(t->step + 1);
     adam_consts k = {(float)t->o.beta1, (float)t->o.beta2,
                      (float)(1.0 / (1.0 - pow(t->o.beta1, tt))),
@@ -189,10 +194,12 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
         k.scale = (float)(t->o.grad_clip / t->last.grad_norm);
     if (t->o.renorm)
         project_decoder_grad(m, t->grad + m->lay.w_dec, nt);
-    if (!adam_would_stay_finite(t, &k, nt))
+    if (!adam_would_stay_finite(t, &k, nt)) {
+        t->last = good;
         return sae_fail(&t->err, SAE_E_DIVERGED,
                         "step %lld: the update would make parameters non-finite; model kept at "
                         "step %lld", (long long)t->step + 1, (long long)t->step);
+    }
     adam_apply(t, &k, nt);
     t->last.lr = lr;
     commit(t, n);
