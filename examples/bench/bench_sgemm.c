@@ -1,13 +1,16 @@
 /*
  * BLAS-only roofline for the SAE training step (issue 7).
  *
- * Times cblas_sgemm at exactly the shapes a dense SAE step uses, for a batch of n rows,
- * input dimension d and L latents (row-major, as libsae stores them):
- *   enc      Z  (n x L) = X (n x d) . W_enc (d x L)        forward encoder
- *   dec      X^ (n x d) = F (n x L) . W_dec (L x d)        forward decoder
+ * Times cblas_sgemm at exactly the shapes and transpositions a dense SAE step uses, for a
+ * batch of n rows, input dimension d and L latents, in libsae's row-major layout (the
+ * encoder is stored transposed, W_enc^T: L x d, like the decoder W_dec: L x d):
+ *   enc      Z  (n x L) = X (n x d) . (W_enc^T)^T          forward encoder
+ *   dec      X^ (n x d) = F (n x L) . W_dec                forward decoder
  *   dlat     dF (n x L) = dX^ (n x d) . W_dec^T            gradient into the latents
  *   dW_dec   (L x d)    = F^T (L x n) . dX^ (n x d)        decoder weight gradient
- *   dW_enc   (d x L)    = X^T (d x n) . dZ (n x L)         encoder weight gradient
+ *   dW_enc^T (L x d)    = dZ^T (L x n) . X (n x d)         encoder weight gradient
+ * libsae runs a step in blocks of chunk_rows rows (trainer parameter, default 256): time
+ * that with --n 256 (same d, L) and compare with the whole-batch figures.
  * Each is 2 n d L flops. The sum of the five best times is the dense floor of a ReLU
  * step; the encoder alone is the floor of a TopK step whose decoder and gradients are
  * sparse (only the k active latents per row touched, as in EleutherAI's sparsify).
@@ -100,11 +103,11 @@ static double time_gemm(const gemm_case *g, double min_time, double *mean)
 static void run_shape(const shape *s, double min_time)
 {
     const gemm_case cases[5] = {
-        {"enc", CblasNoTrans, CblasNoTrans, s->n, s->latents, s->d},
+        {"enc", CblasNoTrans, CblasTrans, s->n, s->latents, s->d},
         {"dec", CblasNoTrans, CblasNoTrans, s->n, s->d, s->latents},
         {"dlat", CblasNoTrans, CblasTrans, s->n, s->latents, s->d},
         {"dW_dec", CblasTrans, CblasNoTrans, s->latents, s->d, s->n},
-        {"dW_enc", CblasTrans, CblasNoTrans, s->d, s->latents, s->n},
+        {"dW_enc", CblasTrans, CblasNoTrans, s->latents, s->d, s->n},
     };
     double flops = 2.0 * (double)s->n * (double)s->d * (double)s->latents;
     double dense_step = 0.0, enc_time = 0.0;
