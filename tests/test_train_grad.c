@@ -1,0 +1,440 @@
+/* Gradients of every architecture (and regulariser combination) against central finite
+ * differences of an independent double-precision reference loss written here from the
+ * formulas in docs/training.md; hand-derived cases for the straight-through estimators. */
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "train/regularisers.h"
+#include "train/trainer_internal.h"
+
+enum { D = 8, L = 12, N = 16 };
+
+/* ---- reference loss in double -------------------------------------------------------- */
+
+typedef struct ref {
+    const sae_model *m;
+    const sae_trainer *t;
+    const double *x; /* N x D */
+    const double *p0; /* base parameters: detached terms (AuxK residual, Gated aux decoder) */
+    int64_t n;
+} ref;
+
+static const double *seg(const double *p, int64_t off) { return off < 0 ? NULL : p + off; }
+
+typedef struct views {
+    const double *we, *be, *wd, *bd, *th, *rm, *bm;
+} views;
+
+static views views_of(const sae_model *m, const double *p)
+{
+    views v = {seg(p, m->lay.w_enc_t), seg(p, m->lay.b_enc), seg(p, m->lay.w_dec),
+               seg(p, m->lay.b_dec),   seg(p, m->lay.threshold), seg(p, m->lay.r_mag),
+               seg(p, m->lay.b_mag)};
+    if (m->tied)
+        v.we = v.wd;
+    return v;
+}
+
+/* Scores s_rj = xc_r . W_enc,j (no bias) and centred inputs. */
+static void scores(const ref *c, const views *v, double *xc, double *s)
+{
+    const sae_model *m = c->m;
+    for (int64_t r = 0; r < c->n; r++) {
+        for (int i = 0; i < D; i++)
+            xc[r * D + i] = c->x[r * D + i] - (m->pre_bias ? v->bd[i] : 0.0);
+        for (int j = 0; j < L; j++) {
+            double a = 0.0;
+            for (int i = 0; i < D; i++)
+                a += xc[r * D + i] * v->we[j * D + i];
+            s[r * L + j] = a;
+        }
+    }
+}
+
+static double row_norm(const double *w, int j)
+{
+    double s = 0.0;
+    for (int i = 0; i < D; i++)
+        s += w[j * D + i] * w[j * D + i];
+    return sqrt(s);
+}
+
+/* Keep the k largest positive entries of each row (or of the batch when batch != 0). */
+static void keep_top(double *z, int64_t n, int64_t k, int batch)
+{
+    int64_t groups = batch ? 1 : n, per = batch ? n * L : L, keep = batch ? n * k : k;
+    for (int64_t g = 0; g < groups; g++) {
+        double *a = z + g * per;
+        char drop[N * L];
+        for (int64_t e = 0; e < per; e++) {
+            int64_t better = 0;
+            for (int64_t f = 0; f < per; f++)
+                better += a[f] > a[e] || (a[f] == a[e] && f < e);
+            drop[e] = !(a[e] > 0.0) || better >= keep;
+        }
+        for (int64_t e = 0; e < per; e++)
+            if (drop[e])
+                a[e] = 0.0;
+    }
+}
+
+/* Codes z and the sparsity penalty (already weighted, summed over rows). */
+static double encode_ref(const ref *c, const views *v, const double *s, double *z, double *gate)
+{
+    const sae_model *m = c->m;
+    const sae_trainer *t = c->t;
+    double pen = 0.0;
+    for (int64_t r = 0; r < c->n; r++)
+        for (int j = 0; j < L; j++) {
+            double pre = s[r * L + j] + v->be[j], w = t->o.l1_dec_norm ? row_norm(v->wd, j) : 1.0;
+            double zz;
+            switch (m->arch) {
+            case SAE_ARCH_JUMPRELU:
+                zz = pre > v->th[j] ? pre : 0.0;
+                pen += pre > v->th[j];
+                break;
+            case SAE_ARCH_GATED: {
+                double mag = exp(v->rm[j]) * s[r * L + j] + v->bm[j];
+                gate[r * L + j] = pre > 0.0 ? pre : 0.0;
+                zz = pre > 0.0 && mag > 0.0 ? mag : 0.0;
+                pen += w * gate[r * L + j];
+                break;
+            }
+            default:
+                zz = pre > 0.0 ? pre : 0.0;
+                if (m->arch == SAE_ARCH_RELU)
+                    pen += w * zz;
+            }
+            z[r * L + j] = zz;
+        }
+    if (m->arch == SAE_ARCH_TOPK)
+        keep_top(z, c->n, m->k, 0);
+    if (sae_arch_is_batch(m->arch))
+        keep_top(z, c->n, m->k, 1);
+    return pen;
+}
+
+/* sum_r ||b + a_r[0..width) W - x_r||^2 */
+static double recon_error(const ref *c, const double *a, const double *w, const double *b,
+                          int64_t width, double *res)
+{
+    double tot = 0.0;
+    for (int64_t r = 0; r < c->n; r++)
+        for (int i = 0; i < D; i++) {
+            double y = b ? b[i] : 0.0;
+            for (int64_t j = 0; j < width; j++)
+                y += a[r * L + j] * w[j * D + i];
+            double e = y - c->x[r * D + i];
+            if (res)
+                res[r * D + i] = e;
+            tot += e * e;
+        }
+    return tot;
+}
+
+/* AuxK with the residual of the base parameters held constant. */
+static double auxk_ref(const ref *c, const double *s, const views *v)
+{
+    const sae_model *m = c->m;
+    const sae_trainer *t = c->t;
+    views v0 = views_of(m, c->p0);
+    double xc0[N * D], s0[N * L], z0[N * L], g0[N * L], e[N * D];
+    scores(c, &v0, xc0, s0);
+    encode_ref(c, &v0, s0, z0, g0);
+    recon_error(c, z0, v0.wd, v0.bd, L, e); /* e = xhat - x (sign irrelevant below) */
+    double mean[D] = {0}, var = 0.0;
+    for (int64_t r = 0; r < c->n; r++)
+        for (int i = 0; i < D; i++)
+            mean[i] += e[r * D + i] / (double)c->n;
+    for (int64_t r = 0; r < c->n; r++)
+        for (int i = 0; i < D; i++)
+            var += (e[r * D + i] - mean[i]) * (e[r * D + i] - mean[i]) / (double)c->n;
+    double za[N * L], tot = 0.0;
+    for (int64_t r = 0; r < c->n; r++)
+        for (int j = 0; j < L; j++) {
+            double pre = s[r * L + j] + v->be[j];
+            za[r * L + j] = t->since_fired[j] >= t->o.dead_steps && pre > 0.0 ? pre : 0.0;
+        }
+    keep_top(za, c->n, t->aux_k, 0);
+    for (int64_t r = 0; r < c->n; r++)
+        for (int i = 0; i < D; i++) {
+            double y = 0.0;
+            for (int j = 0; j < L; j++)
+                y += za[r * L + j] * v->wd[j * D + i];
+            double q = y + e[r * D + i]; /* ehat - (x - xhat) */
+            tot += q * q;
+        }
+    return t->o.aux_coef * tot / ((double)c->n * var);
+}
+
+/* Regularisers through the library's own functions (their FD tests live in test_reg). */
+static double regs_ref(const ref *c, const double *p, const double *xc0, const double *s,
+                       const double *z)
+{
+    const sae_model *m = c->m;
+    const sae_trainer *t = c->t;
+    double out = 0.0;
+    float *wf = calloc(L * D, sizeof(float)), *gf = calloc(L * D, sizeof(float));
+    for (int e = 0; e < L * D; e++)
+        wf[e] = (float)p[m->lay.w_dec + e];
+    if (t->o.ortho_on) {
+        float *work = calloc(sae_reg_ortho_work_floats(t->cfg, L, D) + 1, sizeof(float));
+        out += sae_reg_ortho(t->cfg, wf, L, D, D, (uint64_t)t->step, gf, D, work);
+        free(work);
+    }
+    if (t->o.lowact_on) {
+        float xf[N * D], pf[N * L], zf[N * L], gp[N * L];
+        const double *be = p + m->lay.b_enc;
+        for (int e = 0; e < N * D; e++)
+            xf[e] = (float)xc0[e];
+        for (int64_t r = 0; r < c->n; r++)
+            for (int j = 0; j < L; j++)
+                pf[r * L + j] = (float)(s[r * L + j] + be[j]), zf[r * L + j] = (float)z[r * L + j];
+        float *work = calloc(sae_reg_lowact_work_floats(t->cfg, c->n, L, D) + 1, sizeof(float));
+        out += sae_reg_lowact(t->cfg, xf, c->n, D, D, wf, L, D, pf, zf, gp, gf, D, work);
+        free(work);
+    }
+    free(wf);
+    free(gf);
+    return out;
+}
+
+static double ref_loss(const ref *c, const double *p)
+{
+    const sae_model *m = c->m;
+    const sae_trainer *t = c->t;
+    views v = views_of(m, p);
+    double xc[N * D], s[N * L], z[N * L], gate[N * L];
+    scores(c, &v, xc, s);
+    double pen = encode_ref(c, &v, s, z, gate);
+    double loss = 0.0;
+    for (int64_t g = 0; g < m->n_widths; g++)
+        loss += recon_error(c, z, v.wd, v.bd, m->widths[g], NULL);
+    loss = (loss + t->o.l1 * pen) / (double)c->n;
+    if (m->arch == SAE_ARCH_GATED) { /* gate path through the base decoder */
+        views v0 = views_of(m, c->p0);
+        loss += recon_error(c, gate, v0.wd, v0.bd, L, NULL) / (double)c->n;
+    }
+    if (sae_arch_is_sparse(m->arch) && t->o.aux_coef > 0.0)
+        loss += auxk_ref(c, s, &v);
+    /* the low-activation penalty sees the encoder input as a constant (docs/training.md) */
+    views v0 = views_of(m, c->p0);
+    double xc0[N * D], s0[N * L];
+    scores(c, &v0, xc0, s0);
+    return loss + regs_ref(c, p, xc0, s, z);
+}
+
+/* ---- harness ---------------------------------------------------------------------------- */
+
+typedef struct combo {
+    int32_t arch;
+    int tied, pre_bias, l1_dec_norm, ortho, lowact, dead;
+} combo;
+
+static void random_batch(float *x, uint32_t seed)
+{
+    srand(seed);
+    for (int e = 0; e < N * D; e++)
+        x[e] = (float)((rand() / (double)RAND_MAX) * 1.2 - 0.3);
+}
+
+static sae_model *combo_model(const combo *cb)
+{
+    sae_config *c = test_config(SAE_KIND_MODEL, "d_in", (double)D, "n_latents", (double)L,
+                                "arch", (double)cb->arch, "tied", (double)cb->tied, "pre_bias",
+                                (double)cb->pre_bias, "k", 3.0, "model_seed", 11.0,
+                                "init_transpose", 0.0, "jumprelu_init_threshold", 0.05, NULL);
+    if (cb->arch == SAE_ARCH_MATRYOSHKA) {
+        int64_t w[3] = {3, 7, L};
+        assert_ok(sae_config_set_i64_array(c, SAE_MODEL_MATRYOSHKA_WIDTHS, w, 3));
+    }
+    sae_model *m = NULL;
+    assert_ok(sae_model_create(&m, c, NULL));
+    sae_config_free(c);
+    /* non-trivial biases so every term of the gradient is exercised */
+    srand(99);
+    for (int64_t e = m->lay.b_enc; e < m->lay.b_enc + L; e++)
+        m->params[e] = (float)(rand() / (double)RAND_MAX * 0.2 - 0.05);
+    for (int64_t e = m->lay.b_dec; e < m->lay.b_dec + D; e++)
+        m->params[e] = (float)(rand() / (double)RAND_MAX * 0.2 - 0.1);
+    if (m->r_mag)
+        for (int j = 0; j < L; j++)
+            m->r_mag[j] = (float)(rand() / (double)RAND_MAX * 0.4 - 0.2),
+            m->b_mag[j] = (float)(rand() / (double)RAND_MAX * 0.2 - 0.05);
+    return m;
+}
+
+static sae_trainer *combo_trainer(sae_model *m, const combo *cb)
+{
+    sae_config *c = test_config(SAE_KIND_TRAINER, "batch_size", (double)N, "l1_coefficient", 0.3,
+                                "l1_decoder_norm", (double)cb->l1_dec_norm, "aux_coefficient",
+                                cb->dead ? 0.5 : 0.0, "aux_k", 2.0, "dead_steps", 5.0,
+                                "ortho_coefficient", cb->ortho ? 0.7 : 0.0,
+                                "lowact_coefficient", cb->lowact ? 0.4 : 0.0, "lowact_threshold",
+                                0.3, "chunk_rows", 5.0, NULL);
+    sae_trainer *t = NULL;
+    assert_ok(sae_trainer_create(&t, m, c, NULL));
+    sae_config_free(c);
+    if (cb->dead) /* latents 0, 4, 8 dead for AuxK */
+        for (int j = 0; j < L; j += 4)
+            t->since_fired[j] = 10;
+    return t;
+}
+
+/* Compare the trainer's gradient with central differences of ref_loss on every
+ * parameter except the JumpReLU thresholds (straight-through: tested by hand below). */
+static void check_combo(const combo *cb)
+{
+    sae_model *m = combo_model(cb);
+    sae_trainer *t = combo_trainer(m, cb);
+    random_batch(t->ws.x, 5);
+    assert_ok(sae_train_loss_grad(t, N));
+    int64_t np = m->lay.total;
+    double *p = malloc((size_t)np * sizeof *p), *p0 = malloc((size_t)np * sizeof *p0);
+    double *x = malloc(N * D * sizeof *x);
+    for (int64_t e = 0; e < np; e++)
+        p[e] = p0[e] = m->params[e];
+    for (int e = 0; e < N * D; e++)
+        x[e] = t->ws.x[e];
+    ref c = {m, t, x, p0, N};
+    double base = ref_loss(&c, p);
+    assert_close(t->last.loss, base, 1e-5 * (1.0 + fabs(base)));
+    int checked = 0;
+    for (int64_t e = 0; e < np; e++) {
+        if (m->lay.threshold >= 0 && e >= m->lay.threshold && e < m->lay.threshold + L)
+            continue;
+        /* steps exactly representable in float, so the float regularisers see them too */
+        float f0 = m->params[e];
+        double up = (float)(f0 + 1e-4), dn = (float)(f0 - 1e-4);
+        double keep = p[e];
+        p[e] = up;
+        double lp = ref_loss(&c, p);
+        p[e] = dn;
+        double lm = ref_loss(&c, p);
+        p[e] = keep;
+        double fd = (lp - lm) / (up - dn), an = t->grad[e];
+        if (fabs(fd - an) > 2e-3 * fabs(fd) + 2e-4)
+            fail_msg("arch %d tied %d pre_bias %d l1n %d ortho %d lowact %d dead %d: param %lld "
+                     "analytic %.8g fd %.8g", cb->arch, cb->tied, cb->pre_bias, cb->l1_dec_norm,
+                     cb->ortho, cb->lowact, cb->dead, (long long)e, an, fd);
+        checked++;
+    }
+    assert_true(checked > 100);
+    free(p);
+    free(p0);
+    free(x);
+    sae_trainer_free(t);
+    sae_model_free(m);
+}
+
+static void test_grad_relu(void **state)
+{
+    (void)state;
+    combo cs[] = {{SAE_ARCH_RELU, 0, 1, 1, 0, 0, 0}, {SAE_ARCH_RELU, 0, 0, 0, 0, 0, 0},
+                  {SAE_ARCH_RELU, 1, 1, 1, 0, 0, 0}, {SAE_ARCH_RELU, 0, 1, 1, 1, 0, 0},
+                  {SAE_ARCH_RELU, 1, 1, 0, 1, 1, 0}, {SAE_ARCH_RELU, 1, 0, 1, 0, 1, 0}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        check_combo(&cs[i]);
+}
+
+static void test_grad_topk(void **state)
+{
+    (void)state;
+    combo cs[] = {{SAE_ARCH_TOPK, 0, 1, 0, 0, 0, 0}, {SAE_ARCH_TOPK, 1, 1, 0, 0, 0, 0},
+                  {SAE_ARCH_TOPK, 0, 0, 0, 1, 0, 0}, {SAE_ARCH_TOPK, 0, 1, 0, 0, 0, 1},
+                  {SAE_ARCH_TOPK, 1, 1, 0, 1, 0, 1}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        check_combo(&cs[i]);
+}
+
+static void test_grad_batchtopk(void **state)
+{
+    (void)state;
+    combo cs[] = {{SAE_ARCH_BATCHTOPK, 0, 1, 0, 0, 0, 0}, {SAE_ARCH_BATCHTOPK, 1, 0, 0, 1, 0, 0},
+                  {SAE_ARCH_BATCHTOPK, 0, 1, 0, 0, 0, 1}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        check_combo(&cs[i]);
+}
+
+static void test_grad_matryoshka(void **state)
+{
+    (void)state;
+    combo cs[] = {{SAE_ARCH_MATRYOSHKA, 0, 1, 0, 0, 0, 0}, {SAE_ARCH_MATRYOSHKA, 1, 1, 0, 1, 0, 0},
+                  {SAE_ARCH_MATRYOSHKA, 0, 0, 0, 0, 0, 1}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        check_combo(&cs[i]);
+}
+
+static void test_grad_jumprelu(void **state)
+{
+    (void)state;
+    combo cs[] = {{SAE_ARCH_JUMPRELU, 0, 1, 0, 0, 0, 0}, {SAE_ARCH_JUMPRELU, 1, 0, 0, 1, 0, 0},
+                  {SAE_ARCH_JUMPRELU, 1, 1, 0, 0, 1, 0}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        check_combo(&cs[i]);
+}
+
+static void test_grad_gated(void **state)
+{
+    (void)state;
+    combo cs[] = {{SAE_ARCH_GATED, 0, 1, 1, 0, 0, 0}, {SAE_ARCH_GATED, 0, 0, 0, 0, 0, 0},
+                  {SAE_ARCH_GATED, 1, 1, 1, 1, 0, 0}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        check_combo(&cs[i]);
+}
+
+/* ---- hand-derived estimator cases ----------------------------------------------------- */
+
+/* JumpReLU, one row: x = (1, 0), encoder rows (0.5, 0) and (0, 1), decoder = identity,
+ * theta = (0.49, 0.2), eps = 0.05, lambda = 0.1, no biases.
+ * pre = (0.5, 0): latent 0 fires, |pre0 - theta0| = 0.01 < eps/2 (inside the kernel);
+ * latent 1 is silent and |pre1 - theta1| / eps = 4 (outside). xhat = (0.5, 0),
+ * dL/dz0 = 2 (xhat - x) . W_dec,0 = -1. Straight-through:
+ *   dL/dtheta0 = -(1/eps) (theta0 * dL/dz0 + lambda) = -20 (-0.49 + 0.1) = 7.8, dL/dtheta1 = 0.
+ * Loss = 0.25 + 0.1 * 1 = 0.35; dL/dW_enc,0 = dL/dz0 * x = (-1, 0). */
+static void test_jumprelu_ste_by_hand(void **state)
+{
+    (void)state;
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 2.0, "n_latents", 2.0, "arch",
+                                 (double)SAE_ARCH_JUMPRELU, "pre_bias", 0.0, NULL);
+    sae_model *m = NULL;
+    assert_ok(sae_model_create(&m, mc, NULL));
+    float wenc[4] = {0.5f, 0.0f, 0.0f, 1.0f}; /* d_in x n_latents */
+    float wdec[4] = {1, 0, 0, 1}, zero2[2] = {0, 0}, th[2] = {0.49f, 0.2f};
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, wenc, 2));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_DEC, wdec, 2));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_ENC, zero2, 2));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_DEC, zero2, 2));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_THRESHOLD, th, 2));
+    sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", 1.0, "l1_coefficient", 0.1,
+                                 "jumprelu_bandwidth", 0.05, NULL);
+    sae_trainer *t = NULL;
+    assert_ok(sae_trainer_create(&t, m, tc, NULL));
+    t->ws.x[0] = 1.0f, t->ws.x[1] = 0.0f;
+    assert_ok(sae_train_loss_grad(t, 1));
+    const float *g = t->grad;
+    assert_close(t->last.loss, 0.35, 1e-6);
+    assert_close(g[m->lay.threshold + 0], 7.8, 1e-5);
+    assert_close(g[m->lay.threshold + 1], 0.0, 0.0);
+    assert_close(g[m->lay.w_enc_t + 0], -1.0, 1e-6); /* latent 0, input dim 0 */
+    assert_close(g[m->lay.w_enc_t + 1], 0.0, 1e-6);
+    sae_trainer_free(t);
+    sae_model_free(m);
+    sae_config_free(mc);
+    sae_config_free(tc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grad_relu),       cmocka_unit_test(test_grad_topk),
+        cmocka_unit_test(test_grad_batchtopk),  cmocka_unit_test(test_grad_matryoshka),
+        cmocka_unit_test(test_grad_jumprelu),   cmocka_unit_test(test_grad_gated),
+        cmocka_unit_test(test_jumprelu_ste_by_hand),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
