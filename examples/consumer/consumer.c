@@ -19,8 +19,9 @@ static int check(int32_t status, const char *what, const char *detail)
 
 int main(void)
 {
-    /* Same major.minor at run time as at compile time (docs/abi.md). */
-    if (sae_version_number() / 100 != SAE_VERSION_NUMBER / 100) {
+    /* Same major version, and at least the version compiled against (docs/abi.md). */
+    if (sae_version_number() / 10000 != SAE_VERSION_MAJOR ||
+        sae_version_number() < SAE_VERSION_NUMBER) {
         fprintf(stderr, "consumer: compiled against libsae %d, running %u\n",
                 SAE_VERSION_NUMBER, (unsigned)sae_version_number());
         return 1;
