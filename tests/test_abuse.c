@@ -637,6 +637,25 @@ static void abuse_toy_fire_probs(abuse *a)
     BADH(SAE_E_BUFFER_TOO_SMALL, H_TOY, t, sae_toy_fire_probs(t, p, INT64_MIN));
 }
 
+static void abuse_toy_get_config(abuse *a)
+{
+    sae_toy *t = a->f.toy;
+    sae_config *out = NULL;
+    BAD(SAE_E_NULL, sae_toy_get_config(NULL, &out));
+    BADH(SAE_E_NULL, H_TOY, t, sae_toy_get_config(t, NULL));
+    EXPECT(out == NULL);
+}
+
+static void abuse_toy_info(abuse *a)
+{
+    sae_toy *t = a->f.toy;
+    double v;
+    BAD(SAE_E_NULL, sae_toy_info(NULL, SAE_TOY_INFO_SCALE, &v));
+    BADH(SAE_E_NULL, H_TOY, t, sae_toy_info(t, SAE_TOY_INFO_SCALE, NULL));
+    for (int i = 0; i < N_BAD_IDS; i++)
+        BADH(SAE_E_UNKNOWN_KEY, H_TOY, t, sae_toy_info(t, bad_ids[i], &v));
+}
+
 /* ================================================================= model === */
 
 static void abuse_model_create(abuse *a)
@@ -676,8 +695,10 @@ static void abuse_model_dims(abuse *a)
     int64_t d, l;
     sae_model *m = a->f.model;
     BAD(SAE_E_NULL, sae_model_dims(NULL, &d, &l));
-    BADH(SAE_E_NULL, H_MODEL, m, sae_model_dims(m, NULL, &l));
-    BADH(SAE_E_NULL, H_MODEL, m, sae_model_dims(m, &d, NULL));
+    /* model.c lets either output be NULL (not both); toy_dims requires both */
+    BADH(SAE_E_NULL, H_MODEL, m, sae_model_dims(m, NULL, NULL));
+    (void)d;
+    (void)l;
 }
 
 static void abuse_model_get_scalar(abuse *a, int i64)
@@ -899,6 +920,32 @@ static void abuse_trainer_stat(abuse *a)
         BADH(SAE_E_UNKNOWN_KEY, H_TRAINER, t, sae_trainer_stat(t, bad_ids[i], &v));
 }
 
+static void abuse_trainer_train_toy_many(abuse *a)
+{
+    sae_trainer *t = a->f.trainer;
+    sae_trainer *one[1] = {t}, *with_null[2] = {t, NULL};
+    BAD(SAE_E_NULL, sae_trainer_train_toy_many(NULL, 1, a->f.toy, 1));
+    BAD(SAE_E_SIZE, sae_trainer_train_toy_many(one, 0, a->f.toy, 1));
+    BAD(SAE_E_SIZE, sae_trainer_train_toy_many(one, -1, a->f.toy, 1));
+    BAD(SAE_E_SIZE, sae_trainer_train_toy_many(one, INT64_MIN, a->f.toy, 1));
+    BAD(SAE_E_NULL, sae_trainer_train_toy_many(with_null, 2, a->f.toy, 1));
+    BADH(SAE_E_NULL, H_TRAINER, t, sae_trainer_train_toy_many(one, 1, NULL, 1));
+    BADH(SAE_E_SIZE, H_TRAINER, t, sae_trainer_train_toy_many(one, 1, a->f.toy, -1));
+    /* a partner with another batch size cannot share the stream */
+    sae_config *c = NULL;
+    sae_model *m = NULL;
+    sae_trainer *other = NULL;
+    assert_ok(sae_config_clone(&c, a->f.cfg[SAE_KIND_TRAINER]));
+    assert_ok(sae_config_set_i64(c, SAE_TRAINER_BATCH_SIZE, REL_BATCH / 2));
+    assert_ok(sae_model_create(&m, a->f.cfg[SAE_KIND_MODEL], NULL));
+    assert_ok(sae_trainer_create(&other, m, c, NULL));
+    sae_trainer *pair[2] = {t, other};
+    BAD(SAE_E_MISMATCH, sae_trainer_train_toy_many(pair, 2, a->f.toy, 1));
+    sae_trainer_free(other);
+    sae_model_free(m);
+    sae_config_free(c);
+}
+
 /* =============================================================== metrics === */
 
 static void abuse_metrics_create(abuse *a)
@@ -982,6 +1029,229 @@ static void abuse_metrics_copy_array(abuse *a)
     sae_metrics_free(fresh);
 }
 
+/* ==================================================================== io === */
+
+/* Statuses a reader may give for a bad buffer (include/sae/io.h). */
+static int reader_status(int32_t st)
+{
+    return st == SAE_E_CORRUPT || st == SAE_E_FORMAT_VERSION || st == SAE_E_NOT_SUPPORTED ||
+           st == SAE_E_MISMATCH || st == SAE_E_CONFIG;
+}
+
+/* Writers: NULL handle, NULL written, short buffers (the needed size is reported). */
+#define ABUSE_WRITER(wfn, kind, h)                                                          \
+    do {                                                                                   \
+        size_t need_ = 0, w_ = 0;                                                          \
+        assert_ok(wfn((h), NULL, 0, &need_));                                              \
+        unsigned char *buf_ = malloc(need_ + 1);                                           \
+        assert_non_null(buf_);                                                             \
+        BAD(SAE_E_NULL, wfn(NULL, buf_, need_, &w_));                                       \
+        BADH(SAE_E_NULL, kind, (h), wfn((h), buf_, need_, NULL));                           \
+        BADH(SAE_E_BUFFER_TOO_SMALL, kind, (h), wfn((h), buf_, need_ - 1, &w_));            \
+        EXPECT(w_ == need_);                                                               \
+        BADH(SAE_E_BUFFER_TOO_SMALL, kind, (h), wfn((h), buf_, 0, &w_));                    \
+        BADH(SAE_E_BUFFER_TOO_SMALL, kind, (h), wfn((h), buf_, 1, &w_));                    \
+        free(buf_);                                                                        \
+    } while (0)
+
+/* One bad buffer for a reader: a specific status, a message, *out untouched. */
+#define READER_CASE(rfn, type, buf, len)                                                    \
+    do {                                                                                   \
+        type *out_ = (type *)(uintptr_t)0x1;                                               \
+        char msg_[256] = "";                                                               \
+        int32_t st_ = rfn(&out_, (buf), (len), NULL, msg_, sizeof msg_);                    \
+        a->cases++;                                                                        \
+        if (st_ == SAE_OK)                                                                 \
+            a->failures++, print_message("  FAIL %s: accepted a bad buffer (len %zu)\n",   \
+                                         a->fn, (size_t)(len));                            \
+        else if (!reader_status(st_) || msg_[0] == '\0' || out_ != (type *)(uintptr_t)0x1) \
+            a->failures++, print_message("  FAIL %s: bad buffer (len %zu): status %d (%s), " \
+                                         "message '%s', out %s\n", a->fn, (size_t)(len),   \
+                                         (int)st_, sae_status_str(st_), msg_,              \
+                                         out_ == (type *)(uintptr_t)0x1 ? "untouched" : "SET"); \
+    } while (0)
+
+/* Readers: NULL out / buffer, every truncation of a good buffer, every byte flipped,
+ * and the good buffer of another object kind. */
+#define ABUSE_READER(rfn, type, good, len, other, other_len)                                \
+    do {                                                                                   \
+        type *o_ = NULL;                                                                   \
+        char m_[64];                                                                       \
+        BAD(SAE_E_NULL, rfn(NULL, (good), (len), NULL, m_, sizeof m_));                     \
+        BAD(SAE_E_NULL, rfn(&o_, NULL, (len), NULL, m_, sizeof m_));                        \
+        EXPECT(o_ == NULL);                                                                \
+        for (size_t cut_ = 0; cut_ < (len); cut_++)                                        \
+            READER_CASE(rfn, type, (good), cut_);                                           \
+        unsigned char *flip_ = malloc(len);                                                \
+        assert_non_null(flip_);                                                            \
+        for (size_t at_ = 0; at_ < (len); at_++) {                                         \
+            memcpy(flip_, (good), (len));                                                  \
+            flip_[at_] ^= 0x5a;                                                            \
+            READER_CASE(rfn, type, flip_, (len));                                           \
+        }                                                                                  \
+        free(flip_);                                                                       \
+        READER_CASE(rfn, type, (other), (other_len));                                       \
+    } while (0)
+
+/* Good native buffers of the fixture's objects. */
+typedef struct blobs {
+    unsigned char *cfg, *toy, *model, *trainer;
+    size_t cfg_len, toy_len, model_len, trainer_len;
+} blobs;
+
+#define WRITE_BLOB(fn, h, ptr, len)                                                        \
+    do {                                                                                   \
+        (ptr) = NULL;                                                                      \
+        (len) = 0;                                                                         \
+        if (REL_HAVE(fn) && (h) != NULL) {                                                 \
+            assert_ok(fn((h), NULL, 0, &(len)));                                           \
+            (ptr) = malloc(len);                                                           \
+            assert_non_null(ptr);                                                          \
+            assert_ok(fn((h), (ptr), (len), &(len)));                                      \
+        }                                                                                  \
+    } while (0)
+
+static void make_blobs(abuse *a, blobs *b)
+{
+    WRITE_BLOB(sae_config_serialize, a->f.cfg[SAE_KIND_TOY], b->cfg, b->cfg_len);
+    WRITE_BLOB(sae_toy_serialize, a->f.toy, b->toy, b->toy_len);
+    WRITE_BLOB(sae_model_serialize, a->f.model, b->model, b->model_len);
+    WRITE_BLOB(sae_trainer_serialize, a->f.trainer, b->trainer, b->trainer_len);
+}
+
+static void free_blobs(blobs *b)
+{
+    free(b->cfg);
+    free(b->toy);
+    free(b->model);
+    free(b->trainer);
+}
+
+static void abuse_config_serialize(abuse *a)
+{
+    for (int k = 0; k < 4; k++)
+        ABUSE_WRITER(sae_config_serialize, H_CONFIG, a->f.cfg[kinds[k]]);
+}
+
+static void abuse_toy_serialize(abuse *a) { ABUSE_WRITER(sae_toy_serialize, H_TOY, a->f.toy); }
+static void abuse_model_serialize(abuse *a) { ABUSE_WRITER(sae_model_serialize, H_MODEL, a->f.model); }
+static void abuse_trainer_serialize(abuse *a) { ABUSE_WRITER(sae_trainer_serialize, H_TRAINER, a->f.trainer); }
+static void abuse_export_safetensors(abuse *a) { ABUSE_WRITER(sae_model_export_safetensors, H_MODEL, a->f.model); }
+static void abuse_export_saelens_cfg(abuse *a) { ABUSE_WRITER(sae_model_export_saelens_cfg, H_MODEL, a->f.model); }
+
+static void abuse_config_deserialize(abuse *a)
+{
+    blobs b;
+    make_blobs(a, &b);
+    ABUSE_READER(sae_config_deserialize, sae_config, b.cfg, b.cfg_len, b.model, b.model_len);
+    free_blobs(&b);
+}
+
+static void abuse_toy_deserialize(abuse *a)
+{
+    blobs b;
+    make_blobs(a, &b);
+    ABUSE_READER(sae_toy_deserialize, sae_toy, b.toy, b.toy_len, b.model, b.model_len);
+    free_blobs(&b);
+}
+
+static void abuse_model_deserialize(abuse *a)
+{
+    blobs b;
+    make_blobs(a, &b);
+    ABUSE_READER(sae_model_deserialize, sae_model, b.model, b.model_len, b.toy, b.toy_len);
+    free_blobs(&b);
+}
+
+static void abuse_trainer_deserialize(abuse *a)
+{
+    blobs b;
+    make_blobs(a, &b);
+    ABUSE_READER(sae_trainer_deserialize, sae_trainer, b.trainer, b.trainer_len, b.model, b.model_len);
+    free_blobs(&b);
+}
+
+static void abuse_io_inspect(abuse *a)
+{
+    blobs b;
+    make_blobs(a, &b);
+    int32_t object, major, minor;
+    char msg[128];
+    BAD(SAE_E_NULL, sae_io_inspect(NULL, 16, &object, &major, &minor, msg, sizeof msg));
+    for (size_t cut = 0; cut < 24 && cut < b.model_len; cut++)
+        BAD(SAE_E_CORRUPT, sae_io_inspect(b.model, cut, &object, &major, &minor, msg, sizeof msg));
+    unsigned char junk[64];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 37 + 11);
+    BAD(SAE_E_CORRUPT, sae_io_inspect(junk, sizeof junk, &object, &major, &minor, msg, sizeof msg));
+    free_blobs(&b);
+}
+
+/* A model read back from a (possibly damaged) safetensors buffer: rejected, or finite. */
+static void import_case(abuse *a, const unsigned char *buf, size_t len, const char *cfg,
+                        size_t cfg_len)
+{
+    sae_model *m = (sae_model *)(uintptr_t)0x1;
+    char msg[256] = "";
+    int32_t st = sae_model_import_safetensors(&m, buf, len, cfg, cfg_len, NULL, msg, sizeof msg);
+    a->cases++;
+    if (st == SAE_OK) {
+        float t[4096];
+        int64_t r, c;
+        int finite = 1;
+        for (int32_t w = 1; w <= 16; w++)
+            if (sae_model_tensor_shape(m, w, &r, &c) == SAE_OK && r * c <= 4096 &&
+                sae_model_get_tensor(m, w, t, c) == SAE_OK)
+                finite &= rel_all_finite(t, r * c);
+        if (!finite)
+            a->failures++, print_message("  FAIL %s: imported NaN/Inf parameters (len %zu)\n", a->fn, len);
+        sae_model_free(m);
+    } else if (!reader_status(st) || msg[0] == '\0' || m != (sae_model *)(uintptr_t)0x1) {
+        a->failures++;
+        print_message("  FAIL %s: len %zu: status %d (%s), message '%s'\n", a->fn, len, (int)st,
+                      sae_status_str(st), msg);
+    }
+}
+
+static void abuse_import_safetensors(abuse *a)
+{
+    size_t len = 0;
+    assert_ok(sae_model_export_safetensors(a->f.model, NULL, 0, &len));
+    unsigned char *good = malloc(len), *bad = malloc(len);
+    assert_non_null(good);
+    assert_non_null(bad);
+    assert_ok(sae_model_export_safetensors(a->f.model, good, len, &len));
+    sae_model *m = NULL;
+    char msg[64];
+    BAD(SAE_E_NULL, sae_model_import_safetensors(NULL, good, len, NULL, 0, NULL, msg, sizeof msg));
+    BAD(SAE_E_NULL, sae_model_import_safetensors(&m, NULL, len, NULL, 0, NULL, msg, sizeof msg));
+    EXPECT(m == NULL);
+    for (size_t cut = 0; cut < len; cut++) {
+        sae_model *o = (sae_model *)(uintptr_t)0x1;
+        char mm[256] = "";
+        int32_t st = sae_model_import_safetensors(&o, good, cut, NULL, 0, NULL, mm, sizeof mm);
+        a->cases++;
+        if (!reader_status(st) || mm[0] == '\0' || o != (sae_model *)(uintptr_t)0x1) {
+            a->failures++;
+            print_message("  FAIL %s: truncated to %zu: status %d (%s)\n", a->fn, cut, (int)st,
+                          sae_status_str(st));
+            if (st == SAE_OK)
+                sae_model_free(o);
+        }
+    }
+    for (size_t at = 0; at < len; at++) {
+        memcpy(bad, good, len);
+        bad[at] ^= 0x5a;
+        import_case(a, bad, len, NULL, 0);
+    }
+    static const char *const cfgs[] = {"{", "[]", "{\"d_in\": -1}", "{\"d_in\": 1e400}",
+                                       "{\"architecture\": \"nonsense\"}", "\xff\xfe"};
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++)
+        import_case(a, good, len, cfgs[i], strlen(cfgs[i]));
+    free(good);
+    free(bad);
+}
+
 /* ================================================================= table === */
 
 typedef void (*any_fn)(void);
@@ -1032,6 +1302,8 @@ static const entry table[] = {
     E(sae_toy_free, NEED_TOY, abuse_toy_free),
     E(sae_toy_sample, NEED_TOY, abuse_toy_sample),
     E(sae_toy_sample_codes, NEED_TOY, abuse_toy_sample_codes),
+    E(sae_toy_get_config, NEED_TOY, abuse_toy_get_config),
+    E(sae_toy_info, NEED_TOY, abuse_toy_info),
     /* model */
     E(sae_model_clone, NEED_MODEL, abuse_model_clone),
     E(sae_model_create, NEED_MODEL, abuse_model_create),
@@ -1055,6 +1327,7 @@ static const entry table[] = {
     E(sae_trainer_step, NEED_TRAINER, abuse_trainer_step),
     E(sae_trainer_train_data, NEED_TRAINER, abuse_trainer_train_data),
     E(sae_trainer_train_toy, NEED_TRAINER | NEED_TOY, abuse_trainer_train_toy),
+    E(sae_trainer_train_toy_many, NEED_TRAINER | NEED_TOY, abuse_trainer_train_toy_many),
     /* metrics */
     E(sae_metrics_array_shape, NEED_METRICS, abuse_metrics_array_shape),
     E(sae_metrics_compute, NEED_METRICS, abuse_metrics_compute),
@@ -1063,6 +1336,19 @@ static const entry table[] = {
     E(sae_metrics_errmsg, NEED_METRICS, abuse_metrics_errmsg),
     E(sae_metrics_free, NEED_METRICS, abuse_metrics_free),
     E(sae_metrics_get, NEED_METRICS, abuse_metrics_get),
+    /* io */
+    E(sae_io_inspect, NEED_MODEL, abuse_io_inspect),
+    E(sae_config_serialize, 0, abuse_config_serialize),
+    E(sae_config_deserialize, NEED_MODEL, abuse_config_deserialize),
+    E(sae_toy_serialize, NEED_TOY, abuse_toy_serialize),
+    E(sae_toy_deserialize, NEED_TOY | NEED_MODEL, abuse_toy_deserialize),
+    E(sae_model_serialize, NEED_MODEL, abuse_model_serialize),
+    E(sae_model_deserialize, NEED_MODEL | NEED_TOY, abuse_model_deserialize),
+    E(sae_trainer_serialize, NEED_TRAINER, abuse_trainer_serialize),
+    E(sae_trainer_deserialize, NEED_TRAINER | NEED_MODEL, abuse_trainer_deserialize),
+    E(sae_model_export_safetensors, NEED_MODEL, abuse_export_safetensors),
+    E(sae_model_export_saelens_cfg, NEED_MODEL, abuse_export_saelens_cfg),
+    E(sae_model_import_safetensors, NEED_MODEL, abuse_import_safetensors),
 };
 #define N_TABLE ((int)(sizeof table / sizeof table[0]))
 

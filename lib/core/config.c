@@ -450,3 +450,5 @@ int sae_cfg_is_set(const sae_config *c, int32_t key)
 }
 
 const sae_alloc *sae_cfg_alloc(const sae_config *c) { return &c->alloc; }
+
+const sae_err *sae_cfg_err(const sae_config *c) { return &c->err; }

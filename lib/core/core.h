@@ -89,6 +89,8 @@ const int64_t *sae_cfg_i64_array(const sae_config *cfg, int32_t key, int64_t *n)
 /* Whether the caller set the parameter explicitly (vs default). */
 int sae_cfg_is_set(const sae_config *cfg, int32_t key);
 const sae_alloc *sae_cfg_alloc(const sae_config *cfg);
+/* The configuration's error record, so other folders (io) can leave messages on it. */
+const sae_err *sae_cfg_err(const sae_config *cfg);
 
 /* Format a reason into msg (snprintf semantics, msg may be NULL) and return status. */
 int32_t sae_reason(char *msg, size_t cap, int32_t status, const char *fmt, ...) SAE_PRINTF(4, 5);

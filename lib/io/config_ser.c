@@ -179,15 +179,21 @@ int32_t sae_io_read_config(sae_rbuf *r, int32_t want_kind, const sae_allocator *
 
 int32_t sae_config_serialize(const sae_config *cfg, void *buf, size_t cap, size_t *written)
 {
-    if (cfg == NULL || written == NULL)
+    if (cfg == NULL)
         return SAE_E_NULL;
+    if (written == NULL)
+        return sae_fail(sae_cfg_err(cfg), SAE_E_NULL, "config_serialize: written is NULL");
     sae_wbuf w;
     sae_wbuf_init(&w, buf, cap);
     sae_fmt_begin(&w, SAE_OBJECT_CONFIG);
     size_t at = sae_fmt_section_begin(&w, SAE_TAG_CONFIG);
     sae_io_write_config(&w, cfg);
     sae_fmt_section_end(&w, at);
-    return sae_fmt_end(&w, written);
+    int32_t st = sae_fmt_end(&w, written);
+    if (st != SAE_OK)
+        return sae_fail(sae_cfg_err(cfg), st, "config_serialize: %zu bytes needed, buffer holds %zu",
+                        *written, cap);
+    return SAE_OK;
 }
 
 int32_t sae_io_read_config_buffer(const void *buf, size_t len, uint32_t object, int32_t want_kind,

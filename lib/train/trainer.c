@@ -185,6 +185,9 @@ int32_t sae_trainer_train_data(sae_trainer *trainer, const float *x, int64_t n_r
     if (n_steps < 0)
         return sae_fail(&t->err, SAE_E_SIZE, "n_steps = %lld is negative", (long long)n_steps);
     int64_t b = t->o.batch, d = t->model->d, cursor = 0;
+    /* every row before the first step: a bad row late in x must not leave steps half-done */
+    if (n_steps > 0 && (st = sae_check_finite_array(&t->err, x, n_rows, d, ldx, "x")) != SAE_OK)
+        return st;
     for (int64_t s = 0; s < n_steps; s++) {
         /* batch_size rows starting at the cursor, wrapping around the end of x */
         for (int64_t r = 0; r < b; r++) {
