@@ -23,7 +23,8 @@ from . import _capi as capi
 from ._lib import (BufferTooSmallError, CancelledError, DivergedError, SaeError,
                    RUNTIME_VERSION_NUMBER, HEADER_VERSION, lib as _lib, status_str)
 from .config import KINDS, Config, ParamInfo, param_info, params
-from .handles import Metrics, Model, Toy, Trainer
+from .handles import Metrics, Model, Toy, Trainer, train_toy_many
+from .io import inspect
 
 __version__ = "%d.%d.%d" % HEADER_VERSION
 
@@ -50,5 +51,5 @@ def library_path():
 
 __all__ = ["BufferTooSmallError", "CancelledError", "Config", "DivergedError", "KINDS",
            "Metrics", "Model", "ParamInfo", "SaeError", "Toy", "Trainer", "build_info",
-           "capi", "library_path", "param_info", "params", "status_str", "version", "version_number",
+           "capi", "inspect", "library_path", "train_toy_many", "param_info", "params", "status_str", "version", "version_number",
            "RUNTIME_VERSION_NUMBER", "HEADER_VERSION"]

@@ -132,6 +132,17 @@ class Config(Handle):
         status = getattr(lib, name)(ctypes.byref(out), self)
         check(status, lib.sae_config_errmsg, self, name)
 
+    def to_bytes(self):
+        """Every parameter, bit-exact, with its set/default state, as native bytes (io.h)."""
+        from .io import serialize
+        return serialize(self, "sae_config_serialize")
+
+    @classmethod
+    def from_bytes(cls, data):
+        """A configuration from to_bytes() output."""
+        from .io import deserialize
+        return cls._wrap(deserialize("sae_config_deserialize", data))
+
     def keys(self):
         """Names of this kind's parameters."""
         return [p.name for p in params(self.kind)]

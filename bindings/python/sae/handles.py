@@ -1,5 +1,6 @@
 """Toy generators, models, trainers and metrics: Pythonic wrappers of libsae handles."""
 import ctypes
+import weakref
 
 import numpy as np
 
@@ -7,6 +8,7 @@ from . import _capi
 from ._handle import Handle, enum_value, in_matrix, out_matrix, out_scalar
 from ._lib import SaeError, check, lib
 from .config import Config, make_config, param_info
+from .io import deserialize, serialize
 
 _f32p = ctypes.POINTER(ctypes.c_float)
 _f64p = ctypes.POINTER(ctypes.c_double)
@@ -156,6 +158,17 @@ class Toy(Handle):
         self._call("sae_toy_info", enum_value("sae_toy_info_key", which), ref)
         return v.value
 
+    def to_bytes(self):
+        """The generator's full specification as native bytes (io.h)."""
+        return serialize(self, "sae_toy_serialize")
+
+    @classmethod
+    def from_bytes(cls, data):
+        """A generator from to_bytes() output; it produces identical samples."""
+        t = cls.__new__(cls)
+        t._adopt(deserialize("sae_toy_deserialize", data))
+        return t
+
     def __repr__(self):
         return "<sae.Toy closed>" if self.closed else "<sae.Toy n_features=%d d=%d>" % self.shape
 
@@ -176,6 +189,16 @@ class Model(Handle):
     def __init__(self, config=None, **params):
         cfg = make_config("model", config, params)
         _create_into(self, "sae_model_create", cfg)
+
+    @classmethod
+    def _borrowed(cls, ptr, owner):
+        """A Model for a pointer owned by `owner` (a trainer from a checkpoint): it is not
+        freed by this object, and keeps `owner` alive."""
+        m = cls.__new__(cls)
+        m._ptr = ptr
+        m._owner = owner
+        m._finalizer = weakref.finalize(m, lambda: None)
+        return m
 
     def clone(self):
         """An independent copy (parameters and configuration)."""
@@ -253,6 +276,34 @@ class Model(Handle):
     W_dec = property(lambda self: self.tensor("w_dec"), doc="Decoder weights (n_latents, d_in), a copy.")
     b_dec = property(lambda self: self.tensor("b_dec"), doc="Decoder bias (d_in,), a copy.")
 
+    def to_bytes(self):
+        """Architecture, parameters and every tensor as native bytes, bit-exact (io.h)."""
+        return serialize(self, "sae_model_serialize")
+
+    @classmethod
+    def from_bytes(cls, data):
+        """A model from to_bytes() output."""
+        m = cls.__new__(cls)
+        m._adopt(deserialize("sae_model_deserialize", data))
+        return m
+
+    def to_safetensors(self):
+        """The model as a safetensors file in the SAELens layout (bytes)."""
+        return serialize(self, "sae_model_export_safetensors")
+
+    def saelens_cfg(self):
+        """The SAELens cfg.json text for this model."""
+        return serialize(self, "sae_model_export_saelens_cfg").decode()
+
+    @classmethod
+    def from_safetensors(cls, data, cfg_json=None):
+        """A model from safetensors bytes; cfg_json (SAELens cfg.json text) is optional."""
+        cfg = cfg_json.encode() if isinstance(cfg_json, str) else cfg_json
+        m = cls.__new__(cls)
+        m._adopt(deserialize("sae_model_import_safetensors", data, cfg,
+                             len(cfg) if cfg is not None else 0))
+        return m
+
     def __repr__(self):
         return "<sae.Model closed>" if self.closed else "<sae.Model d_in=%d n_latents=%d>" % self.shape
 
@@ -279,6 +330,7 @@ class Trainer(Handle):
         if lib.sae_trainer_model(self) != model._ptr:
             raise SaeError(_capi.SAE_E_INTERNAL, "trainer holds another model", "sae_trainer_model")
         self.model = model
+        self._d_in = model.d_in  # the trainer may outlive the Python model's close()
         self._callbacks = None
         self._callback_error = None
 
@@ -321,13 +373,13 @@ class Trainer(Handle):
 
     def step(self, x):
         """One optimisation step on the batch x (n, d_in)."""
-        xa, xp, n, ldx = in_matrix(x, self.model.d_in, "x")
+        xa, xp, n, ldx = in_matrix(x, self._d_in, "x")
         self._run("sae_trainer_step", xp, n, ldx)
         return self
 
     def train_data(self, x, n_steps):
         """n_steps steps on batches of batch_size rows cycling through x (n_rows, d_in)."""
-        xa, xp, n, ldx = in_matrix(x, self.model.d_in, "x")
+        xa, xp, n, ldx = in_matrix(x, self._d_in, "x")
         self._run("sae_trainer_train_data", xp, n, ldx, int(n_steps))
         return self
 
@@ -349,8 +401,47 @@ class Trainer(Handle):
         from ._handle import _enum_names
         return {name: self.stat(value) for name, value in _enum_names("sae_stat").items()}
 
+    def to_bytes(self):
+        """A checkpoint: configuration, model, optimiser state, step and sample position.
+        Resuming from it gives the same bits as never having stopped (same BLAS/threads)."""
+        return serialize(self, "sae_trainer_serialize")
+
+    @classmethod
+    def from_bytes(cls, data):
+        """A trainer and a new model from a checkpoint; the model is trainer.model."""
+        t = cls.__new__(cls)
+        t._adopt(deserialize("sae_trainer_deserialize", data))
+        t.model = Model._borrowed(lib.sae_trainer_model(t), t)
+        t._d_in = t.model.d_in
+        t._callbacks = None
+        t._callback_error = None
+        return t
+
     def __repr__(self):
         return "<sae.Trainer closed>" if self.closed else "<sae.Trainer of %r>" % (self.model,)
+
+
+def train_toy_many(trainers, toy, n_steps):
+    """Train several trainers on ONE stream of toy batches (an L1 or k sweep): each step
+    generates a batch once and feeds it to every trainer. They need the same d_in,
+    batch_size and next sample index."""
+    trainers = list(trainers)
+    if not trainers or not all(isinstance(t, Trainer) for t in trainers):
+        raise TypeError("train_toy_many needs a non-empty sequence of sae.Trainer")
+    if not isinstance(toy, Toy):
+        raise TypeError("train_toy_many needs a sae.Toy")
+    ptrs = (ctypes.c_void_p * len(trainers))(*[t._as_parameter_.value for t in trainers])
+    for t in trainers:
+        t._callback_error = None
+    status = lib.sae_trainer_train_toy_many(ptrs, len(trainers), toy, int(n_steps))
+    for t in trainers:
+        err, t._callback_error = t._callback_error, None
+        if err is not None:
+            raise err
+    if status != _capi.SAE_OK:
+        # the failing trainer recorded the message; report the first non-empty one
+        failing = next((t for t in trainers if t.errmsg()), trainers[0])
+        check(status, lib.sae_trainer_errmsg, failing, "sae_trainer_train_toy_many")
 
 
 class Metrics(Handle):
