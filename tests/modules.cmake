@@ -19,3 +19,12 @@ sae_add_test(toy_repro LABELS unit repro)
 sae_add_test(toy_tms)
 sae_add_test(io_resume INTERNAL)
 sae_add_test(io_safetensors INTERNAL)
+# io: safetensors files checked by a reader written in Python from the format description
+execute_process(COMMAND /usr/bin/python3 -c "import numpy, pytest" RESULT_VARIABLE _sae_py_rc
+                OUTPUT_QUIET ERROR_QUIET)
+if(BUILD_SHARED_LIBS AND _sae_py_rc EQUAL 0)
+  add_test(NAME sae.io_python COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
+           ${CMAKE_CURRENT_SOURCE_DIR}/python/test_safetensors.py)
+  set_tests_properties(sae.io_python PROPERTIES LABELS unit TIMEOUT 120
+                       ENVIRONMENT "SAE_LIBRARY=$<TARGET_FILE:sae>")
+endif()
