@@ -5,6 +5,7 @@
 #include "rel_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One path: run() performs the operation with handles allocated through the hook;
@@ -16,6 +17,7 @@ typedef struct oom_path {
     void (*undo)(void *made);
     int needs_toy, needs_model, needs_trainer, needs_metrics;
     int multi_step; /* may stop after a completed step instead of leaving all unchanged */
+    int needs_io;   /* serialisation (lib/io) */
 } oom_path;
 
 static int64_t total_points;
@@ -159,6 +161,92 @@ static int32_t run_metrics_compute(rel_fixture *f, const sae_allocator *al, void
 
 static void undo_metrics(void *made) { sae_metrics_free(made); }
 
+static int32_t run_toy_get_config(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)al;
+    return sae_toy_get_config(f->toy, (sae_config **)made);
+}
+
+/* ---- load paths: native buffers and safetensors of the fixture's objects ---------- */
+
+typedef struct blob {
+    unsigned char *p;
+    size_t n;
+} blob;
+
+static blob cfg_blob, toy_blob, model_blob, trainer_blob, st_blob;
+
+#define MAKE_BLOB(fn, h, b)                                                                \
+    do {                                                                                   \
+        if (REL_HAVE(fn) && (h) != NULL) {                                                 \
+            assert_ok(fn((h), NULL, 0, &(b).n));                                           \
+            (b).p = malloc((b).n);                                                         \
+            assert_non_null((b).p);                                                        \
+            assert_ok(fn((h), (b).p, (b).n, &(b).n));                                      \
+        }                                                                                  \
+    } while (0)
+
+static void make_blobs(const rel_fixture *f)
+{
+    MAKE_BLOB(sae_config_serialize, f->cfg[SAE_KIND_TOY], cfg_blob);
+    MAKE_BLOB(sae_toy_serialize, f->toy, toy_blob);
+    MAKE_BLOB(sae_model_serialize, f->model, model_blob);
+    MAKE_BLOB(sae_trainer_serialize, f->trainer, trainer_blob);
+    MAKE_BLOB(sae_model_export_safetensors, f->model, st_blob);
+}
+
+static void free_blobs(void)
+{
+    blob *all[] = {&cfg_blob, &toy_blob, &model_blob, &trainer_blob, &st_blob};
+    for (int i = 0; i < 5; i++) {
+        free(all[i]->p);
+        all[i]->p = NULL;
+    }
+}
+
+static int32_t run_config_load(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)f;
+    return sae_config_deserialize((sae_config **)made, cfg_blob.p, cfg_blob.n, al, NULL, 0);
+}
+
+static int32_t run_toy_load(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)f;
+    return sae_toy_deserialize((sae_toy **)made, toy_blob.p, toy_blob.n, al, NULL, 0);
+}
+
+static int32_t run_model_load(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)f;
+    return sae_model_deserialize((sae_model **)made, model_blob.p, model_blob.n, al, NULL, 0);
+}
+
+static int32_t run_trainer_load(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)f;
+    return sae_trainer_deserialize((sae_trainer **)made, trainer_blob.p, trainer_blob.n, al, NULL, 0);
+}
+
+static int32_t run_safetensors_import(rel_fixture *f, const sae_allocator *al, void **made)
+{
+    (void)f;
+    return sae_model_import_safetensors((sae_model **)made, st_blob.p, st_blob.n, NULL, 0, al, NULL, 0);
+}
+
+#define WRITER_PATH(name, fn, h)                                                           \
+    static int32_t name(rel_fixture *f, const sae_allocator *al, void **made)             \
+    {                                                                                      \
+        (void)al;                                                                          \
+        (void)made;                                                                        \
+        static unsigned char buf[1 << 16];                                                 \
+        size_t w;                                                                          \
+        return fn((h), buf, sizeof buf, &w);                                               \
+    }
+WRITER_PATH(run_model_save, sae_model_serialize, f->model)
+WRITER_PATH(run_trainer_save, sae_trainer_serialize, f->trainer)
+WRITER_PATH(run_safetensors_export, sae_model_export_safetensors, f->model)
+
 static const oom_path paths[] = {
     {"sae_config_create", run_config_create, undo_config, 0, 0, 0, 0},
     {"sae_config_clone", run_config_clone, undo_config, 0, 0, 0, 0},
@@ -178,6 +266,15 @@ static const oom_path paths[] = {
     {"sae_trainer_train_toy x3", run_trainer_train_toy3, NULL, 1, 1, 1, 0, 1},
     {"sae_metrics_create", run_metrics_create, undo_metrics, 0, 0, 0, 1},
     {"sae_metrics_compute", run_metrics_compute, NULL, 1, 1, 0, 1},
+    {"sae_toy_get_config", run_toy_get_config, undo_config, 1, 0, 0, 0},
+    {"sae_config_deserialize", run_config_load, undo_config, 0, 0, 0, 0, 0, 1},
+    {"sae_toy_deserialize", run_toy_load, undo_toy, 1, 0, 0, 0, 0, 1},
+    {"sae_model_deserialize", run_model_load, undo_model, 0, 1, 0, 0, 0, 1},
+    {"sae_trainer_deserialize", run_trainer_load, undo_trainer, 0, 1, 1, 0, 0, 1},
+    {"sae_model_import_safetensors", run_safetensors_import, undo_model, 0, 1, 0, 0, 0, 1},
+    {"sae_model_serialize", run_model_save, NULL, 0, 1, 0, 0, 0, 1},
+    {"sae_trainer_serialize", run_trainer_save, NULL, 0, 1, 1, 0, 0, 1},
+    {"sae_model_export_safetensors", run_safetensors_export, NULL, 0, 1, 0, 0, 0, 1},
 };
 #define N_PATHS ((int)(sizeof paths / sizeof paths[0]))
 
@@ -185,6 +282,9 @@ static const oom_path paths[] = {
 
 static int path_available(const oom_path *p, const rel_fixture *f)
 {
+    if (p->needs_io && (!REL_HAVE(sae_model_serialize) || !REL_HAVE(sae_trainer_serialize) ||
+                        cfg_blob.p == NULL || model_blob.p == NULL))
+        return 0;
     return !(p->needs_toy && f->toy == NULL) && !(p->needs_model && f->model == NULL) &&
            !(p->needs_trainer && f->trainer == NULL) && !(p->needs_metrics && f->metrics == NULL);
 }
@@ -246,6 +346,7 @@ static void test_every_path(void **state)
     sae_allocator al = test_alloc_hook(&st);
     rel_fixture f;
     rel_fixture_init(&f, &al);
+    make_blobs(&f);
     for (int i = 0; i < N_PATHS; i++) {
         if (!path_available(&paths[i], &f)) {
             print_message("  skipped %s: not in this build of the library yet\n", paths[i].name);
@@ -260,6 +361,7 @@ static void test_every_path(void **state)
         assert_ok(sae_trainer_step(f.trainer, f.batch, REL_BATCH, REL_D));
     if (f.metrics != NULL)
         assert_ok(sae_metrics_compute(f.metrics, f.model, f.toy));
+    free_blobs();
     rel_fixture_free(&f);
     assert_int_equal(st.live, 0);
 }

@@ -60,9 +60,11 @@ static int32_t skip_value(sae_rbuf *r, int32_t type, uint32_t key, sae_io_msg m)
     return SAE_OK;
 }
 
-static int32_t setter_failed(sae_config *c, const sae_param_def *d, sae_io_msg m)
+/* A stored value the setter refuses is corruption; running out of memory is not. */
+static int32_t setter_failed(sae_config *c, const sae_param_def *d, int32_t st, sae_io_msg m)
 {
-    return sae_io_fail(m, SAE_E_CORRUPT, "parameter '%s': %s", d->name, sae_config_errmsg(c));
+    return sae_io_fail(m, st == SAE_E_NOMEM ? SAE_E_NOMEM : SAE_E_CORRUPT, "parameter '%s': %s",
+                       d->name, sae_config_errmsg(c));
 }
 
 static int32_t read_array(sae_rbuf *r, sae_config *c, const sae_param_def *d, sae_io_msg m)
@@ -90,7 +92,7 @@ static int32_t read_array(sae_rbuf *r, sae_config *c, const sae_param_def *d, sa
         st = sae_config_set_i64_array(c, d->key, v, (int64_t)n);
     }
     sae_free(al, tmp);
-    return st == SAE_OK ? SAE_OK : setter_failed(c, d, m);
+    return st == SAE_OK ? SAE_OK : setter_failed(c, d, st, m);
 }
 
 /* Scalars: applied when the writer's caller set them, or when the stored value differs
@@ -112,7 +114,7 @@ static int32_t read_scalar(sae_rbuf *r, sae_config *c, const sae_param_def *d, i
     }
     if (r->bad)
         return sae_io_fail(m, SAE_E_CORRUPT, "parameter '%s': truncated value", d->name);
-    return st == SAE_OK ? SAE_OK : setter_failed(c, d, m);
+    return st == SAE_OK ? SAE_OK : setter_failed(c, d, st, m);
 }
 
 static int32_t read_entry(sae_rbuf *r, sae_config *c, const sae_kind_def *kd, uint8_t *seen,

@@ -147,8 +147,8 @@ static int32_t read_model_config(sae_rbuf r, const sae_allocator *alloc, sae_con
     char why[SAE_ERRMSG_CAP];
     if (sae_rbuf_left(&r) != 0)
         st = sae_io_fail(m, SAE_E_CORRUPT, "stray bytes after the model configuration");
-    else if (sae_config_validate(cfg, why, sizeof why) != SAE_OK)
-        st = sae_io_fail(m, SAE_E_CONFIG, "stored model configuration is invalid: %s", why);
+    else if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
+        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "stored model configuration is invalid: %s", why);
     if (st != SAE_OK) {
         sae_config_free(cfg);
         return st;

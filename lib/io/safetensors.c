@@ -741,8 +741,8 @@ static int32_t import_model(const st_file *f, const char *cfg_json, size_t cfg_l
     st_want w[8];
     int n = want_list(arch, sae_cfg_i64(cfg, SAE_MODEL_D_IN), sae_cfg_i64(cfg, SAE_MODEL_N_LATENTS), f, w);
     sae_model *mdl = NULL;
-    if (sae_config_validate(cfg, why, sizeof why) != SAE_OK)
-        st = sae_io_fail(m, SAE_E_CONFIG, "configuration is invalid: %s", why);
+    if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
+        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "configuration is invalid: %s", why);
     else if ((st = check_tensors(f, w, n, saelens_arch(arch), m)) == SAE_OK &&
              (st = sae_model_create(&mdl, cfg, alloc)) != SAE_OK)
         sae_io_fail(m, st, "creating the model failed: %s", sae_status_str(st));

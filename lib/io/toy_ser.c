@@ -36,8 +36,8 @@ int32_t sae_toy_deserialize(sae_toy **out, const void *buf, size_t len, const sa
         return st;
     char why[SAE_ERRMSG_CAP];
     sae_toy *t = NULL;
-    if (sae_config_validate(cfg, why, sizeof why) != SAE_OK)
-        st = sae_io_fail(m, SAE_E_CONFIG, "stored toy configuration is invalid: %s", why);
+    if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
+        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "stored toy configuration is invalid: %s", why);
     else if ((st = sae_toy_create(&t, cfg, alloc)) != SAE_OK)
         sae_io_fail(m, st, "building the toy failed: %s", sae_status_str(st));
     sae_config_free(cfg);
