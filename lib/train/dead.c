@@ -23,10 +23,9 @@ static void geometric_median(const float *x, int64_t n, int64_t d, double *y, do
                 double e = x[r * d + i] - y[i];
                 dist += e * e;
             }
-            dist = sqrt(dist);
-            if (dist < 1e-12)
-                continue; /* a sample on the current estimate: skip (standard safeguard) */
-            double wr = 1.0 / dist;
+            /* a sample on the current estimate gets a huge but finite weight, so an estimate
+             * that reached a sample stays there (where Weiszfeld's map is undefined) */
+            double wr = 1.0 / SAE_MAX(sqrt(dist), 1e-12);
             wsum += wr;
             for (int64_t i = 0; i < d; i++)
                 next[i] += wr * x[r * d + i];
