@@ -11,23 +11,11 @@
  * is 0 for latents that do not fire. */
 #include "train/regularisers.h"
 
-#include <math.h>
 
 #include "core/core.h"
 #include "linalg/linalg.h"
 
 #include <sae/train.h>
-
-/* Below this norm an input or direction has no cosine: its terms are skipped. */
-#define LOWACT_MIN_NORM 1e-20
-
-static void inverse_norms(const float *a, int64_t rows, int64_t d, int64_t ld, float *inv)
-{
-    for (int64_t i = 0; i < rows; i++) {
-        double nrm = sae_norm_f64(a + i * ld, d);
-        inv[i] = nrm >= LOWACT_MIN_NORM && isfinite(nrm) ? (float)(1.0 / nrm) : 0.0f;
-    }
-}
 
 size_t sae_reg_lowact_work_floats(const sae_config *trainer_cfg, int64_t n, int64_t n_latents,
                                   int64_t d)
@@ -58,8 +46,8 @@ double sae_reg_lowact(const sae_config *trainer_cfg, const float *x, int64_t n, 
         return 0.0;
     double tau = sae_cfg_f64(trainer_cfg, SAE_REG_LOWACT_THRESHOLD);
     float *inv_x = work, *inv_w = work + n;
-    inverse_norms(x, n, d, ldx, inv_x);
-    inverse_norms(w, n_latents, d, ldw, inv_w);
+    (void)sae_reg_inverse_norms(x, n, d, ldx, inv_x);
+    (void)sae_reg_inverse_norms(w, n_latents, d, ldw, inv_w);
     double scale = coeff / (double)n, sum = 0.0;
     for (int64_t b = 0; b < n; b++) {
         const float *x_b = x + b * ldx;

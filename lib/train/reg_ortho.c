@@ -25,8 +25,6 @@
 /* Rows of the cosine block computed per BLAS call in exact mode: the scratch stays
  * O(ORTHO_BLOCK * n_latents) instead of O(n_latents^2). */
 #define ORTHO_BLOCK 256
-/* Below this norm a row counts as zero: its cosine is undefined. */
-#define ORTHO_MIN_NORM 1e-20
 
 typedef struct ortho_opts {
     double coeff;
@@ -78,19 +76,6 @@ double sae_reg_ortho_shape(int32_t shape, double sharp_eps, double c, double *de
 static double shape_of(const ortho_opts *o, double c, double *deriv)
 {
     return shape_eval(o->shape, o->sharp_e, o->sharp_norm, c, deriv);
-}
-
-/* Inverse row norms (0 for zero rows); returns the number of usable rows. */
-static int64_t inverse_norms(const float *w, int64_t n_rows, int64_t d, int64_t ldw, float *inv)
-{
-    int64_t n_valid = 0;
-    for (int64_t i = 0; i < n_rows; i++) {
-        double nrm = sae_norm_f64(w + i * ldw, d);
-        int ok = nrm >= ORTHO_MIN_NORM && isfinite(nrm);
-        inv[i] = ok ? (float)(1.0 / nrm) : 0.0f;
-        n_valid += ok;
-    }
-    return n_valid;
 }
 
 /* A group of rows whose pairs are penalised together: all latents (exact mode) or one
@@ -218,11 +203,9 @@ int64_t sae_reg_ortho_partition(const float *w, int64_t n_latents, int64_t d, in
                                 uint64_t seed, uint64_t step, int32_t *perm)
 {
     int64_t n_valid = 0;
-    for (int64_t i = 0; i < n_latents; i++) {
-        double nrm = sae_norm_f64(w + i * ldw, d);
-        if (nrm >= ORTHO_MIN_NORM && isfinite(nrm))
+    for (int64_t i = 0; i < n_latents; i++)
+        if (sae_reg_inverse_norm(w + i * ldw, d) != 0.0f)
             perm[n_valid++] = (int32_t)i;
-    }
     sae_rng r;
     sae_rng_init(&r, seed, step, SAE_STREAM_EXTRA);
     for (int64_t i = n_valid - 1; i > 0; i--) { /* Fisher-Yates */
@@ -275,7 +258,7 @@ static double ortho_chunked(const ortho_opts *o, const float *w, int64_t n_laten
         sae_reg_ortho_chunk_range(n_valid, n_chunks, c, &start, &size);
         for (int64_t i = 0; i < size; i++)
             memcpy(rows + i * d, w + (int64_t)perm[start + i] * ldw, (size_t)d * sizeof(float));
-        (void)inverse_norms(rows, size, d, d, inv);
+        (void)sae_reg_inverse_norms(rows, size, d, d, inv);
         ortho_group gr = {rows, size, d, d, inv, perm + start};
         total += group_penalty(o, &gr, 1.0 / denom, cblk, gbuf, g, ldg);
     }
@@ -287,7 +270,7 @@ static double ortho_exact(const ortho_opts *o, const float *w, int64_t n_latents
 {
     int64_t nb = SAE_MIN(ORTHO_BLOCK, n_latents);
     float *inv = work, *cblk = inv + n_latents, *gbuf = cblk + nb * n_latents;
-    int64_t n_valid = inverse_norms(w, n_latents, d, ldw, inv);
+    int64_t n_valid = sae_reg_inverse_norms(w, n_latents, d, ldw, inv);
     if (n_valid < 2)
         return 0.0;
     double denom = o->aggregate == SAE_ORTHO_AGGREGATE_NEAREST

@@ -19,6 +19,12 @@ size_t sae_reg_ortho_work_floats(const sae_config *trainer_cfg, int64_t n_latent
 double sae_reg_ortho(const sae_config *trainer_cfg, const float *w, int64_t n_latents, int64_t d,
                      int64_t ldw, uint64_t step, float *g, int64_t ldg, float *work);
 
+/* 1/|row|, or 0 for a row without direction (norm below 1e-20 or not finite): such rows
+ * are skipped by both regularisers. The plural form fills inv (rows entries) and returns
+ * the number of usable rows. */
+float sae_reg_inverse_norm(const float *row, int64_t d);
+int64_t sae_reg_inverse_norms(const float *a, int64_t rows, int64_t d, int64_t ld, float *inv);
+
 /* Helpers of the orthogonality penalty, exposed for tests and callers that want the
  * same numbers (docs/regularisers.md).
  * sae_reg_ortho_shape: f(c) of an ortho_shape value (sae_ortho_shape), f'(c) in *deriv.
