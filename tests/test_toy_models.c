@@ -556,6 +556,14 @@ static void test_noise_and_normalize(void **state)
     assert_close(s / cnt, 0, 5 * 0.3 / sqrt(cnt));
     assert_close(s2 / cnt, 0.09, 5 * 0.09 * sqrt(2 / cnt));
     assert_close(cross / cnt, 0, 5 * 0.09 / sqrt(cnt));
+    /* the shape is normal: empirical CDF at several points, including the tails */
+    const double at[] = {-3.5, -2.5, -1, -0.3, 0, 0.7, 1.5, 2, 3};
+    for (size_t q = 0; q < sizeof at / sizeof at[0]; q++) {
+        int64_t below = 0;
+        for (int64_t i = 0; i < rows * d; i++)
+            below += x[i] < at[q] * 0.3;
+        assert_rate(below, rows * d, 0.5 * erfc(-at[q] / sqrt(2.0)));
+    }
     sae_toy_free(t);
     sae_config_free(c);
 
@@ -594,6 +602,36 @@ static void test_noise_and_normalize(void **state)
             assert_close(x[r * d + k], want, 1e-4 * (1 + fabs(want)));
         }
     free(dict);
+    free(x);
+    sae_toy_free(t);
+    sae_config_free(c);
+}
+
+/* Noise shape: chi-square over 34 bins of 10^6 draws (33 degrees of freedom; the
+ * threshold 80 is exceeded with probability about 1e-5 by a correct sampler). */
+static void test_noise_chi_square(void **state)
+{
+    (void)state;
+    const int64_t d = 1000, rows = 1000;
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 2.0, "d", 1000.0, "fire_prob", 0.0,
+                                "noise_std", 1.0, "seed", 17.0, NULL);
+    sae_toy *t = make_toy(c);
+    float *x = malloc((size_t)(rows * d) * sizeof *x);
+    assert_ok(sae_toy_sample(t, 0, rows, x, d));
+    int64_t bins[34] = {0};
+    for (int64_t i = 0; i < rows * d; i++) {
+        double v = x[i];
+        int b = v < -4 ? 0 : v >= 4 ? 33 : 1 + (int)floor((v + 4) / 0.25);
+        bins[b]++;
+    }
+    double chi2 = 0, total = (double)(rows * d);
+    for (int b = 0; b < 34; b++) {
+        double lo = b == 0 ? -INFINITY : -4 + 0.25 * (b - 1), hi = b == 33 ? INFINITY : -4 + 0.25 * b;
+        double p = Phi(hi) - Phi(lo), e = p * total;
+        chi2 += (bins[b] - e) * (bins[b] - e) / e;
+    }
+    if (chi2 > 80)
+        fail_msg("chi-square %.1f over 34 bins (33 df)", chi2);
     free(x);
     sae_toy_free(t);
     sae_config_free(c);
@@ -751,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_per_feature_magnitudes),
         cmocka_unit_test(test_amplitude_groups),
         cmocka_unit_test(test_noise_and_normalize),
+        cmocka_unit_test(test_noise_chi_square),
         cmocka_unit_test(test_dictionaries),
         cmocka_unit_test(test_pair_cosines),
         cmocka_unit_test(test_caller_dictionary),

@@ -53,6 +53,7 @@ static int32_t toy_build(sae_toy *t, const sae_toy *src)
     t->seed = (uint64_t)sae_cfg_i64(c, SAE_TOY_SEED);
     t->n_threads = (int32_t)sae_cfg_i64(c, SAE_TOY_N_THREADS);
     t->noise_std = (float)sae_cfg_f64(c, SAE_TOY_NOISE_STD);
+    sae_toy_ziggurat_init(&t->zig);
     t->dict = sae_malloc(&t->alloc, (size_t)(t->n * t->d) * sizeof *t->dict);
     t->marginal = sae_calloc(&t->alloc, (size_t)t->n, sizeof *t->marginal);
     if (!t->dict || !t->marginal)

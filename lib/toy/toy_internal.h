@@ -63,6 +63,12 @@ typedef struct toy_magnitude {
     float scale;     /* normalisation factor (1 unless "normalize") */
 } toy_magnitude;
 
+/* Tables of the ziggurat normal sampler (noise.c). */
+typedef struct toy_ziggurat {
+    uint32_t k[128];
+    double w[128], f[128];
+} toy_ziggurat;
+
 struct sae_toy {
     sae_alloc alloc;
     sae_err err;
@@ -75,6 +81,7 @@ struct sae_toy {
     toy_firing fire;
     toy_magnitude mag;
     float noise_std;  /* after scaling */
+    toy_ziggurat zig;
     double tms_loss;
 };
 
@@ -148,6 +155,11 @@ void sae_toy_magnitudes(const sae_toy *t, uint64_t index, uint32_t domain, const
                         int64_t k, float *mag, toy_scratch *s);
 /* E[m^2] of feature j's magnitude (before scaling). */
 double sae_toy_mag_second_moment(const sae_toy *t, int64_t j);
+
+/* noise.c */
+void sae_toy_ziggurat_init(toy_ziggurat *z);
+double sae_toy_ziggurat_normal(const toy_ziggurat *z, sae_rng *r);
+void sae_toy_add_noise(const sae_toy *t, uint64_t index, uint32_t domain, float *x);
 
 /* sample.c */
 int32_t sae_toy_scratch_alloc(const sae_toy *t, toy_scratch *s);
