@@ -6,7 +6,11 @@ Log lines are "<tag> <program output>", tags:
   sae:<cfg>:<arch>      libsae bench_train        torch:<cfg>:<arch>  torch_ref.py
   sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
   thr<T>:medium:<arch>  bench_train with T threads
-Throughput is read from "samples_per_s=X", "samples/s=X" or "X samples/s".
+  saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
+Throughput is read from "samples_per_s=X", "samples/s=X" or "X samples/s"; the per-CPU-second
+rate, when printed, from "cpu_samples_per_s=X". Ratios use wall-clock rates; the CPU-time
+ratio is printed beside them because it is steadier on a shared machine.
+Usage: compare_table.py LOG [THREADS]
 """
 import re
 import sys
@@ -17,6 +21,8 @@ RATE_PATTERNS = [
     re.compile(r"([0-9.eE+]+)\s*samples/s"),
 ]
 KV = re.compile(r"(\w+)=([^\s]+)")
+CPU_RATE = re.compile(r"cpu_samples_per_s[=:]\s*([0-9.eE+]+)")
+TOY_ROW = re.compile(r"d=(\d+) N=(\d+) ~\S+ active\s+bern\+u\s+x\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)")
 
 
 def rate_of(line):
@@ -30,8 +36,8 @@ def rate_of(line):
     return None
 
 
-def parse(path):
-    rates, roofs = {}, {}
+def parse(path, threads):
+    rates, cpu_rates, roofs = {}, {}, {}
     with open(path) as f:
         for raw in f:
             if raw.startswith("#") or " " not in raw:
@@ -40,11 +46,20 @@ def parse(path):
             if tag.startswith("roof:") and line.startswith("ROOFLINE"):
                 roofs[tag[5:]] = {k: v for k, v in KV.findall(line)}
                 continue
+            if tag == "saetoy":
+                m = TOY_ROW.search(line)
+                if m and int(m.group(3)) == threads:
+                    key = f"sae:gen:d{m.group(1)}N{m.group(2)}"
+                    rates[key], cpu_rates[key] = float(m.group(4)), float(m.group(5))
+                continue
             rate = rate_of(line)
             # The last throughput a program prints is its summary for the whole run.
             if rate is not None:
                 rates[tag] = rate
-    return rates, roofs
+            m = CPU_RATE.search(line)
+            if m:
+                cpu_rates[tag] = float(m.group(1))
+    return rates, cpu_rates, roofs
 
 
 def fmt(x):
@@ -55,13 +70,13 @@ def ratio(a, b):
     return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
 
 
-def training_table(rates, roofs):
+def training_table(rates, cpu_rates, roofs):
     keys = sorted({t.split(":", 1)[1] for t in rates if t.startswith(("sae:", "torch:"))
                    and not t.split(":")[1] == "gen"}, key=order)
     print("\nTraining (samples/s; roofline = best possible with sgemm at the measured rate:")
     print(" dense = 5 GEMMs of 2ndL flops, enc = the encoder GEMM alone)")
     print(f"{'config':8} {'arch':10} {'libsae':>12} {'torch':>12} {'ratio':>8} "
-          f"{'roof dense':>12} {'roof enc':>12} {'libsae/dense':>13}")
+          f"{'roof dense':>12} {'roof enc':>12} {'libsae/dense':>13} {'cpu ratio':>10}")
     for key in keys:
         cfg, arch = key.split(":")
         sae, torch = rates.get("sae:" + key), rates.get("torch:" + key)
@@ -69,18 +84,20 @@ def training_table(rates, roofs):
         dense = float(roof["relu_samples_per_s_max"]) if "relu_samples_per_s_max" in roof else None
         enc = float(roof["topk_samples_per_s_max"]) if "topk_samples_per_s_max" in roof else None
         print(f"{cfg:8} {arch:10} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} "
-              f"{fmt(dense):>12} {fmt(enc):>12} {ratio(sae, dense):>13}")
+              f"{fmt(dense):>12} {fmt(enc):>12} {ratio(sae, dense):>13} "
+              f"{ratio(cpu_rates.get('sae:' + key), cpu_rates.get('torch:' + key)):>10}")
 
 
-def generator_table(rates):
+def generator_table(rates, cpu_rates):
     specs = sorted({t.split(":", 2)[2] for t in rates if t.split(":")[1:2] == ["gen"]})
     if not specs:
         return
     print("\nGenerator (samples/s)")
-    print(f"{'config':14} {'libsae':>12} {'torch dense':>12} {'ratio':>8}")
+    print(f"{'config':14} {'libsae':>12} {'torch dense':>12} {'ratio':>8} {'cpu ratio':>10}")
     for spec in specs:
         sae, torch = rates.get("sae:gen:" + spec), rates.get("torch:gen:" + spec)
-        print(f"{spec:14} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8}")
+        cpu = ratio(cpu_rates.get("sae:gen:" + spec), cpu_rates.get("torch:gen:" + spec))
+        print(f"{spec:14} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} {cpu:>10}")
 
 
 def thread_table(rates):
@@ -100,12 +117,12 @@ def order(key):
             {"relu": 0, "topk": 1, "batchtopk": 2}.get(arch, 3), arch)
 
 
-def main(path):
-    rates, roofs = parse(path)
-    training_table(rates, roofs)
-    generator_table(rates)
+def main(path, threads):
+    rates, cpu_rates, roofs = parse(path, threads)
+    training_table(rates, cpu_rates, roofs)
+    generator_table(rates, cpu_rates)
     thread_table(rates)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1)

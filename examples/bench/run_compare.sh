@@ -98,16 +98,16 @@ done
 
 if [ "$do_gen" = 1 ]; then
     # Generator configurations of issue 3: ~8 and ~16 active features per sample.
+    # bench_toy prints its own table (all cases, 1 and 2 threads); compare_table.py picks
+    # the Bernoulli/uniform, x-only rows at THREADS threads.
+    if [ -x "$bench_toy" ]; then
+        run_tagged "saetoy" "$threads" "$bench_toy" 1
+    fi
     for spec in "256 1024 0.0078125" "768 8192 0.001953125"; do
         set -- $spec
-        tag="gen:d$1N$2"
-        if [ -x "$bench_toy" ]; then
-            run_tagged "sae:$tag" "$threads" "$bench_toy" --d "$1" --n-features "$2" \
-                --fire-prob "$3" --batch 4096 --threads "$threads"
-        fi
-        run_tagged "torch:$tag" "$threads" "$python" "$here/torch_ref.py" --mode gen --d "$1" \
-            --n-features "$2" --fire-prob "$3" --batch 4096 --steps "$(scaled_steps 10)" \
-            --threads "$threads"
+        run_tagged "torch:gen:d$1N$2" "$threads" "$python" "$here/torch_ref.py" --mode gen \
+            --d "$1" --n-features "$2" --fire-prob "$3" --batch 4096 \
+            --steps "$(scaled_steps 10)" --threads "$threads"
     done
 fi
 
@@ -121,4 +121,4 @@ if [ "$do_threads" = 1 ] && [ -x "$bench_train" ]; then
 fi
 
 echo "# raw log: $log"
-"$python" "$here/compare_table.py" "$log"
+"$python" "$here/compare_table.py" "$log" "$threads"

@@ -17,7 +17,8 @@ in [mag_lo, mag_hi).
 Architecture and loss follow SAELens v6 (sae_lens/saes/standard_sae.py, topk_sae.py,
 batchtopk_sae.py): pre-encoder bias (x - b_dec), reconstruction error summed over
 dimensions and averaged over the batch, L1 of activations times decoder row norms.
-Run with Debian's /usr/bin/python3 (python3-torch). Set OPENBLAS_NUM_THREADS to the
+Rates: samples_per_s is wall-clock; cpu_samples_per_s uses process CPU time (all
+threads), the steadier figure on a shared machine. Run with Debian's /usr/bin/python3 (python3-torch). Set OPENBLAS_NUM_THREADS to the
 same value as --threads: torch.set_num_threads does not reach Debian's OpenBLAS.
 """
 import argparse
@@ -117,15 +118,18 @@ def run_train(a, gen):
         first_loss = train_step(sae, optimiser, pool[step % a.pool], a.l1)
     times = []
     loss = first_loss
+    cpu0 = time.process_time()
     for step in range(a.steps):
         t0 = time.perf_counter()
         loss = train_step(sae, optimiser, pool[(a.warmup + step) % a.pool], a.l1)
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     total = sum(times)
     print(f"RESULT impl=torch mode=train arch={a.arch} d={a.d} N={a.n_features} "
           f"L={a.latents} batch={a.batch} k={a.k} threads={torch.get_num_threads()} "
           f"steps={a.steps} ms_per_step={1e3 * total / a.steps:.3f} "
           f"best_ms={1e3 * min(times):.3f} samples_per_s={a.batch * a.steps / total:.1f} "
+          f"cpu_samples_per_s={a.batch * a.steps / cpu:.1f} "
           f"peak_rss_mb={peak_rss_mb():.1f} first_loss={first_loss:.5g} last_loss={loss:.5g}")
 
 
@@ -134,15 +138,18 @@ def run_gen(a, gen):
     for _ in range(a.warmup):
         dense_batch(dictionary, a.batch, a.fire_prob, a.mag_lo, a.mag_hi, gen)
     times = []
+    cpu0 = time.process_time()
     for _ in range(a.steps):
         t0 = time.perf_counter()
         dense_batch(dictionary, a.batch, a.fire_prob, a.mag_lo, a.mag_hi, gen)
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     total = sum(times)
     print(f"RESULT impl=torch mode=gen d={a.d} N={a.n_features} batch={a.batch} "
           f"fire_prob={a.fire_prob:.6g} threads={torch.get_num_threads()} steps={a.steps} "
           f"ms_per_batch={1e3 * total / a.steps:.3f} "
-          f"samples_per_s={a.batch * a.steps / total:.1f} peak_rss_mb={peak_rss_mb():.1f}")
+          f"samples_per_s={a.batch * a.steps / total:.1f} "
+          f"cpu_samples_per_s={a.batch * a.steps / cpu:.1f} peak_rss_mb={peak_rss_mb():.1f}")
 
 
 def parse_args(argv):
