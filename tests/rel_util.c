@@ -260,11 +260,45 @@ static void init_configs(rel_fixture *f, const sae_allocator *alloc)
     f->cfg[SAE_KIND_METRICS] = make_config(SAE_KIND_METRICS, alloc);
 }
 
+const rel_variant rel_variants[] = {
+    {"relu", SAE_ARCH_RELU, 0},           {"relu tied", SAE_ARCH_RELU, 1},
+    {"topk", SAE_ARCH_TOPK, 0},           {"batchtopk", SAE_ARCH_BATCHTOPK, 0},
+    {"jumprelu", SAE_ARCH_JUMPRELU, 0},   {"gated", SAE_ARCH_GATED, 0},
+    {"matryoshka", SAE_ARCH_MATRYOSHKA, 0},
+};
+const int rel_n_variants = (int)(sizeof rel_variants / sizeof rel_variants[0]);
+
+static void build_handles(rel_fixture *f, const sae_allocator *alloc);
+
+int rel_fixture_init_variant(rel_fixture *f, const sae_allocator *alloc, const rel_variant *v)
+{
+    memset(f, 0, sizeof *f);
+    init_configs(f, alloc);
+    rel_fill(f->batch, REL_BATCH, REL_D, REL_D, 1.0f, 1);
+    sae_config *m = f->cfg[SAE_KIND_MODEL];
+    int ok = sae_config_set_i64(m, SAE_MODEL_ARCH, v->arch) == SAE_OK &&
+             sae_config_set_i64(m, SAE_MODEL_TIED, v->tied) == SAE_OK &&
+             sae_config_set_i64(m, SAE_MODEL_K, 3) == SAE_OK;
+    if (ok && v->arch == SAE_ARCH_MATRYOSHKA) {
+        const int64_t widths[] = {4, REL_L};
+        ok = sae_config_set_i64_array(m, SAE_MODEL_MATRYOSHKA_WIDTHS, widths, 2) == SAE_OK;
+    }
+    if (!ok || sae_config_validate(m, NULL, 0) != SAE_OK)
+        return 0;
+    build_handles(f, alloc);
+    return 1;
+}
+
 void rel_fixture_init(rel_fixture *f, const sae_allocator *alloc)
 {
     memset(f, 0, sizeof *f);
     init_configs(f, alloc);
     rel_fill(f->batch, REL_BATCH, REL_D, REL_D, 1.0f, 1);
+    build_handles(f, alloc);
+}
+
+static void build_handles(rel_fixture *f, const sae_allocator *alloc)
+{
     if (REL_HAVE(sae_toy_create)) {
         assert_ok(sae_toy_create(&f->toy, f->cfg[SAE_KIND_TOY], alloc));
         assert_ok(sae_toy_sample(f->toy, 0, REL_BATCH, f->batch, REL_D));

@@ -82,6 +82,17 @@ typedef struct rel_fixture {
 
 /* Build every handle that the library can build, all through alloc (may be NULL). */
 void rel_fixture_init(rel_fixture *f, const sae_allocator *alloc);
+
+/* Model variants the reliability tests run through (architecture x tied). */
+typedef struct rel_variant {
+    const char *name;
+    int64_t arch, tied;
+} rel_variant;
+extern const rel_variant rel_variants[];
+extern const int rel_n_variants;
+/* Like rel_fixture_init with the model of variant v; returns 0 (and builds nothing
+ * beyond the configs) when this library rejects the variant's configuration. */
+int rel_fixture_init_variant(rel_fixture *f, const sae_allocator *alloc, const rel_variant *v);
 void rel_fixture_free(rel_fixture *f);
 
 /* cmocka setup/teardown: *state becomes a heap fixture built with the C allocator, freed

@@ -339,23 +339,31 @@ static int64_t inject(const oom_path *p, rel_fixture *f, test_alloc *st, const s
     return points;
 }
 
-static void test_every_path(void **state)
+/* Every path for one model variant; verbose lists each path's failure points. */
+static void every_path(const rel_variant *v, int verbose)
 {
-    (void)state;
     test_alloc st = {0, 0, 0};
     sae_allocator al = test_alloc_hook(&st);
     rel_fixture f;
-    rel_fixture_init(&f, &al);
+    if (!rel_fixture_init_variant(&f, &al, v)) {
+        rel_fixture_free(&f);
+        return;
+    }
     make_blobs(&f);
+    int64_t variant_points = 0;
     for (int i = 0; i < N_PATHS; i++) {
         if (!path_available(&paths[i], &f)) {
-            print_message("  skipped %s: not in this build of the library yet\n", paths[i].name);
+            if (verbose)
+                print_message("  skipped %s: not in this build of the library yet\n", paths[i].name);
             continue;
         }
         int64_t points = inject(&paths[i], &f, &st, &al);
-        print_message("  %-26s %lld allocation failure points\n", paths[i].name, (long long)points);
-        total_points += points;
+        if (verbose)
+            print_message("  %-30s %lld allocation failure points\n", paths[i].name, (long long)points);
+        variant_points += points;
     }
+    print_message("  [%s] %lld allocation failure points\n", v->name, (long long)variant_points);
+    total_points += variant_points;
     /* the handles are still usable: one more good step and metric */
     if (f.trainer != NULL)
         assert_ok(sae_trainer_step(f.trainer, f.batch, REL_BATCH, REL_D));
@@ -364,6 +372,13 @@ static void test_every_path(void **state)
     free_blobs();
     rel_fixture_free(&f);
     assert_int_equal(st.live, 0);
+}
+
+static void test_every_path(void **state)
+{
+    (void)state;
+    for (int v = 0; v < rel_n_variants; v++)
+        every_path(&rel_variants[v], v == 0);
 }
 
 /* Building the whole fixture with allocation k failing, for every k: whatever part was

@@ -45,10 +45,10 @@ static double stat(const sae_trainer *t, int32_t which)
     return v;
 }
 
-static void need(const rel_fixture *f, int trainer)
+/* Whether the fixture has what a body needs (modules land one by one). */
+static int have(const rel_fixture *f, int trainer)
 {
-    if (f->model == NULL || f->toy == NULL || (trainer && f->trainer == NULL))
-        skip();
+    return f->model != NULL && f->toy != NULL && (!trainer || f->trainer != NULL);
 }
 
 /* A step either succeeds with a finite model and statistics, or returns DIVERGED with
@@ -79,10 +79,10 @@ static int32_t checked_step(sae_trainer *t, const float *x, int64_t n, const cha
 
 /* ---- divergence ---------------------------------------------------------------- */
 
-static void test_divergence_keeps_last_good_step(void **state)
+static void divergence_keeps_last_good_step_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 1);
+    if (!have(f, 1))
+        return;
     assert_ok(sae_trainer_train_toy(f->trainer, f->toy, 5));
     static float x[ROWS * REL_D];
     const float scales[] = {1e20f, 1e30f, 1e37f};
@@ -131,19 +131,19 @@ static void first_step_divergence(rel_fixture *f, int64_t b_dec_init)
     sae_config_free(c);
 }
 
-static void test_first_step_divergence(void **state)
+static void first_step_divergence_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 1);
+    if (!have(f, 1))
+        return;
     for (int64_t init = 0; init <= 2; init++)
         first_step_divergence(f, init);
 }
 
 /* The largest learning rate the registry allows, for many steps: finite or DIVERGED. */
-static void test_huge_learning_rate(void **state)
+static void huge_learning_rate_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 0);
+    if (!have(f, 0))
+        return;
     double hi;
     assert_ok(sae_param_info(SAE_TRAINER_LR, NULL, NULL, NULL, &hi, NULL));
     sae_config *c = NULL;
@@ -190,10 +190,10 @@ static sae_trainer *fresh_trainer(const rel_fixture *f, sae_model **model)
     return t;
 }
 
-static void test_cancel_then_continue(void **state)
+static void cancel_then_continue_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 1);
+    if (!have(f, 1))
+        return;
     sae_model *m1, *m2;
     sae_trainer *stopped = fresh_trainer(f, &m1), *straight = fresh_trainer(f, &m2);
     cancel_at c = {3, 0};
@@ -257,10 +257,10 @@ static void forward_at_scale(const sae_model *m, float s)
                       sae_model_errmsg(m));
 }
 
-static void test_extreme_scales(void **state)
+static void extreme_scales_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 0);
+    if (!have(f, 0))
+        return;
     const float scales[] = {0.0f, 1e-38f, 1e-30f, 1e-10f, 1e10f, 1e20f, 1e30f, 1e37f, 3e38f};
     for (int i = 0; i < 9; i++)
         forward_at_scale(f->model, scales[i]);
@@ -275,10 +275,10 @@ static void test_extreme_scales(void **state)
     }
 }
 
-static void test_constant_inputs(void **state)
+static void constant_inputs_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 1);
+    if (!have(f, 1))
+        return;
     const float values[] = {0.0f, 1.0f, -3.0f, 1e-20f};
     float x[ROWS * REL_D];
     for (int v = 0; v < 4; v++) {
@@ -297,10 +297,10 @@ static void test_constant_inputs(void **state)
 }
 
 /* Every latent has a bias so negative that it never fires. */
-static void test_latents_never_fire(void **state)
+static void latents_never_fire_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 1);
+    if (!have(f, 1))
+        return;
     float b[REL_L];
     for (int j = 0; j < REL_L; j++)
         b[j] = -1e6f;
@@ -345,27 +345,92 @@ static void zero_rows(rel_fixture *f, int n_zero)
         assert_status(checked_step(f->trainer, f->batch, ROWS, "zero decoder rows"), SAE_OK);
 }
 
-static void test_zero_norm_decoder_rows(void **state)
+static void zero_norm_decoder_rows_body(rel_fixture *f)
 {
-    rel_fixture *f = *state;
-    need(f, 1);
+    if (!have(f, 1))
+        return;
     if (f->metrics == NULL)
-        skip();
+        return;
     zero_rows(f, 1);
     zero_rows(f, REL_L);
+}
+
+
+/* ---- every model variant ------------------------------------------------------------ */
+
+static void each_variant(void (*body)(rel_fixture *f))
+{
+    for (int v = 0; v < rel_n_variants; v++) {
+        rel_fixture f;
+        if (rel_fixture_init_variant(&f, NULL, &rel_variants[v])) {
+            print_message("  [%s]\n", rel_variants[v].name);
+            body(&f);
+        } else {
+            print_message("  [%s] not supported by this build\n", rel_variants[v].name);
+        }
+        rel_fixture_free(&f);
+    }
+}
+
+static void test_divergence_keeps_last_good_step(void **state)
+{
+    (void)state;
+    each_variant(divergence_keeps_last_good_step_body);
+}
+
+static void test_first_step_divergence(void **state)
+{
+    (void)state;
+    each_variant(first_step_divergence_body);
+}
+
+static void test_huge_learning_rate(void **state)
+{
+    (void)state;
+    each_variant(huge_learning_rate_body);
+}
+
+static void test_cancel_then_continue(void **state)
+{
+    (void)state;
+    each_variant(cancel_then_continue_body);
+}
+
+static void test_extreme_scales(void **state)
+{
+    (void)state;
+    each_variant(extreme_scales_body);
+}
+
+static void test_constant_inputs(void **state)
+{
+    (void)state;
+    each_variant(constant_inputs_body);
+}
+
+static void test_latents_never_fire(void **state)
+{
+    (void)state;
+    each_variant(latents_never_fire_body);
+}
+
+static void test_zero_norm_decoder_rows(void **state)
+{
+    (void)state;
+    each_variant(zero_norm_decoder_rows_body);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_divergence_keeps_last_good_step, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_first_step_divergence, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_huge_learning_rate, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_then_continue, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_extreme_scales, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_constant_inputs, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_latents_never_fire, rel_setup, rel_teardown),
-        cmocka_unit_test_setup_teardown(test_zero_norm_decoder_rows, rel_setup, rel_teardown),
+        cmocka_unit_test(test_divergence_keeps_last_good_step),
+        cmocka_unit_test(test_first_step_divergence),
+        cmocka_unit_test(test_huge_learning_rate),
+        cmocka_unit_test(test_cancel_then_continue),
+        cmocka_unit_test(test_extreme_scales),
+        cmocka_unit_test(test_constant_inputs),
+        cmocka_unit_test(test_latents_never_fire),
+        cmocka_unit_test(test_zero_norm_decoder_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

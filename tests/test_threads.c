@@ -1,5 +1,6 @@
 /* Concurrency: several threads run const operations (encode, decode, toy sampling, metrics
- * on their own metrics handle, config and tensor reads, and failing calls that write the
+ * on their own metrics handle, config, tensor and statistic reads, serialisation of the model
+ * and the trainer, and failing calls that write the
  * shared handle's error message) on ONE shared toy and model. Every thread's results must
  * be bit-identical to a serial run. Run under ThreadSanitizer by .ci/tsan.sh. */
 #include "rel_util.h"
@@ -22,12 +23,16 @@ typedef struct results {
     double metric[3];
     float cosine[REL_N * REL_L];
     int64_t cfg_d;
-    int32_t status[12];
+    unsigned char model_blob[8192], trainer_blob[16384];
+    size_t model_len, trainer_len;
+    double loss;
+    int32_t status[16];
 } results;
 
 typedef struct shared {
     const sae_toy *toy;
     const sae_model *model;
+    const sae_trainer *trainer;
     const sae_config *cfg_metrics;
     const sae_config *cfg_toy;
     float x[ROWS * REL_D];
@@ -53,6 +58,14 @@ static void one_round(const shared *s, results *r)
         r->status[k++] = sae_toy_sample(s->toy, 0, -1, r->sample, REL_D);
     }
     r->status[k++] = sae_config_get_i64(s->cfg_toy, SAE_TOY_D, &r->cfg_d);
+    if (s->model != NULL && REL_HAVE(sae_model_serialize))
+        r->status[k++] = sae_model_serialize(s->model, r->model_blob, sizeof r->model_blob, &r->model_len);
+    if (s->trainer != NULL) {
+        r->status[k++] = sae_trainer_stat(s->trainer, SAE_STAT_LOSS, &r->loss);
+        if (REL_HAVE(sae_trainer_serialize))
+            r->status[k++] = sae_trainer_serialize(s->trainer, r->trainer_blob,
+                                                   sizeof r->trainer_blob, &r->trainer_len);
+    }
     if (s->model != NULL && s->toy != NULL && REL_HAVE(sae_metrics_create)) {
         sae_metrics *m = NULL;
         r->status[k++] = sae_metrics_create(&m, s->cfg_metrics, NULL);
@@ -85,11 +98,8 @@ static void *run_worker(void *arg)
     return NULL;
 }
 
-static void test_concurrent_const_operations(void **state)
+static void run_variant(rel_fixture *f, const char *name)
 {
-    rel_fixture *f = *state;
-    if (f->model == NULL && f->toy == NULL)
-        skip();
     /* a trained model has more varied numbers than a fresh one */
     if (f->trainer != NULL && f->toy != NULL)
         assert_ok(sae_trainer_train_toy(f->trainer, f->toy, 20));
@@ -97,6 +107,7 @@ static void test_concurrent_const_operations(void **state)
     memset(&s, 0, sizeof s);
     s.toy = f->toy;
     s.model = f->model;
+    s.trainer = f->trainer;
     s.cfg_metrics = f->cfg[SAE_KIND_METRICS];
     s.cfg_toy = f->cfg[SAE_KIND_TOY];
     if (f->toy != NULL)
@@ -104,7 +115,7 @@ static void test_concurrent_const_operations(void **state)
     else
         rel_fill(s.x, ROWS, REL_D, REL_D, 1.0f, 11);
     one_round(&s, &s.reference);
-    for (int i = 0; i < 12; i++)
+    for (int i = 0; i < 16; i++)
         assert_true(s.reference.status[i] == SAE_OK || s.reference.status[i] == SAE_E_SIZE);
 
     pthread_t th[N_THREADS];
@@ -119,15 +130,26 @@ static void test_concurrent_const_operations(void **state)
     int total = 0;
     for (int t = 0; t < N_THREADS; t++)
         total += s.mismatches[t];
-    print_message("  %d threads x %d rounds: %d rounds differ from the serial run\n", N_THREADS,
-                  ROUNDS, total);
+    print_message("  [%s] %d threads x %d rounds: %d rounds differ from the serial run\n", name,
+                  N_THREADS, ROUNDS, total);
     assert_int_equal(total, 0);
+}
+
+static void test_concurrent_const_operations(void **state)
+{
+    (void)state;
+    for (int v = 0; v < rel_n_variants; v++) {
+        rel_fixture f;
+        if (rel_fixture_init_variant(&f, NULL, &rel_variants[v]) && (f.model != NULL || f.toy != NULL))
+            run_variant(&f, rel_variants[v].name);
+        rel_fixture_free(&f);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_concurrent_const_operations, rel_setup, rel_teardown),
+        cmocka_unit_test(test_concurrent_const_operations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
