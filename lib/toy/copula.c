@@ -110,10 +110,11 @@ void sae_toy_copula_free(sae_toy *t)
 }
 
 /* Append the correlated features that fire; e and z are scratch of length m. */
-int64_t sae_toy_copula_draw(const toy_copula *cp, sae_rng *r, double *e, int32_t *out, int64_t k)
+int64_t sae_toy_copula_draw(const toy_copula *cp, const toy_ziggurat *zig, sae_rng *r, double *e,
+                            int32_t *out, int64_t k)
 {
     for (int64_t i = 0; i < cp->m; i++)
-        e[i] = sae_rng_normal(r);
+        e[i] = sae_toy_ziggurat_normal(zig, r);
     for (int64_t i = 0; i < cp->m; i++) {
         const double *row = cp->L + tri(i);
         double z = 0;

@@ -220,7 +220,7 @@ static double copula_p_none(const sae_toy *t)
         for (int64_t i = 0; i < draws; i++) {
             sae_rng r;
             sae_rng_init(&r, t->seed, (uint64_t)i, TOY_STREAM_COPULA + TOY_DOMAIN_SCALE);
-            none += sae_toy_copula_draw(cp, &r, e, out, 0) == 0;
+            none += sae_toy_copula_draw(cp, &t->zig, &r, e, out, 0) == 0;
         }
     sae_free(&t->alloc, e);
     sae_free(&t->alloc, out);
@@ -473,7 +473,7 @@ int64_t sae_toy_fire(const sae_toy *t, uint64_t index, uint32_t domain, toy_scra
         k = sae_toy_bernoulli_draw(&f->indep, f->p, &r, out, 0);
         k = draw_sets(f, &rs, out, k);
         if (f->copula.m > 0)
-            k = sae_toy_copula_draw(&f->copula, &rc, s->e, out, k);
+            k = sae_toy_copula_draw(&f->copula, &t->zig, &rc, s->e, out, k);
         if (f->combos.n > 0) {
             k = draw_combos(f, &rb, out, k);
             sae_toy_sort_i32(out, k);

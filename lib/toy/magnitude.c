@@ -105,12 +105,11 @@ static int needs_normal(int32_t model)
 
 /* Latent normal of group g in this sample: drawn on first use, in the order the sorted
  * active list meets the groups. */
-static double group_latent(const toy_magnitude *m, int32_t g, sae_rng *rg, toy_scratch *s)
+static double group_latent(const toy_ziggurat *z, int32_t g, sae_rng *rg, toy_scratch *s)
 {
-    (void)m;
     if (s->gstamp[g] != s->stamp) {
         s->gstamp[g] = s->stamp;
-        s->gval[g] = sae_rng_normal(rg);
+        s->gval[g] = sae_toy_ziggurat_normal(z, rg);
     }
     return s->gval[g];
 }
@@ -126,7 +125,7 @@ void sae_toy_magnitudes(const sae_toy *t, uint64_t index, uint32_t domain, const
             int32_t j = active[a];
             double u = 0, z = 0;
             if (needs_normal(m->model))
-                z = sae_rng_normal(&r);
+                z = sae_toy_ziggurat_normal(&t->zig, &r);
             else if (m->model != SAE_TOY_MAG_CONSTANT)
                 u = m->model == SAE_TOY_MAG_UNIFORM ? (double)sae_rng_uniformf(&r) : sae_rng_uniform(&r);
             mag[a] = magnitude_of(m, j, u, z) * m->scale;
@@ -137,9 +136,9 @@ void sae_toy_magnitudes(const sae_toy *t, uint64_t index, uint32_t domain, const
     s->stamp++;
     for (int64_t a = 0; a < k; a++) {
         int32_t j = active[a], g = m->group[j];
-        double z = sae_rng_normal(&r);
+        double z = sae_toy_ziggurat_normal(&t->zig, &r);
         if (g >= 0)
-            z = m->w_shared * group_latent(m, g, &rg, s) + m->w_own * z;
+            z = m->w_shared * group_latent(&t->zig, g, &rg, s) + m->w_own * z;
         /* u = Phi(z), kept away from 1 so that log1p(-u) stays finite */
         double u = fmin(sae_toy_norm_cdf(z), 1 - 0x1p-53);
         mag[a] = magnitude_of(m, j, u, z) * m->scale;

@@ -133,7 +133,8 @@ int32_t sae_toy_cholesky_psd(const double *C, int64_t m, double tol, double *L, 
                              double *bad_value);
 int32_t sae_toy_copula_build(sae_toy *t, const double *C, const int64_t *feat, int64_t m, double tol);
 void sae_toy_copula_free(sae_toy *t);
-int64_t sae_toy_copula_draw(const toy_copula *cp, sae_rng *r, double *e, int32_t *out, int64_t k);
+int64_t sae_toy_copula_draw(const toy_copula *cp, const toy_ziggurat *zig, sae_rng *r, double *e,
+                            int32_t *out, int64_t k);
 
 /* firing.c */
 int32_t sae_toy_bernoulli_build(const sae_alloc *al, toy_bernoulli *b, const double *p,
