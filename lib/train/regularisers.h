@@ -15,7 +15,10 @@ size_t sae_reg_ortho_work_floats(const sae_config *trainer_cfg, int64_t n_latent
 
 /* Orthogonality penalty on decoder rows W (n_latents x d, row stride ldw).
  * Adds coeff * dPenalty/dW into G (same shape, stride ldg) and returns coeff * Penalty.
- * `step` seeds the random chunking (mode "chunked"), so results are reproducible. */
+ * `step` seeds the random chunking (mode "chunked"), so results are reproducible.
+ * The gradient of each row is orthogonal to that row (it goes through the normalisation),
+ * so it commutes with a unit-norm decoder projection. work: sae_reg_ortho_work_floats
+ * floats, aligned for int32 (the chunked mode keeps a permutation there). */
 double sae_reg_ortho(const sae_config *trainer_cfg, const float *w, int64_t n_latents, int64_t d,
                      int64_t ldw, uint64_t step, float *g, int64_t ldg, float *work);
 
@@ -49,7 +52,12 @@ size_t sae_reg_lowact_work_floats(const sae_config *trainer_cfg, int64_t n, int6
  * w: n_latents x d latent directions (tied: encoder = decoder), stride ldw;
  * pre: n x n_latents pre-activations, z: n x n_latents activations (stride n_latents).
  * Adds coeff * gradients into g_pre (n x n_latents, the gradient w.r.t. pre-activations)
- * and g_w (n_latents x d, stride ldg), and returns coeff * Penalty. */
+ * and g_w (n_latents x d, stride ldg), and returns coeff * Penalty.
+ * P = (1/n) sum_b sum_i h(z_bi) cos^2(x_b, w_i), h(z) = 1 - z/tau on 0 < z < tau, else 0
+ * (docs/regularisers.md). The penalty reads z only: g_pre receives dP/dz where z > 0,
+ * which is dP/dpre for ReLU, TopK, BatchTopK and JumpReLU (z = pre where z > 0); `pre`
+ * is accepted for architectures where that would not hold and is unused today.
+ * Every n rows of the batch must be passed in one call (the mean is over n). */
 double sae_reg_lowact(const sae_config *trainer_cfg, const float *x, int64_t n, int64_t d,
                       int64_t ldx, const float *w, int64_t n_latents, int64_t ldw,
                       const float *pre, const float *z, float *g_pre, float *g_w, int64_t ldg,
