@@ -26,17 +26,20 @@
 extern "C" {
 #endif
 
-/** Version of the native format written by this library (independent of the library
- * version): buffers with another major version are refused with SAE_E_FORMAT_VERSION. */
+/** Major version of the native format written by this library (independent of the
+ * library version): buffers with another major version are refused with
+ * SAE_E_FORMAT_VERSION. */
 #define SAE_FORMAT_MAJOR 1
+/** Minor version of the native format: additions a reader of the same major version may
+ * skip (ancillary sections, parameters left at their defaults). */
 #define SAE_FORMAT_MINOR 0
 
 /** What a native buffer holds (values pinned; stored in the buffer header). */
 typedef enum sae_object {
-    SAE_OBJECT_CONFIG = 1,
-    SAE_OBJECT_TOY = 2,
-    SAE_OBJECT_MODEL = 3,
-    SAE_OBJECT_TRAINER = 4
+    SAE_OBJECT_CONFIG = 1, /**< a configuration of any kind */
+    SAE_OBJECT_TOY = 2,    /**< a toy generator's specification */
+    SAE_OBJECT_MODEL = 3,  /**< a model: architecture, hyperparameters, tensors */
+    SAE_OBJECT_TRAINER = 4 /**< a trainer checkpoint, model included */
 } sae_object;
 
 /**
@@ -52,6 +55,7 @@ SAE_API SAE_NODISCARD int32_t sae_io_inspect(const void *buf, size_t len, int32_
 /** Every parameter of the configuration (any kind), bit-exact, with its set/default state. */
 SAE_API SAE_NODISCARD int32_t sae_config_serialize(const sae_config *cfg, void *buf, size_t cap,
                                                    size_t *written);
+/** A new configuration from a buffer written by sae_config_serialize. */
 SAE_API SAE_NODISCARD int32_t sae_config_deserialize(sae_config **out, const void *buf, size_t len,
                                                      const sae_allocator *alloc, char *msg,
                                                      size_t msg_cap);
@@ -61,6 +65,8 @@ SAE_API SAE_NODISCARD int32_t sae_config_deserialize(sae_config **out, const voi
  * deserialized generator produces identical samples. */
 SAE_API SAE_NODISCARD int32_t sae_toy_serialize(const sae_toy *toy, void *buf, size_t cap,
                                                 size_t *written);
+/** A new toy generator from a buffer written by sae_toy_serialize; its configuration is
+ * validated and the generator built as sae_toy_create would (SAE_E_CONFIG if invalid). */
 SAE_API SAE_NODISCARD int32_t sae_toy_deserialize(sae_toy **out, const void *buf, size_t len,
                                                   const sae_allocator *alloc, char *msg,
                                                   size_t msg_cap);
@@ -69,6 +75,8 @@ SAE_API SAE_NODISCARD int32_t sae_toy_deserialize(sae_toy **out, const void *buf
 /** Architecture, every model parameter and every tensor, bit-exact. */
 SAE_API SAE_NODISCARD int32_t sae_model_serialize(const sae_model *model, void *buf, size_t cap,
                                                   size_t *written);
+/** A new model from a buffer written by sae_model_serialize (tensor sizes are checked
+ * against the buffer before anything is allocated). */
 SAE_API SAE_NODISCARD int32_t sae_model_deserialize(sae_model **out, const void *buf, size_t len,
                                                     const sae_allocator *alloc, char *msg,
                                                     size_t msg_cap);
