@@ -10,12 +10,12 @@
 
 enum { N = 20, D = 5 };
 
-static sae_toy *tms(double fire_prob, int64_t seed)
+static sae_toy *tms(double fire_prob, int64_t seed, double steps)
 {
     sae_config *c = test_config(SAE_KIND_TOY, "n_features", (double)N, "d", (double)D, "dict",
                                 (double)SAE_TOY_DICT_SUPERPOSITION, "fire_prob", fire_prob,
-                                "tms_importance_decay", 0.7, "tms_steps", 1500.0, "tms_batch",
-                                1024.0, "tms_lr", 0.01, "seed", (double)seed, NULL);
+                                "tms_importance_decay", 0.7, "tms_steps", steps, "tms_batch",
+                                512.0, "tms_lr", 0.01, "seed", (double)seed, NULL);
     sae_toy *t = NULL;
     assert_ok(sae_toy_create(&t, c, NULL));
     sae_config_free(c);
@@ -42,7 +42,7 @@ static void test_dense_vs_sparse(void **state)
 {
     (void)state;
     double dense_norms[N], sparse_norms[N];
-    sae_toy *dense = tms(1.0, 1), *sparse = tms(0.03, 1);
+    sae_toy *dense = tms(1.0, 1, 1500), *sparse = tms(0.03, 1, 1500);
     int n_dense = represented(dense, dense_norms), n_sparse = represented(sparse, sparse_norms);
     print_message("represented features: dense %d, sparse %d (d = %d)\n", n_dense, n_sparse, D);
     /* dense: about d features, and they are the most important ones */
@@ -79,7 +79,7 @@ static void test_deterministic(void **state)
 {
     (void)state;
     float a[N * D], b[N * D];
-    sae_toy *t1 = tms(0.1, 4), *t2 = tms(0.1, 4), *t3 = tms(0.1, 5), *cl = NULL;
+    sae_toy *t1 = tms(0.1, 4, 100), *t2 = tms(0.1, 4, 100), *t3 = tms(0.1, 5, 100), *cl = NULL;
     assert_ok(sae_toy_dictionary(t1, a, D));
     assert_ok(sae_toy_dictionary(t2, b, D));
     assert_memory_equal(a, b, sizeof a);
