@@ -29,3 +29,4 @@ if(BUILD_SHARED_LIBS AND _sae_py_rc EQUAL 0)
   set_tests_properties(sae.io_python PROPERTIES LABELS unit TIMEOUT 120
                        ENVIRONMENT "SAE_LIBRARY=$<TARGET_FILE:sae>")
 endif()
+sae_add_test(metrics_core INTERNAL)

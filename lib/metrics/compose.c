@@ -1,0 +1,314 @@
+/*
+ * Decoder-based composition: each latent's unit decoder direction u is fitted by a sparse
+ * non-negative combination of true feature directions (Lawson-Hanson NNLS, restricted to
+ * the compose_candidates features of highest cosine and to compose_max_terms terms).
+ * A latent is "single" when one feature has cosine >= compose_single_cos, "composed" when
+ * it is not single, >= 2 features have weight >= compose_min_weight and the residual
+ * ||u - sum w_k f_k|| <= compose_max_residual, otherwise "unexplained".
+ */
+#include "metrics_internal.h"
+
+#include "linalg/linalg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NNLS_EPS 1e-10
+
+int64_t sae_metrics_nnls_work(int64_t k, int64_t max_terms)
+{
+    int64_t t = SAE_MIN(max_terms, 64);
+    return k * t + t * t + 4 * t + 2 * k;
+}
+
+/* Solve the t x t SPD system a z = y (Cholesky, a tiny ridge on singular pivots). */
+static void spd_solve(double *a, int64_t t, const double *y, double *z)
+{
+    for (int64_t j = 0; j < t; j++) {
+        double s = a[j * t + j];
+        for (int64_t k = 0; k < j; k++)
+            s -= a[j * t + k] * a[j * t + k];
+        a[j * t + j] = sqrt(s > 1e-12 ? s : 1e-12);
+        for (int64_t i = j + 1; i < t; i++) {
+            double r = a[i * t + j];
+            for (int64_t k = 0; k < j; k++)
+                r -= a[i * t + k] * a[j * t + k];
+            a[i * t + j] = r / a[j * t + j];
+        }
+    }
+    for (int64_t i = 0; i < t; i++) {
+        double r = y[i];
+        for (int64_t k = 0; k < i; k++)
+            r -= a[i * t + k] * z[k];
+        z[i] = r / a[i * t + i];
+    }
+    for (int64_t i = t - 1; i >= 0; i--) {
+        double r = z[i];
+        for (int64_t k = i + 1; k < t; k++)
+            r -= a[k * t + i] * z[k];
+        z[i] = r / a[i * t + i];
+    }
+}
+
+typedef struct nnls {
+    const float *f;
+    int64_t ldf, d, k;
+    const int32_t *cand;
+    const double *b;
+    double *gcol;   /* slot x k: Gram column of each passive candidate */
+    double *sys, *z, *rhs, *w; /* t x t, t, t, t (w per slot) */
+    double *grad;   /* k */
+    int64_t *slot;  /* passive candidate of each slot */
+    int64_t np;
+} nnls;
+
+static void add_passive(nnls *s, int64_t a)
+{
+    double *col = s->gcol + s->np * s->k;
+    const float *fa = s->f + (int64_t)s->cand[a] * s->ldf;
+    for (int64_t c = 0; c < s->k; c++)
+        col[c] = c == a ? 1.0 : sae_dot_f64(fa, s->f + (int64_t)s->cand[c] * s->ldf, s->d);
+    s->slot[s->np] = a;
+    s->w[s->np] = 0;
+    s->np++;
+}
+
+static void drop_zero_slots(nnls *s)
+{
+    int64_t out = 0;
+    for (int64_t p = 0; p < s->np; p++) {
+        if (s->w[p] <= NNLS_EPS)
+            continue;
+        if (out != p) {
+            memcpy(s->gcol + out * s->k, s->gcol + p * s->k, (size_t)s->k * sizeof(double));
+            s->slot[out] = s->slot[p];
+            s->w[out] = s->w[p];
+        }
+        out++;
+    }
+    s->np = out;
+}
+
+/* Unconstrained least squares on the passive set into s->z. */
+static void passive_solve(nnls *s)
+{
+    int64_t t = s->np;
+    for (int64_t p = 0; p < t; p++) {
+        for (int64_t q = 0; q < t; q++)
+            s->sys[p * t + q] = s->gcol[q * s->k + s->slot[p]];
+        s->rhs[p] = s->b[s->slot[p]];
+    }
+    spd_solve(s->sys, t, s->rhs, s->z);
+}
+
+/* Inner loop of Lawson-Hanson: move towards the LS solution while keeping w >= 0. */
+static void inner_loop(nnls *s)
+{
+    for (int guard = 0; guard < 64 && s->np > 0; guard++) {
+        passive_solve(s);
+        double alpha = 1.0;
+        for (int64_t p = 0; p < s->np; p++)
+            if (s->z[p] <= NNLS_EPS) {
+                double a = s->w[p] / (s->w[p] - s->z[p]);
+                alpha = a < alpha ? a : alpha;
+            }
+        for (int64_t p = 0; p < s->np; p++)
+            s->w[p] += alpha * (s->z[p] - s->w[p]);
+        if (alpha >= 1.0)
+            return;
+        drop_zero_slots(s);
+    }
+}
+
+static int64_t best_gradient(nnls *s, double *gmax)
+{
+    int64_t arg = -1;
+    *gmax = NNLS_EPS;
+    for (int64_t a = 0; a < s->k; a++) {
+        double g = s->b[a];
+        for (int64_t p = 0; p < s->np; p++)
+            g -= s->gcol[p * s->k + a] * s->w[p];
+        int passive = 0;
+        for (int64_t p = 0; p < s->np; p++)
+            passive |= s->slot[p] == a;
+        if (!passive && g > *gmax) {
+            *gmax = g;
+            arg = a;
+        }
+    }
+    return arg;
+}
+
+static void write_fit(nnls *s, double min_weight, sae_fit *out)
+{
+    double quad = 0, lin = 0;
+    for (int64_t p = 0; p < s->np; p++) {
+        lin += s->w[p] * s->b[s->slot[p]];
+        for (int64_t q = 0; q < s->np; q++)
+            quad += s->w[p] * s->w[q] * s->gcol[q * s->k + s->slot[p]];
+    }
+    double r2 = 1.0 - 2.0 * lin + quad;
+    out->residual = sqrt(r2 > 0 ? r2 : 0);
+    out->n_used = (int32_t)s->np;
+    out->n_terms = 0;
+    /* sort slots by decreasing weight (t <= 64: insertion sort) */
+    for (int64_t p = 0; p < s->np; p++) {
+        int64_t q = p;
+        double wv = s->w[p];
+        int32_t fv = s->cand[s->slot[p]];
+        while (q > 0 && out->weight[q - 1] < wv) {
+            out->weight[q] = out->weight[q - 1];
+            out->feature[q] = out->feature[q - 1];
+            q--;
+        }
+        out->weight[q] = wv;
+        out->feature[q] = fv;
+        out->n_terms += wv >= min_weight;
+    }
+}
+
+void sae_metrics_nnls_fit(const float *f, int64_t ldf, int64_t d, const int32_t *cand,
+                          const double *b, int64_t k, int64_t max_terms, double min_weight,
+                          double *work, sae_fit *out)
+{
+    int64_t t = SAE_MIN(max_terms, 64);
+    nnls s = {f, ldf, d, k, cand, b, work, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    s.sys = work + k * t;
+    s.z = s.sys + t * t;
+    s.rhs = s.z + t;
+    s.w = s.rhs + t;
+    s.grad = s.w + t;
+    int64_t slots[64];
+    s.slot = slots;
+    for (int iter = 0; iter < 4 * t + 4; iter++) {
+        double g;
+        if (s.np >= t)
+            break;
+        int64_t a = best_gradient(&s, &g);
+        if (a < 0)
+            break;
+        add_passive(&s, a);
+        inner_loop(&s);
+    }
+    write_fit(&s, min_weight, out);
+}
+
+/* ---- the group ----------------------------------------------------------------------- */
+
+typedef struct latent_top {
+    double *key;
+    int32_t *idx;
+    int64_t *cnt;
+} latent_top;
+
+/* Keep the k largest of key/idx (ascending, length *n <= k). */
+static void top_insert(double *key, int32_t *idx, int64_t *n, int64_t k, double kv, int32_t iv)
+{
+    int64_t pos;
+    if (*n < k) {
+        pos = (*n)++;
+    } else {
+        if (kv <= key[0])
+            return;
+        pos = 0;
+        while (pos + 1 < *n && key[pos + 1] < kv) {
+            key[pos] = key[pos + 1];
+            idx[pos] = idx[pos + 1];
+            pos++;
+        }
+        key[pos] = kv;
+        idx[pos] = iv;
+        return;
+    }
+    while (pos > 0 && key[pos - 1] > kv) {
+        key[pos] = key[pos - 1];
+        idx[pos] = idx[pos - 1];
+        pos--;
+    }
+    key[pos] = kv;
+    idx[pos] = iv;
+}
+
+/* Candidates of every latent in one row-wise pass over the N x L cosines. */
+static void collect_candidates(const sae_meval *e, int64_t k, latent_top *t)
+{
+    for (int64_t j = 0; j < e->l; j++)
+        t->cnt[j] = 0;
+    for (int64_t i = 0; i < e->n; i++) {
+        const float *row = e->cos + i * e->l;
+        for (int64_t j = 0; j < e->l; j++) {
+            double c = row[j];
+            if (t->cnt[j] == k && c <= t->key[j * k])
+                continue;
+            top_insert(t->key + j * k, t->idx + j * k, &t->cnt[j], k, c, (int32_t)i);
+        }
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int32_t sae_metrics_composition(sae_meval *e, sae_mresults *r)
+{
+    const sae_msettings *s = e->set;
+    int64_t k = SAE_MIN(s->compose_candidates, e->n), t = SAE_MIN(s->compose_max_terms, k);
+    latent_top top;
+    top.key = sae_malloc(e->al, (size_t)(e->l * k) * sizeof(double));
+    top.idx = sae_malloc(e->al, (size_t)(e->l * k) * sizeof(int32_t));
+    top.cnt = sae_malloc(e->al, (size_t)e->l * sizeof(int64_t));
+    double *work = sae_malloc(e->al, (size_t)sae_metrics_nnls_work(k, t) * sizeof(double));
+    double *b = sae_malloc(e->al, (size_t)k * sizeof(double));
+    int32_t *cand = sae_malloc(e->al, (size_t)k * sizeof(int32_t));
+    /* records (latent, k, f_1..f_k): at most (2 + t) per latent */
+    int64_t *rec = sae_malloc(e->al, (size_t)(e->l * (2 + t)) * sizeof(int64_t));
+    float *nt = sae_mresults_array(e->al, r, SAE_ARRAY_COMPOSE_N_TERMS, 1, e->l);
+    float *res = sae_mresults_array(e->al, r, SAE_ARRAY_COMPOSE_RESIDUAL, 1, e->l);
+    int32_t st = SAE_E_NOMEM;
+    if (!top.key || !top.idx || !top.cnt || !work || !b || !cand || !rec || !nt || !res)
+        goto done;
+    collect_candidates(e, k, &top);
+    int64_t n_rec = 0, composed = 0, single = 0;
+    for (int64_t j = 0; j < e->l; j++) {
+        int64_t kj = top.cnt[j];
+        for (int64_t c = 0; c < kj; c++) { /* descending cosine */
+            cand[c] = top.idx[j * k + kj - 1 - c];
+            b[c] = top.key[j * k + kj - 1 - c];
+        }
+        sae_fit fit;
+        sae_metrics_nnls_fit(e->dict, e->d, e->d, cand, b, kj, t, s->compose_min_weight, work, &fit);
+        nt[j] = (float)fit.n_terms;
+        res[j] = (float)fit.residual;
+        if (kj > 0 && b[0] >= s->compose_single_cos) {
+            single++;
+        } else if (fit.n_terms >= 2 && fit.residual <= s->compose_max_residual) {
+            composed++;
+            rec[n_rec++] = j;
+            rec[n_rec++] = fit.n_terms;
+            for (int32_t q = 0; q < fit.n_terms; q++)
+                rec[n_rec + q] = fit.feature[q];
+            qsort(rec + n_rec, (size_t)fit.n_terms, sizeof(int64_t), cmp_i64);
+            n_rec += fit.n_terms;
+        }
+    }
+    int64_t *dst = sae_mresults_list(e->al, r, SAE_LIST_COMPOSED, n_rec);
+    if (dst == NULL)
+        goto done;
+    if (n_rec)
+        memcpy(dst, rec, (size_t)n_rec * sizeof(int64_t));
+    sae_mresults_set(r, SAE_METRIC_N_COMPOSED, (double)composed);
+    sae_mresults_set(r, SAE_METRIC_N_SINGLE, (double)single);
+    sae_mresults_set(r, SAE_METRIC_N_UNEXPLAINED, (double)(e->l - composed - single));
+    st = SAE_OK;
+done:
+    sae_free(e->al, top.key);
+    sae_free(e->al, top.idx);
+    sae_free(e->al, top.cnt);
+    sae_free(e->al, work);
+    sae_free(e->al, b);
+    sae_free(e->al, cand);
+    sae_free(e->al, rec);
+    return st;
+}
