@@ -153,6 +153,50 @@ static int32_t check_range(const sae_toy *t, uint64_t first, int64_t n)
     return SAE_OK;
 }
 
+/* ---- the row loop ---------------------------------------------------------------- */
+
+/* Rows first .. first+n-1. With off == NULL the codes stay in the thread's scratch;
+ * otherwise row r's codes go to feature/magnitude + off[r]. x may be NULL (codes only). */
+static void generate_rows(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool,
+                          int32_t nt, float *x, int64_t ldx, const int64_t *off, int32_t *feature,
+                          float *magnitude)
+{
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t row = 0; row < n; row++) {
+        toy_scratch *s = &pool->s[thread_id()]; /* each thread owns its scratch */
+        uint64_t index = first + (uint64_t)row;
+        int64_t k = sae_toy_fire(t, index, TOY_DOMAIN_USER, s);
+        int32_t *f = s->active;
+        float *m = s->mag;
+        if (off != NULL && feature != NULL) { /* NULL only when no row has a code */
+            f = feature + off[row];
+            m = magnitude + off[row];
+            memcpy(f, s->active, (size_t)k * sizeof *f);
+        }
+        sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, f, k, m, s);
+        if (x != NULL)
+            sae_toy_compose(t, index, TOY_DOMAIN_USER, f, m, k, x + row * ldx);
+    }
+}
+
+/* Active counts of every row, as offsets (row_ptr form) in off[0..n]. */
+static void count_rows(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t nt,
+                       int64_t *off)
+{
+    (void)nt;
+    off[0] = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t row = 0; row < n; row++)
+        off[row + 1] = sae_toy_fire(t, first + (uint64_t)row, TOY_DOMAIN_USER, &pool->s[thread_id()]);
+    for (int64_t row = 0; row < n; row++)
+        off[row + 1] += off[row];
+}
+
 /* ---- public entry points ------------------------------------------------------ */
 
 int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx)
@@ -168,33 +212,9 @@ int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, in
     toy_pool *pool = pool_alloc(t, nt);
     if (pool == NULL)
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (int64_t row = 0; row < n; row++) {
-        toy_scratch *s = &pool->s[thread_id()];
-        uint64_t index = first + (uint64_t)row;
-        int64_t k = sae_toy_fire(t, index, TOY_DOMAIN_USER, s);
-        sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, s->active, k, s->mag, s);
-        sae_toy_compose(t, index, TOY_DOMAIN_USER, s->active, s->mag, k, x + row * ldx);
-    }
+    generate_rows(t, first, n, pool, nt, x, ldx, NULL, NULL, NULL);
     pool_free(t, pool);
     return SAE_OK;
-}
-
-/* Pass 1: active counts of every row, as offsets (row_ptr form) in off[0..n]. */
-static void count_rows(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t nt,
-                       int64_t *off)
-{
-    off[0] = 0;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (int64_t row = 0; row < n; row++)
-        off[row + 1] = sae_toy_fire(t, first + (uint64_t)row, TOY_DOMAIN_USER, &pool->s[thread_id()]);
-    (void)nt;
-    for (int64_t row = 0; row < n; row++)
-        off[row + 1] += off[row];
 }
 
 int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx,
@@ -222,6 +242,7 @@ int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float 
         sae_free(&t->alloc, off);
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
     }
+    /* two passes: the counts first, so that nothing is written when cap is short */
     count_rows(t, first, n, pool, nt, off);
     if (needed != NULL)
         *needed = off[n];
@@ -229,22 +250,7 @@ int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float 
         st = sae_fail(&t->err, SAE_E_BUFFER_TOO_SMALL, "codes need %lld entries, cap is %lld",
                       (long long)off[n], (long long)cap);
     } else {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-        for (int64_t row = 0; row < n; row++) {
-            toy_scratch *s = &pool->s[thread_id()];
-            uint64_t index = first + (uint64_t)row;
-            int64_t k = sae_toy_fire(t, index, TOY_DOMAIN_USER, s);
-            /* feature is NULL only when no row has an active feature */
-            int32_t *f = feature ? feature + off[row] : s->active;
-            float *m = magnitude ? magnitude + off[row] : s->mag;
-            if (f != s->active)
-                memcpy(f, s->active, (size_t)k * sizeof *f);
-            sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, f, k, m, s);
-            if (x != NULL)
-                sae_toy_compose(t, index, TOY_DOMAIN_USER, f, m, k, x + row * ldx);
-        }
+        generate_rows(t, first, n, pool, nt, x, ldx, off, feature, magnitude);
         memcpy(row_ptr, off, (size_t)(n + 1) * sizeof *row_ptr);
     }
     pool_free(t, pool);
