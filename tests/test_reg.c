@@ -364,6 +364,29 @@ static void test_ortho_parallel_is_maximum(void **state)
     assert_true(d_sh < d_sq);
 }
 
+/* Rows are processed in parallel with the trainer's n_threads; results do not change. */
+static void test_ortho_thread_count_invariant(void **state)
+{
+    (void)state;
+    const int64_t L = 300, d = 5;
+    float *w = random_matrix(L, d, 41);
+    for (int aggregate = 0; aggregate <= 1; aggregate++)
+        for (int mode = 0; mode <= 1; mode++) {
+            float *g1 = calloc((size_t)(L * d), sizeof(float));
+            float *g4 = calloc((size_t)(L * d), sizeof(float));
+            sae_config *cfg = ortho_config(1.0, SAE_ORTHO_SHAPE_SHARP, aggregate, mode, 64);
+            double p1 = run_ortho(cfg, w, L, d, 2, g1);
+            assert_ok(sae_config_set_i64(cfg, SAE_TRAINER_N_THREADS, 4));
+            double p4 = run_ortho(cfg, w, L, d, 2, g4);
+            assert_true(p1 == p4);
+            assert_memory_equal(g1, g4, (size_t)(L * d) * sizeof(float));
+            sae_config_free(cfg);
+            free(g1);
+            free(g4);
+        }
+    free(w);
+}
+
 /* ---- orthogonality: chunked vs exact ----------------------------------------- */
 
 /* Mean over pairs: every pair lands in a common chunk with the same probability and the
@@ -588,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_ortho_zero_rows_are_skipped),
         cmocka_unit_test(test_ortho_orthonormal_is_zero),
         cmocka_unit_test(test_ortho_parallel_is_maximum),
+        cmocka_unit_test(test_ortho_thread_count_invariant),
         cmocka_unit_test(test_ortho_chunked_vs_exact),
         cmocka_unit_test(test_ortho_partition_reproducible),
         cmocka_unit_test(test_lowact_fd),

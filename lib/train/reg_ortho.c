@@ -18,6 +18,7 @@
 
 #include "core/core.h"
 #include "linalg/linalg.h"
+#include "model/parallel.h"
 #include "rng/rng.h"
 
 #include <sae/train.h>
@@ -28,7 +29,7 @@
 
 typedef struct ortho_opts {
     double coeff;
-    int shape, aggregate, mode;
+    int shape, aggregate, mode, threads;
     int64_t chunk;
     double sharp_norm, sharp_e; /* log((1+e)/e) and e of the log-barrier shape */
     uint64_t seed;
@@ -41,6 +42,7 @@ static ortho_opts ortho_read(const sae_config *cfg)
     o.shape = (int)sae_cfg_i64(cfg, SAE_REG_ORTHO_SHAPE);
     o.aggregate = (int)sae_cfg_i64(cfg, SAE_REG_ORTHO_AGGREGATE);
     o.mode = (int)sae_cfg_i64(cfg, SAE_REG_ORTHO_MODE);
+    o.threads = (int)sae_cfg_i64(cfg, SAE_TRAINER_N_THREADS);
     o.chunk = sae_cfg_i64(cfg, SAE_REG_ORTHO_CHUNK);
     o.sharp_e = sae_cfg_f64(cfg, SAE_REG_ORTHO_SHARP_EPS);
     o.sharp_norm = log((1.0 + o.sharp_e) / o.sharp_e);
@@ -98,76 +100,98 @@ static void add_two_rows(float *g_row, double alpha, double a, const float *w_a,
         g_row[k] += (float)(alpha * (a * (double)w_a[k] + b * (double)w_b[k]));
 }
 
-/* Mean over pairs: rows [r0, r0+nb) of the group. cblk (nb x m) holds their cosines on entry
- * and is overwritten with T_ij = f'(c_ij) inv_j / N, so that g_i = sum_j T_ij w_j = T W. */
+/* Row i of a block of cosines: f summed over j, and T_ij = f'(c_ij) inv_j / N written over
+ * the cosines, so that g_i = sum_j T_ij w_j; returns <g_i, u_i> = sum_j f'(c_ij) c_ij / N. */
+static double pairs_row(const ortho_opts *o, const ortho_group *gr, int64_t i, double inv_n,
+                        float *crow, double *fsum)
+{
+    double inv_i = gr->inv[i], si = 0.0, sum = 0.0;
+    for (int64_t j = 0; j < gr->m; j++) {
+        double inv_j = gr->inv[j];
+        if (j == i || inv_i == 0.0 || inv_j == 0.0) {
+            crow[j] = 0.0f;
+            continue;
+        }
+        double c = (double)crow[j] * inv_i * inv_j, fp;
+        sum += shape_of(o, c, &fp);
+        crow[j] = (float)(fp * inv_j * inv_n);
+        si += fp * c * inv_n;
+    }
+    *fsum = sum;
+    return si;
+}
+
+/* Mean over pairs: rows [r0, r0+nb) of the group, their cosines in cblk (nb x m). Rows are
+ * independent (each writes its own row of cblk, gbuf and G), so they run in parallel;
+ * the per-row sums are added in row order. */
 static double pairs_block(const ortho_opts *o, const ortho_group *gr, int64_t r0, int64_t nb,
                           double inv_n, float *cblk, float *gbuf, float *g, int64_t ldg)
 {
-    double sum = 0.0;
-    double s[ORTHO_BLOCK]; /* <g_i, u_i> per row of the block */
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t i = r0 + b;
-        float *crow = cblk + b * gr->m;
-        double inv_i = gr->inv[i], si = 0.0;
-        for (int64_t j = 0; j < gr->m; j++) {
-            double inv_j = gr->inv[j];
-            if (j == i || inv_i == 0.0 || inv_j == 0.0) {
-                crow[j] = 0.0f;
-                continue;
-            }
-            double c = (double)crow[j] * inv_i * inv_j, fp;
-            sum += shape_of(o, c, &fp);
-            crow[j] = (float)(fp * inv_j * inv_n);
-            si += fp * c * inv_n;
-        }
-        s[b] = si;
-    }
+    double s[ORTHO_BLOCK], fsum[ORTHO_BLOCK]; /* <g_i, u_i> and sum_j f(c_ij) per row */
+    SAE_PARALLEL_FOR(o->threads)
+    for (int64_t b = 0; b < nb; b++)
+        s[b] = pairs_row(o, gr, r0 + b, inv_n, cblk + b * gr->m, &fsum[b]);
     (void)sae_gemm(0, 0, nb, gr->d, gr->m, 1.0f, cblk, gr->m, gr->w, gr->ldw, 0.0f, gbuf, gr->d);
+    SAE_PARALLEL_FOR(o->threads)
     for (int64_t b = 0; b < nb; b++) {
         int64_t i = r0 + b;
         double inv_i = gr->inv[i];
-        if (inv_i == 0.0)
-            continue;
-        float *g_row = g + group_latent(gr, i) * ldg;
-        add_two_rows(g_row, o->coeff * inv_i, 1.0, gbuf + b * gr->d, -s[b] * inv_i,
-                     gr->w + i * gr->ldw, gr->d);
+        if (inv_i != 0.0)
+            add_two_rows(g + group_latent(gr, i) * ldg, o->coeff * inv_i, 1.0, gbuf + b * gr->d,
+                         -s[b] * inv_i, gr->w + i * gr->ldw, gr->d);
     }
+    double sum = 0.0;
+    for (int64_t b = 0; b < nb; b++)
+        sum += fsum[b];
     return 0.5 * sum * inv_n; /* every pair was seen from both of its rows */
 }
 
-/* Closest neighbour: for each row of the block, the j != i with the largest |c_ij| (the
- * first on ties). The gradient of f(c_i,nn) reaches both rows, so a latent's direction
- * keeps moving when it is the neighbour of another, whether or not it fires (Till). */
+/* The j != i with the largest |c_ij| (the first on ties), or -1; its cosine in *c_nn. */
+static int64_t nearest_of(const ortho_group *gr, int64_t i, const float *crow, double *c_nn)
+{
+    int64_t nn = -1;
+    double inv_i = gr->inv[i], best = -1.0;
+    if (inv_i == 0.0)
+        return -1;
+    for (int64_t j = 0; j < gr->m; j++) {
+        if (j == i || gr->inv[j] == 0.0f)
+            continue;
+        double c = (double)crow[j] * inv_i * gr->inv[j];
+        if (fabs(c) > best) {
+            best = fabs(c);
+            *c_nn = c;
+            nn = j;
+        }
+    }
+    return nn;
+}
+
+/* Closest neighbour. The searches run in parallel; the gradient of f(c_i,nn) reaches both
+ * rows, so a latent's direction keeps moving when it is the neighbour of another, whether
+ * or not it fires (Till), and those updates are applied in row order since two rows may
+ * share a neighbour. */
 static double nearest_block(const ortho_opts *o, const ortho_group *gr, int64_t r0, int64_t nb,
                             double inv_n, const float *cblk, float *g, int64_t ldg)
 {
+    int64_t nn[ORTHO_BLOCK];
+    double c_nn[ORTHO_BLOCK];
+    SAE_PARALLEL_FOR(o->threads)
+    for (int64_t b = 0; b < nb; b++)
+        nn[b] = nearest_of(gr, r0 + b, cblk + b * gr->m, &c_nn[b]);
     double sum = 0.0;
     for (int64_t b = 0; b < nb; b++) {
-        int64_t i = r0 + b, nn = -1;
-        double inv_i = gr->inv[i], best = -1.0, c_nn = 0.0;
-        if (inv_i == 0.0)
+        if (nn[b] < 0)
             continue;
-        for (int64_t j = 0; j < gr->m; j++) {
-            if (j == i || gr->inv[j] == 0.0f)
-                continue;
-            double c = (double)cblk[b * gr->m + j] * inv_i * gr->inv[j];
-            if (fabs(c) > best) {
-                best = fabs(c);
-                c_nn = c;
-                nn = j;
-            }
-        }
-        if (nn < 0)
-            continue;
-        double fp, inv_nn = gr->inv[nn];
-        sum += shape_of(o, c_nn, &fp);
+        int64_t i = r0 + b, n = nn[b];
+        double fp, c = c_nn[b], inv_i = gr->inv[i], inv_n_row = gr->inv[n];
+        sum += shape_of(o, c, &fp);
         double a = o->coeff * fp * inv_n;
-        const float *w_i = gr->w + i * gr->ldw, *w_nn = gr->w + nn * gr->ldw;
-        /* dc/dw_i = inv_i (u_nn - c u_i),  dc/dw_nn = inv_nn (u_i - c u_nn) */
-        add_two_rows(g + group_latent(gr, i) * ldg, a * inv_i, inv_nn, w_nn, -c_nn * inv_i, w_i,
+        const float *w_i = gr->w + i * gr->ldw, *w_n = gr->w + n * gr->ldw;
+        /* dc/dw_i = inv_i (u_n - c u_i),  dc/dw_n = inv_n (u_i - c u_n) */
+        add_two_rows(g + group_latent(gr, i) * ldg, a * inv_i, inv_n_row, w_n, -c * inv_i, w_i,
                      gr->d);
-        add_two_rows(g + group_latent(gr, nn) * ldg, a * inv_nn, inv_i, w_i, -c_nn * inv_nn,
-                     w_nn, gr->d);
+        add_two_rows(g + group_latent(gr, n) * ldg, a * inv_n_row, inv_i, w_i, -c * inv_n_row,
+                     w_n, gr->d);
     }
     return sum * inv_n;
 }
