@@ -177,6 +177,35 @@ int32_t sae_io_read_config(sae_rbuf *r, int32_t want_kind, const sae_allocator *
     return SAE_OK;
 }
 
+int32_t sae_io_validate(const sae_config *cfg, const char *what, sae_io_msg m)
+{
+    char why[SAE_ERRMSG_CAP];
+    int32_t st = sae_config_validate(cfg, why, sizeof why);
+    if (st == SAE_OK)
+        return SAE_OK;
+    return sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG,
+                       "stored %s configuration is invalid: %s", what, why);
+}
+
+int32_t sae_io_read_section_config(sae_rbuf r, int32_t kind, const char *what,
+                                   const sae_allocator *alloc, sae_config **out, sae_io_msg m)
+{
+    sae_config *cfg;
+    int32_t st = sae_io_read_config(&r, kind, alloc, &cfg, m);
+    if (st != SAE_OK)
+        return st;
+    if (sae_rbuf_left(&r) != 0)
+        st = sae_io_fail(m, SAE_E_CORRUPT, "stray bytes after the %s configuration", what);
+    else
+        st = sae_io_validate(cfg, what, m);
+    if (st != SAE_OK) {
+        sae_config_free(cfg);
+        return st;
+    }
+    *out = cfg;
+    return SAE_OK;
+}
+
 /* ---- public ---------------------------------------------------------------------- */
 
 int32_t sae_config_serialize(const sae_config *cfg, void *buf, size_t cap, size_t *written)
@@ -191,11 +220,7 @@ int32_t sae_config_serialize(const sae_config *cfg, void *buf, size_t cap, size_
     size_t at = sae_fmt_section_begin(&w, SAE_TAG_CONFIG);
     sae_io_write_config(&w, cfg);
     sae_fmt_section_end(&w, at);
-    int32_t st = sae_fmt_end(&w, written);
-    if (st != SAE_OK)
-        return sae_fail(sae_cfg_err(cfg), st, "config_serialize: %zu bytes needed, buffer holds %zu",
-                        *written, cap);
-    return SAE_OK;
+    return sae_fmt_finish(&w, written, sae_cfg_err(cfg), "config_serialize", cap);
 }
 
 int32_t sae_io_read_config_buffer(const void *buf, size_t len, uint32_t object, int32_t want_kind,

@@ -70,10 +70,12 @@ int32_t sae_fmt_end(sae_wbuf *w, size_t *written)
     return SAE_OK;
 }
 
-int32_t sae_fmt_check_out(const void *buf, size_t *written)
+int32_t sae_fmt_finish(sae_wbuf *w, size_t *written, const sae_err *err, const char *what, size_t cap)
 {
-    (void)buf;
-    return written == NULL ? SAE_E_NULL : SAE_OK;
+    int32_t st = sae_fmt_end(w, written);
+    if (st != SAE_OK)
+        return sae_fail(err, st, "%s: %zu bytes needed, buffer holds %zu", what, *written, cap);
+    return SAE_OK;
 }
 
 /* ---- reading ---------------------------------------------------------------------- */

@@ -42,8 +42,8 @@ size_t sae_fmt_section_begin(sae_wbuf *w, uint32_t tag);
 void sae_fmt_section_end(sae_wbuf *w, size_t at);
 /* Patch sizes and checksums; SAE_OK, or SAE_E_BUFFER_TOO_SMALL. *written = total size. */
 int32_t sae_fmt_end(sae_wbuf *w, size_t *written);
-/* Entry checks shared by every serializer. */
-int32_t sae_fmt_check_out(const void *buf, size_t *written);
+/* sae_fmt_end, recording a short-buffer message on the handle's error record. */
+int32_t sae_fmt_finish(sae_wbuf *w, size_t *written, const sae_err *err, const char *what, size_t cap);
 
 /* ---- reading ---------------------------------------------------------------------- */
 /* Verify the envelope of buf and return a reader over its payload. */
@@ -65,6 +65,12 @@ void sae_io_write_config(sae_wbuf *w, const sae_config *cfg);
 int32_t sae_io_read_config(sae_rbuf *r, int32_t want_kind, const sae_allocator *alloc,
                            sae_config **out, sae_io_msg m);
 
+/* sae_config_validate, reported as "stored <what> configuration is invalid" (SAE_E_CONFIG;
+ * SAE_E_NOMEM stays SAE_E_NOMEM). */
+int32_t sae_io_validate(const sae_config *cfg, const char *what, sae_io_msg m);
+/* A whole section holding one valid configuration of kind (nothing after it). */
+int32_t sae_io_read_section_config(sae_rbuf r, int32_t kind, const char *what,
+                                   const sae_allocator *alloc, sae_config **out, sae_io_msg m);
 /* Decode a buffer of type `object` made of one configuration section of want_kind. */
 int32_t sae_io_read_config_buffer(const void *buf, size_t len, uint32_t object, int32_t want_kind,
                                   const sae_allocator *alloc, sae_config **out, sae_io_msg m);

@@ -136,27 +136,6 @@ static uint64_t tensor_section_size(const seg *s, int n)
     return bytes;
 }
 
-/* The configuration of a model section, validated. */
-static int32_t read_model_config(sae_rbuf r, const sae_allocator *alloc, sae_config **out,
-                                 sae_io_msg m)
-{
-    sae_config *cfg;
-    int32_t st = sae_io_read_config(&r, SAE_KIND_MODEL, alloc, &cfg, m);
-    if (st != SAE_OK)
-        return st;
-    char why[SAE_ERRMSG_CAP];
-    if (sae_rbuf_left(&r) != 0)
-        st = sae_io_fail(m, SAE_E_CORRUPT, "stray bytes after the model configuration");
-    else if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
-        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "stored model configuration is invalid: %s", why);
-    if (st != SAE_OK) {
-        sae_config_free(cfg);
-        return st;
-    }
-    *out = cfg;
-    return SAE_OK;
-}
-
 int32_t sae_io_read_model(const sae_rbuf *mcfg, const sae_rbuf *tens, const sae_rbuf *msta,
                           const sae_allocator *alloc, sae_model **out, sae_io_msg m)
 {
@@ -166,7 +145,7 @@ int32_t sae_io_read_model(const sae_rbuf *mcfg, const sae_rbuf *tens, const sae_
         (st = sae_fmt_require(msta, "model state", m)) != SAE_OK)
         return st;
     sae_config *cfg;
-    if ((st = read_model_config(*mcfg, alloc, &cfg, m)) != SAE_OK)
+    if ((st = sae_io_read_section_config(*mcfg, SAE_KIND_MODEL, "model", alloc, &cfg, m)) != SAE_OK)
         return st;
     int64_t d = sae_cfg_i64(cfg, SAE_MODEL_D_IN), L = sae_cfg_i64(cfg, SAE_MODEL_N_LATENTS);
     sae_model_layout lay = sae_model_layout_for((int32_t)sae_cfg_i64(cfg, SAE_MODEL_ARCH),
@@ -205,11 +184,7 @@ int32_t sae_model_serialize(const sae_model *model, void *buf, size_t cap, size_
     sae_wbuf_init(&w, buf, cap);
     sae_fmt_begin(&w, SAE_OBJECT_MODEL);
     sae_io_write_model_sections(&w, model);
-    int32_t st = sae_fmt_end(&w, written);
-    if (st != SAE_OK)
-        return sae_fail(&model->err, st, "model_serialize: %zu bytes needed, buffer holds %zu",
-                        *written, cap);
-    return SAE_OK;
+    return sae_fmt_finish(&w, written, &model->err, "model_serialize", cap);
 }
 
 int32_t sae_model_deserialize(sae_model **out, const void *buf, size_t len,

@@ -736,15 +736,13 @@ static int32_t import_model(const st_file *f, const char *cfg_json, size_t cfg_l
     int32_t st = choose_config(f, cfg_json, cfg_len, al, alloc, &cfg, m);
     if (st != SAE_OK)
         return st;
-    char why[SAE_ERRMSG_CAP];
     int32_t arch = (int32_t)sae_cfg_i64(cfg, SAE_MODEL_ARCH);
     st_want w[8];
     int n = want_list(arch, sae_cfg_i64(cfg, SAE_MODEL_D_IN), sae_cfg_i64(cfg, SAE_MODEL_N_LATENTS), f, w);
     sae_model *mdl = NULL;
-    if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
-        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "configuration is invalid: %s", why);
-    else if ((st = check_tensors(f, w, n, saelens_arch(arch), m)) == SAE_OK &&
-             (st = sae_model_create(&mdl, cfg, alloc)) != SAE_OK)
+    if ((st = sae_io_validate(cfg, "model", m)) == SAE_OK &&
+        (st = check_tensors(f, w, n, saelens_arch(arch), m)) == SAE_OK &&
+        (st = sae_model_create(&mdl, cfg, alloc)) != SAE_OK)
         sae_io_fail(m, st, "creating the model failed: %s", sae_status_str(st));
     sae_config_free(cfg);
     if (st == SAE_OK)

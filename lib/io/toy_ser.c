@@ -17,11 +17,7 @@ int32_t sae_toy_serialize(const sae_toy *toy, void *buf, size_t cap, size_t *wri
     size_t at = sae_fmt_section_begin(&w, SAE_TAG_CONFIG);
     sae_io_write_config(&w, toy->cfg);
     sae_fmt_section_end(&w, at);
-    int32_t st = sae_fmt_end(&w, written);
-    if (st != SAE_OK)
-        return sae_fail(&toy->err, st, "toy_serialize: %zu bytes needed, buffer holds %zu",
-                        *written, cap);
-    return SAE_OK;
+    return sae_fmt_finish(&w, written, &toy->err, "toy_serialize", cap);
 }
 
 int32_t sae_toy_deserialize(sae_toy **out, const void *buf, size_t len, const sae_allocator *alloc,
@@ -34,11 +30,8 @@ int32_t sae_toy_deserialize(sae_toy **out, const void *buf, size_t len, const sa
         st = sae_io_read_config_buffer(buf, len, SAE_OBJECT_TOY, SAE_KIND_TOY, alloc, &cfg, m);
     if (st != SAE_OK)
         return st;
-    char why[SAE_ERRMSG_CAP];
     sae_toy *t = NULL;
-    if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
-        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "stored toy configuration is invalid: %s", why);
-    else if ((st = sae_toy_create(&t, cfg, alloc)) != SAE_OK)
+    if ((st = sae_io_validate(cfg, "toy", m)) == SAE_OK && (st = sae_toy_create(&t, cfg, alloc)) != SAE_OK)
         sae_io_fail(m, st, "building the toy failed: %s", sae_status_str(st));
     sae_config_free(cfg);
     if (st == SAE_OK)

@@ -50,34 +50,10 @@ int32_t sae_trainer_serialize(const sae_trainer *trainer, void *buf, size_t cap,
     at = sae_fmt_section_begin(&w, SAE_TAG_TRAINER_STATE);
     write_state(&w, trainer);
     sae_fmt_section_end(&w, at);
-    int32_t st = sae_fmt_end(&w, written);
-    if (st != SAE_OK)
-        return sae_fail(&trainer->err, st, "trainer_serialize: %zu bytes needed, buffer holds %zu",
-                        *written, cap);
-    return SAE_OK;
+    return sae_fmt_finish(&w, written, &trainer->err, "trainer_serialize", cap);
 }
 
 /* ---- reading -------------------------------------------------------------------- */
-
-static int32_t read_trainer_config(sae_rbuf r, const sae_allocator *alloc, sae_config **out,
-                                   sae_io_msg m)
-{
-    sae_config *cfg;
-    int32_t st = sae_io_read_config(&r, SAE_KIND_TRAINER, alloc, &cfg, m);
-    if (st != SAE_OK)
-        return st;
-    char why[SAE_ERRMSG_CAP];
-    if (sae_rbuf_left(&r) != 0)
-        st = sae_io_fail(m, SAE_E_CORRUPT, "stray bytes after the trainer configuration");
-    else if ((st = sae_config_validate(cfg, why, sizeof why)) != SAE_OK) /* NOMEM stays NOMEM */
-        st = sae_io_fail(m, st == SAE_E_NOMEM ? st : SAE_E_CONFIG, "stored trainer configuration is invalid: %s", why);
-    if (st != SAE_OK) {
-        sae_config_free(cfg);
-        return st;
-    }
-    *out = cfg;
-    return SAE_OK;
-}
 
 /* Fill a freshly created trainer from the state section (its size already checked). */
 static int32_t read_state(sae_rbuf r, sae_trainer *t, sae_io_msg m)
@@ -129,7 +105,8 @@ static int32_t build_trainer(const sae_rbuf *body, const sae_allocator *alloc, s
     if (body[4].len != want)
         st = sae_io_fail(m, SAE_E_CORRUPT, "trainer state has %zu bytes, the model needs %llu",
                          body[4].len, (unsigned long long)want);
-    else if ((st = read_trainer_config(body[3], alloc, &cfg, m)) == SAE_OK &&
+    else if ((st = sae_io_read_section_config(body[3], SAE_KIND_TRAINER, "trainer", alloc, &cfg,
+                                                  m)) == SAE_OK &&
              (st = sae_trainer_create(&t, mdl, cfg, alloc)) != SAE_OK)
         sae_io_fail(m, st, "creating the trainer failed: %s", sae_status_str(st));
     sae_config_free(cfg);
