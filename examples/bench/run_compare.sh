@@ -51,12 +51,13 @@ for exe in "$bench_sgemm"; do
     [ -x "$exe" ] || { echo "missing $exe: build with -DSAE_BUILD_EXAMPLES=ON" >&2; exit 1; }
 done
 
-# Configuration table: name d N latents batch fire_prob steps (steps scaled by -s).
+# Configuration table: name d N latents batch fire_prob steps (steps scaled by -s), the
+# same as examples/bench_train.c (which also uses l1_coefficient 0.01 and k = 8).
 config_line() {
     case $1 in
     tiny) echo "32 64 128 1024 0.05 400" ;;
-    medium) echo "256 1024 4096 4096 0.0078125 12" ;;
-    large) echo "768 8192 16384 4096 0.001953125 3" ;;
+    medium) echo "256 1024 4096 4096 0.01 12" ;;
+    large) echo "768 8192 16384 4096 0.002 4" ;;
     *) echo "unknown configuration $1" >&2; exit 2 ;;
     esac
 }
@@ -73,10 +74,6 @@ run_tagged() {
         | sed "s/^/$tag /" | tee -a "$log" >/dev/null || true
 }
 
-libsae_arch() {
-    case $1 in relu) echo relu ;; topk) echo topk ;; batchtopk) echo batchtopk ;; esac
-}
-
 echo "# $(date -u '+%Y-%m-%dT%H:%M:%SZ') $(uname -n) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
 echo "# threads=$threads OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} other OPENBLAS_*: $(env | grep '^OPENBLAS_' | grep -v CORETYPE | tr '\n' ' ')" | tee -a "$log"
 
@@ -87,12 +84,11 @@ for cfg in $configs; do
     run_tagged "roof:$cfg" "$threads" "$bench_sgemm" --config "$cfg" --threads "$threads" --min-time 0.2
     for arch in $archs; do
         if [ -x "$bench_train" ]; then
-            run_tagged "sae:$cfg:$arch" "$threads" "$bench_train" --config "$cfg" \
-                --arch "$(libsae_arch "$arch")" --steps "$steps" --threads "$threads"
+            run_tagged "sae:$cfg:$arch" "$threads" "$bench_train" "$cfg-$arch" "$scale" "$threads"
         fi
         run_tagged "torch:$cfg:$arch" "$threads" "$python" "$here/torch_ref.py" --arch "$arch" \
             --d "$d" --n-features "$n_feat" --latents "$latents" --batch "$batch" \
-            --fire-prob "$prob" --steps "$steps" --warmup 1 --threads "$threads"
+            --fire-prob "$prob" --l1 0.01 --steps "$steps" --warmup 1 --threads "$threads"
     done
 done
 
@@ -114,8 +110,7 @@ fi
 if [ "$do_threads" = 1 ] && [ -x "$bench_train" ]; then
     for nt in 1 2; do
         for arch in $archs; do
-            run_tagged "thr$nt:medium:$arch" "$nt" "$bench_train" --config medium \
-                --arch "$(libsae_arch "$arch")" --steps "$(scaled_steps 12)" --threads "$nt"
+            run_tagged "thr$nt:medium:$arch" "$nt" "$bench_train" "medium-$arch" "$scale" "$nt"
         done
     done
 fi
