@@ -1,4 +1,5 @@
 # Compare the dynamic symbols libsae.so defines with the names in lib/sae.map.
+cmake_minimum_required(VERSION 3.21)  # IN_LIST and other policies in script mode
 find_program(NM nm REQUIRED)
 execute_process(COMMAND ${NM} -D --defined-only ${LIB} OUTPUT_VARIABLE nm_out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
