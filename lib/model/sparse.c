@@ -86,18 +86,24 @@ static void sort_by_index(int32_t *idx, float *val, int64_t n)
 int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
                      int32_t *idx, float *val)
 {
+    /* Latents arrive in ascending index order, so a newcomer equal to the heap's worst
+     * entry loses the tie: only strictly larger values enter once the heap is full, and
+     * the hot loop is a single comparison against `floor`. */
     int64_t n = 0;
+    float floor = 0.0f; /* only strictly positive values qualify */
     for (int64_t j = 0; j < n_latents; j++) {
         float v = row[j];
-        if (!(v > 0.0f) || (allow != NULL && !allow[j]))
+        if (!(v > floor) || (allow != NULL && !allow[j]))
             continue;
         if (n < k) {
             val[n] = v, idx[n] = (int32_t)j;
             heap_sift_up(val, idx, n);
-            n++;
-        } else if (worse(val[0], idx[0], v, (int32_t)j)) {
+            if (++n == k)
+                floor = val[0];
+        } else {
             val[0] = v, idx[0] = (int32_t)j;
             heap_sift_down(val, idx, n, 0);
+            floor = val[0];
         }
     }
     sort_by_index(idx, val, n);
@@ -142,10 +148,15 @@ void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
 
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
 {
+    /* rows arrive in order, so positions only grow: a newcomer must beat the worst kept
+     * value strictly (see sae_topk_row) */
     int64_t base = r * n_latents;
+    float floor = h->n == h->cap && h->cap > 0 ? h->val[0] : 0.0f;
+    if (h->cap == 0)
+        return;
     for (int64_t j = 0; j < n_latents; j++) {
         float v = row[j];
-        if (!(v > 0.0f))
+        if (!(v > floor))
             continue;
         if (h->n < h->cap) {
             int64_t i = h->n++;
@@ -157,9 +168,12 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
                 bheap_swap(h, i, p);
                 i = p;
             }
-        } else if (h->cap > 0 && bworse(h->val[0], h->pos[0], v, base + j)) {
+            if (h->n == h->cap)
+                floor = h->val[0];
+        } else {
             h->val[0] = v, h->pos[0] = base + j;
             bheap_sift_down(h, 0);
+            floor = h->val[0];
         }
     }
 }
