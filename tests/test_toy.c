@@ -95,6 +95,26 @@ static void test_constant_rate(void **state)
     sae_config_free(c);
 }
 
+/* Probabilities near the bottom of double precision (subnormal) neither crash the
+ * geometric skipping nor fire. */
+static void test_tiny_probabilities(void **state)
+{
+    (void)state;
+    double p[6] = {5e-324, 1e-320, 1e-300, 1e-30, 0, 1};
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 6.0, "d", 3.0, NULL);
+    assert_ok(sae_config_set_f64_array(c, SAE_TOY_FIRE_PROBS, p, 6));
+    sae_toy *t = make_toy(c);
+    int64_t ptr[2001], needed;
+    int32_t f[4000];
+    float m[4000];
+    assert_ok(sae_toy_sample_codes(t, 0, 2000, NULL, 0, ptr, f, m, 4000, &needed));
+    assert_int_equal(needed, 2000);
+    for (int64_t a = 0; a < needed; a++)
+        assert_int_equal(f[a], 5);
+    sae_toy_free(t);
+    sae_config_free(c);
+}
+
 static void test_x_is_sum_of_codes(void **state)
 {
     (void)state;
@@ -320,6 +340,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rates_and_magnitudes),
         cmocka_unit_test(test_constant_rate),
+        cmocka_unit_test(test_tiny_probabilities),
         cmocka_unit_test(test_x_is_sum_of_codes),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_arguments),

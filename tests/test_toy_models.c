@@ -409,6 +409,8 @@ static void test_min_one_active(void **state)
     sae_toy_free(t);
     assert_ok(sae_config_set_f64(c, SAE_TOY_FIRE_PROB, 0));
     expect_invalid(c, "min_one_active");
+    assert_ok(sae_config_set_f64(c, SAE_TOY_FIRE_PROB, 1e-6)); /* ~1e5 redraws per sample */
+    expect_invalid(c, "min_one_active");
     sae_config_free(c);
 }
 

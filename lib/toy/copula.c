@@ -95,7 +95,7 @@ int32_t sae_toy_copula_build(sae_toy *t, const double *C, const int64_t *feat, i
         return SAE_E_CONFIG; /* the validator has already refused such matrices */
     for (int64_t i = 0; i < m; i++) {
         cp->feat[i] = (int32_t)(feat ? feat[i] : i);
-        cp->tau[i] = sae_toy_norm_inv(1 - t->fire.p[cp->feat[i]]);
+        cp->tau[i] = -sae_toy_norm_inv(t->fire.p[cp->feat[i]]); /* = Phi^-1(1 - p), exact for small p */
     }
     return SAE_OK;
 }

@@ -82,7 +82,7 @@ int64_t sae_toy_bernoulli_draw(const toy_bernoulli *b, const double *p, sae_rng 
             if (il != 0) {
                 double u = 1.0 - sae_rng_uniform(r); /* (0, 1] */
                 double skip = floor(log(u) * il);
-                if (skip >= (double)(end - pos))
+                if (!(skip < (double)(end - pos))) /* also NaN/inf from q near 0 */
                     break;
                 pos += (int64_t)skip;
             }

@@ -65,24 +65,6 @@ void sae_toy_magnitude_free(sae_toy *t)
     t->mag.group = NULL;
 }
 
-/* E[m^2] per model, for the docs' formulas and the tests. */
-double sae_toy_mag_second_moment(const sae_toy *t, int64_t j)
-{
-    double a = t->mag.a[j], b = t->mag.b[j];
-    switch (t->mag.model) {
-    case SAE_TOY_MAG_UNIFORM: return (a * a + a * b + b * b) / 3;
-    case SAE_TOY_MAG_CONSTANT: return a * a;
-    case SAE_TOY_MAG_FOLDED_NORMAL: return a * a + b * b;
-    case SAE_TOY_MAG_EXPONENTIAL: return 2 * a * a;
-    default: { /* E[max(0, a + b z)^2] = (a^2 + b^2) Phi(a/b) + a b phi(a/b) */
-        if (b == 0)
-            return a > 0 ? a * a : 0;
-        double r = a / b, phi = exp(-r * r / 2) / 2.5066282746310002;
-        return (a * a + b * b) * sae_toy_norm_cdf(r) + a * b * phi;
-    }
-    }
-}
-
 /* Magnitude of feature j from a uniform u in [0, 1) or its normal score z. The uniform
  * and exponential models use u, the normal models z; with groups both are derived
  * from the same z (u = Phi(z)), so the correlation carries over. */

@@ -154,8 +154,6 @@ void sae_toy_magnitude_free(sae_toy *t);
 /* Magnitudes of the k active features of sample `index` into mag. */
 void sae_toy_magnitudes(const sae_toy *t, uint64_t index, uint32_t domain, const int32_t *active,
                         int64_t k, float *mag, toy_scratch *s);
-/* E[m^2] of feature j's magnitude (before scaling). */
-double sae_toy_mag_second_moment(const sae_toy *t, int64_t j);
 
 /* noise.c */
 void sae_toy_ziggurat_init(toy_ziggurat *z);

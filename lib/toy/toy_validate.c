@@ -380,20 +380,35 @@ static int32_t check_combos(const sae_config *c, vscratch *v, char *msg, size_t 
     return SAE_OK;
 }
 
-/* min_one_active redraws empty samples: a non-empty one must be possible. */
+/* min_one_active redraws empty samples: a non-empty one must be likely enough that the
+ * redraws stay cheap. P(non-empty) is estimated as 1 - exp(-(sum of root probabilities +
+ * sum of combination probabilities)), exact for rare independent events; a set with
+ * "exactly one" makes every sample non-empty. */
+#define MIN_P_NONEMPTY 1e-3
+
 static int32_t check_min_one(const sae_config *c, vscratch *v, char *msg, size_t cap)
 {
     if (!sae_cfg_i64(c, SAE_TOY_MIN_ONE_ACTIVE))
         return SAE_OK;
+    if (v->sets != NULL && sae_cfg_i64(c, SAE_TOY_SET_MODE) == SAE_TOY_EXACTLY_ONE)
+        for (int64_t j = 0; j < v->n; j++)
+            if (v->sets[j] >= 0)
+                return SAE_OK;
+    double rate = 0;
     for (int64_t j = 0; j < v->n; j++)
-        if (is_root(v, j) && v->p[j] > 0)
-            return SAE_OK;
-    int64_t nq;
+        if (is_root(v, j))
+            rate += v->p[j];
+    int64_t nq, len;
     const double *q = sae_cfg_f64_array(c, SAE_TOY_COMBO_PROBS, &nq);
-    for (int64_t i = 0; i < nq; i++)
-        if (q[i] > 0)
-            return SAE_OK;
-    return R("min_one_active = 1 but no root feature or combination can fire");
+    const int64_t *combos = sae_cfg_i64_array(c, SAE_TOY_COMBOS, &len);
+    int64_t groups = sae_toy_count_groups(combos, len);
+    for (int64_t i = 0; i < groups && nq > 0; i++)
+        rate += nq == 1 ? q[0] : q[i];
+    double p_nonempty = -expm1(-rate);
+    if (p_nonempty < MIN_P_NONEMPTY)
+        return R("min_one_active = 1 but a sample has an active feature with probability %.3g "
+                 "(< %g): raise the root or combination probabilities", p_nonempty, MIN_P_NONEMPTY);
+    return SAE_OK;
 }
 
 /* ---- the validator ------------------------------------------------------------------ */
