@@ -30,3 +30,11 @@ if(BUILD_SHARED_LIBS AND _sae_py_rc EQUAL 0)
                        ENVIRONMENT "SAE_LIBRARY=$<TARGET_FILE:sae>")
 endif()
 sae_add_test(metrics_core INTERNAL)
+# io: short libFuzzer run of every loader (clang + ASan + UBSan), when clang is installed
+find_program(SAE_CLANG clang)
+if(SAE_CLANG)
+  add_test(NAME sae.io_fuzz COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh 3)
+  set_tests_properties(sae.io_fuzz PROPERTIES LABELS fuzz TIMEOUT 900
+                       ENVIRONMENT "SAE_FUZZ_DIR=${CMAKE_CURRENT_BINARY_DIR}/fuzz;SAE_FUZZ_CC=${SAE_CLANG}")
+endif()
+sae_add_test(metrics)
