@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Enumeration ranges for ids a module may still grow (tensors, stats, metrics). */
-#define REL_MAX_ENUM 32
+#define REL_MAX_ENUM 64
 #define REL_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 typedef struct digest {
@@ -192,6 +192,15 @@ uint64_t rel_digest_metrics(const sae_metrics *metrics)
         mix(&dg, a, (size_t)(rows * cols) * sizeof *a);
         free(a);
     }
+    for (int32_t which = 1; which <= REL_MAX_ENUM && REL_HAVE(sae_metrics_list_size); which++) {
+        int64_t n = 0, got = 0, list[4096];
+        mix_i64(&dg, sae_metrics_list_size(metrics, which, &n));
+        mix_i64(&dg, n);
+        if (n > 0 && n <= 4096) {
+            mix_i64(&dg, sae_metrics_copy_list(metrics, which, list, n, &got));
+            mix(&dg, list, (size_t)n * sizeof list[0]);
+        }
+    }
     return dg.h;
 }
 
@@ -258,6 +267,9 @@ static void init_configs(rel_fixture *f, const sae_allocator *alloc)
     set_name(f->cfg[SAE_KIND_TRAINER], "lr", 0.01);
     set_name(f->cfg[SAE_KIND_TRAINER], "batch_size", REL_BATCH);
     f->cfg[SAE_KIND_METRICS] = make_config(SAE_KIND_METRICS, alloc);
+    /* every metric group stays on; a small evaluation sample keeps the tests fast */
+    set_name(f->cfg[SAE_KIND_METRICS], "n_eval", 256);
+    set_name(f->cfg[SAE_KIND_METRICS], "sbw_samples", 128);
 }
 
 const rel_variant rel_variants[] = {

@@ -60,6 +60,8 @@
 #pragma weak sae_metrics_get
 #pragma weak sae_metrics_array_shape
 #pragma weak sae_metrics_copy_array
+#pragma weak sae_metrics_list_size
+#pragma weak sae_metrics_copy_list
 
 /* Whether the library provides fn (a weakly referenced function). */
 #define REL_HAVE(fn) ((void (*)(void))(fn) != NULL)

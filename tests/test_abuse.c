@@ -1252,6 +1252,49 @@ static void abuse_import_safetensors(abuse *a)
     free(bad);
 }
 
+static void abuse_metrics_list_size(abuse *a)
+{
+    sae_metrics *mt = a->f.metrics, *fresh = fresh_metrics(a);
+    int64_t n;
+    BAD(SAE_E_NULL, sae_metrics_list_size(NULL, SAE_LIST_DEAD, &n));
+    BADH(SAE_E_NULL, H_METRICS, mt, sae_metrics_list_size(mt, SAE_LIST_DEAD, NULL));
+    for (int i = 0; i < N_BAD_IDS; i++)
+        BADH(SAE_E_UNKNOWN_KEY, H_METRICS, mt, sae_metrics_list_size(mt, bad_ids[i], &n));
+    BADH(SAE_E_STATE, H_METRICS, fresh, sae_metrics_list_size(fresh, SAE_LIST_DEAD, &n));
+    sae_metrics_free(fresh);
+}
+
+/* A list the fixture's metrics hold with at least one entry (-1: none). */
+static int32_t nonempty_list(const sae_metrics *mt, int64_t *len)
+{
+    for (int32_t which = 1; which <= 64; which++)
+        if (sae_metrics_list_size(mt, which, len) == SAE_OK && *len > 0)
+            return which;
+    return -1;
+}
+
+static void abuse_metrics_copy_list(abuse *a)
+{
+    sae_metrics *mt = a->f.metrics, *fresh = fresh_metrics(a);
+    int64_t buf[256], n = -5, len = 0;
+    BAD(SAE_E_NULL, sae_metrics_copy_list(NULL, SAE_LIST_DEAD, buf, 256, &n));
+    BADH(SAE_E_NULL, H_METRICS, mt, sae_metrics_copy_list(mt, SAE_LIST_DEAD, buf, 256, NULL));
+    for (int i = 0; i < N_BAD_IDS; i++)
+        BADH(SAE_E_UNKNOWN_KEY, H_METRICS, mt, sae_metrics_copy_list(mt, bad_ids[i], buf, 256, &n));
+    BADH(SAE_E_STATE, H_METRICS, fresh, sae_metrics_copy_list(fresh, SAE_LIST_DEAD, buf, 256, &n));
+    int32_t which = nonempty_list(mt, &len);
+    if (which > 0 && len <= 256) {
+        n = -5;
+        BADH(SAE_E_BUFFER_TOO_SMALL, H_METRICS, mt, sae_metrics_copy_list(mt, which, buf, len - 1, &n));
+        EXPECT(n == len);
+        BADH(SAE_E_SIZE, H_METRICS, mt, sae_metrics_copy_list(mt, which, buf, -1, &n)); /* toy/config: TOO_SMALL */
+        BADH(SAE_E_NULL, H_METRICS, mt, sae_metrics_copy_list(mt, which, NULL, 256, &n));
+    } else {
+        print_message("  note: no non-empty metric list in the fixture; short-buffer cases not run\n");
+    }
+    sae_metrics_free(fresh);
+}
+
 /* ================================================================= table === */
 
 typedef void (*any_fn)(void);
@@ -1336,6 +1379,8 @@ static const entry table[] = {
     E(sae_metrics_errmsg, NEED_METRICS, abuse_metrics_errmsg),
     E(sae_metrics_free, NEED_METRICS, abuse_metrics_free),
     E(sae_metrics_get, NEED_METRICS, abuse_metrics_get),
+    E(sae_metrics_list_size, NEED_METRICS, abuse_metrics_list_size),
+    E(sae_metrics_copy_list, NEED_METRICS, abuse_metrics_copy_list),
     /* io */
     E(sae_io_inspect, NEED_MODEL, abuse_io_inspect),
     E(sae_config_serialize, 0, abuse_config_serialize),
