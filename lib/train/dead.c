@@ -113,7 +113,9 @@ void sae_train_resample(sae_trainer *t, int64_t n)
                 break;
             }
         }
-        const float *src = w->xc + pick * d;
+        float *src = w->dvec; /* the input centred by the current b_dec */
+        for (int64_t i = 0; i < d; i++)
+            src[i] = w->x[pick * d + i] - (m->pre_bias ? m->b_dec[i] : 0.0f);
         double nrm = sae_norm_f64(src, d);
         if (!(nrm > 0.0))
             continue;

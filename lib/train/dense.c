@@ -200,8 +200,9 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t d = m->d, l = m->n_latents;
-    const float *x = w->x + r0 * d, *xc = w->xc + r0 * d;
-    float *res = w->r + r0 * d;
+    const float *x = w->x + r0 * d, *xc = w->xc;
+    float *res = w->r;
+    sae_fwd_center(m, x, nc, d, w->xc);
     int32_t st = sae_fwd_scores(m, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
     if (st != SAE_OK)
         return st;
@@ -279,7 +280,6 @@ int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
     memset(w->dacc, 0, (size_t)d * sizeof(double));
     memset(w->fired, 0, (size_t)l);
     sparsity_weights(t);
-    sae_fwd_center(m, w->x, n, d, w->xc);
     double sums[5] = {0, 0, 0, 0, 0}; /* mse, sparsity, L0, gated aux, lowact */
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int32_t st = dense_block(t, n, r0, SAE_MIN(w->chunk, n - r0), coeff_n, sums);

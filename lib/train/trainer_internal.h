@@ -32,7 +32,8 @@ typedef struct sae_train_stats {
 typedef struct sae_train_ws {
     int64_t cap;       /* rows */
     int64_t chunk;     /* rows per dense block */
-    float *x, *xc, *r; /* cap x d: batch, centred batch, residual xhat - x */
+    float *x, *xc, *r; /* batch (cap x d); centred rows and residuals xhat - x: cap x d on
+                          the sparse path, chunk x d on the dense path */
     float *go;         /* sparse: cap x n_widths x d (dLoss/dxhat of each prefix, suffix-summed);
                           dense: chunk x d */
     float *pre, *z, *gz;   /* chunk x L: pre-activations (Gated: raw scores), codes, dLoss/dz */

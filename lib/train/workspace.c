@@ -102,9 +102,11 @@ int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
     /* the low-activation penalty averages over the rows it sees: give it the whole batch */
     int64_t chunk = t->o.lowact_on ? n : SAE_MIN(t->o.chunk_rows, n);
     ws_alloc a = {&t->al, 0};
+    /* the dense path works block by block: centred rows and residuals need one block */
+    int64_t rows = sae_arch_is_sparse(m->arch) ? n : chunk;
     w->x = get(&a, n * d, sizeof(float));
-    w->xc = get(&a, n * d, sizeof(float));
-    w->r = get(&a, n * d, sizeof(float));
+    w->xc = get(&a, rows * d, sizeof(float));
+    w->r = get(&a, rows * d, sizeof(float));
     w->pre = get(&a, chunk * l, sizeof(float));
     w->row_loss = get(&a, n, sizeof(double));
     w->row_sp = get(&a, n, sizeof(double));
