@@ -293,6 +293,8 @@ static void test_malformed(void **state)
     expect_refusal(b, len + 1, NULL, SAE_E_CORRUPT, "tile");
     expect_refusal(buf, len, "{\"architecture\":\"standard\",\"d_in\":2,\"d_sae\":3,"
                              "\"normalize_activations\":\"layer_norm\"}", SAE_E_NOT_SUPPORTED, "layer_norm");
+    expect_refusal(buf, len, "{\"architecture\":\"gated\",\"d_in\":2,\"d_sae\":3,\"normalize_decoder\":true}",
+                   SAE_E_NOT_SUPPORTED, "normalize_decoder");
     expect_refusal(buf, len, "{\"architecture\":\"transcoder\",\"d_in\":2,\"d_sae\":3}",
                    SAE_E_NOT_SUPPORTED, "transcoder");
     expect_refusal(buf, len, "{\"architecture\":\"topk\",\"d_in\":2,\"d_sae\":3,\"k\":2.5}",

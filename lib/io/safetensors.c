@@ -470,11 +470,10 @@ static int32_t saelens_member(sae_json *j, const char *key, const st_file *f, st
                                                     "normalize_activations '%s' is not supported "
                                                     "(fold the scaling into the weights first)", s);
     }
-    if (strcmp(key, "rescale_acts_by_decoder_norm") == 0) {
+    if (strcmp(key, "rescale_acts_by_decoder_norm") == 0 || strcmp(key, "normalize_decoder") == 0) {
         if (!sae_json_bool(j, &b))
             return bad_json(j, key, m);
-        return b ? sae_io_fail(m, SAE_E_NOT_SUPPORTED, "rescale_acts_by_decoder_norm is not supported")
-                 : SAE_OK;
+        return b ? sae_io_fail(m, SAE_E_NOT_SUPPORTED, "%s: true is not supported", key) : SAE_OK;
     }
     return sae_json_skip(j) ? SAE_OK : bad_json(j, key, m);
 }
