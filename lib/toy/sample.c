@@ -5,9 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#  include <omp.h>
-#endif
 
 int32_t sae_toy_scratch_alloc(const sae_toy *t, toy_scratch *s)
 {
@@ -92,10 +89,26 @@ int32_t sae_toy_mean_sq_norm(const sae_toy *t, int64_t rows, double *out)
     return SAE_OK;
 }
 
-/* ---- threads ----------------------------------------------------------------- */
+/* ---- chunks of rows ------------------------------------------------------------ */
 
-/* Threads worth using for n rows: at least a few rows each, and never more than asked. */
-static int32_t threads_for(const sae_toy *t, int64_t n)
+/* A call splits its rows into fixed contiguous chunks, one per thread asked for; each
+ * chunk has its own scratch (and, for codes, its own buffer of active features kept
+ * between the counting pass and the writing pass). OpenMP may run the chunks on fewer
+ * threads; the chunks and therefore the results stay the same. */
+typedef struct toy_chunk {
+    toy_scratch s;
+    int32_t *codes; /* active features of the chunk's rows, in row order (codes only) */
+    int64_t len, cap;
+    int failed;     /* out of memory while growing codes */
+} toy_chunk;
+
+typedef struct toy_pool {
+    int32_t n;
+    toy_chunk c[];
+} toy_pool;
+
+/* Chunks worth making for n rows: at least a few rows each, never more than threads. */
+static int32_t chunks_for(const sae_toy *t, int64_t n)
 {
 #ifdef _OPENMP
     int64_t useful = n / 4 > 0 ? n / 4 : 1;
@@ -106,40 +119,54 @@ static int32_t threads_for(const sae_toy *t, int64_t n)
 #endif
 }
 
-static int thread_id(void)
+static void chunk_rows(int64_t n, int32_t chunks, int32_t c, int64_t *lo, int64_t *hi)
 {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+    *lo = n * c / chunks;
+    *hi = n * (c + 1) / chunks;
 }
-
-typedef struct toy_pool {
-    int32_t n;
-    toy_scratch s[];
-} toy_pool;
 
 static void pool_free(const sae_toy *t, toy_pool *p)
 {
     if (p == NULL)
         return;
-    for (int32_t i = 0; i < p->n; i++)
-        sae_toy_scratch_free(t, &p->s[i]);
+    for (int32_t i = 0; i < p->n; i++) {
+        sae_toy_scratch_free(t, &p->c[i].s);
+        sae_free(&t->alloc, p->c[i].codes);
+    }
     sae_free(&t->alloc, p);
 }
 
-static toy_pool *pool_alloc(const sae_toy *t, int32_t n_threads)
+static toy_pool *pool_alloc(const sae_toy *t, int32_t chunks)
 {
-    toy_pool *p = sae_calloc(&t->alloc, 1, sizeof *p + (size_t)n_threads * sizeof(toy_scratch));
+    toy_pool *p = sae_calloc(&t->alloc, 1, sizeof *p + (size_t)chunks * sizeof(toy_chunk));
     if (p == NULL)
         return NULL;
-    for (; p->n < n_threads; p->n++)
-        if (sae_toy_scratch_alloc(t, &p->s[p->n]) != SAE_OK) {
+    for (; p->n < chunks; p->n++)
+        if (sae_toy_scratch_alloc(t, &p->c[p->n].s) != SAE_OK) {
             pool_free(t, p);
             return NULL;
         }
     return p;
+}
+
+/* Room for k more codes in the chunk's buffer (doubling: amortised O(1) per code). */
+static int reserve(const sae_toy *t, toy_chunk *ch, int64_t k, int64_t rows_left)
+{
+    if (ch->len + k <= ch->cap)
+        return 1;
+    double mean = 0;
+    for (int64_t j = 0; j < t->n && ch->cap == 0; j++)
+        mean += t->marginal[j];
+    int64_t want = SAE_MAX(ch->cap * 2, ch->len + k + rows_left * ((int64_t)mean + 2));
+    int32_t *grown = sae_malloc(&t->alloc, (size_t)want * sizeof *grown);
+    if (grown == NULL)
+        return 0;
+    if (ch->len > 0)
+        memcpy(grown, ch->codes, (size_t)ch->len * sizeof *grown);
+    sae_free(&t->alloc, ch->codes);
+    ch->codes = grown;
+    ch->cap = want;
+    return 1;
 }
 
 /* ---- argument checks ------------------------------------------------------------ */
@@ -153,48 +180,61 @@ static int32_t check_range(const sae_toy *t, uint64_t first, int64_t n)
     return SAE_OK;
 }
 
-/* ---- the row loop ---------------------------------------------------------------- */
+/* ---- the row loops ---------------------------------------------------------------- */
 
-/* Rows first .. first+n-1. With off == NULL the codes stay in the thread's scratch;
- * otherwise row r's codes go to feature/magnitude + off[r]. x may be NULL (codes only). */
-static void generate_rows(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool,
-                          int32_t nt, float *x, int64_t ldx, const int64_t *off, int32_t *feature,
-                          float *magnitude)
+/* x rows of chunk c (no codes kept). */
+static void chunk_samples(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t c,
+                          float *x, int64_t ldx)
 {
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (int64_t row = 0; row < n; row++) {
-        toy_scratch *s = &pool->s[thread_id()]; /* each thread owns its scratch */
+    toy_scratch *s = &pool->c[c].s;
+    int64_t lo, hi;
+    chunk_rows(n, pool->n, c, &lo, &hi);
+    for (int64_t row = lo; row < hi; row++) {
         uint64_t index = first + (uint64_t)row;
         int64_t k = sae_toy_fire(t, index, TOY_DOMAIN_USER, s);
-        int32_t *f = s->active;
-        float *m = s->mag;
-        if (off != NULL && feature != NULL) { /* NULL only when no row has a code */
-            f = feature + off[row];
-            m = magnitude + off[row];
-            memcpy(f, s->active, (size_t)k * sizeof *f);
-        }
-        sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, f, k, m, s);
-        if (x != NULL)
-            sae_toy_compose(t, index, TOY_DOMAIN_USER, f, m, k, x + row * ldx);
+        sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, s->active, k, s->mag, s);
+        sae_toy_compose(t, index, TOY_DOMAIN_USER, s->active, s->mag, k, x + row * ldx);
     }
 }
 
-/* Active counts of every row, as offsets (row_ptr form) in off[0..n]. */
-static void count_rows(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t nt,
-                       int64_t *off)
+/* Pass 1 of chunk c: fire every row, keep the codes, store counts in off[row + 1]. */
+static void chunk_count(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t c,
+                        int64_t *off)
 {
-    (void)nt;
-    off[0] = 0;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (int64_t row = 0; row < n; row++)
-        off[row + 1] = sae_toy_fire(t, first + (uint64_t)row, TOY_DOMAIN_USER, &pool->s[thread_id()]);
-    for (int64_t row = 0; row < n; row++)
-        off[row + 1] += off[row];
+    toy_chunk *ch = &pool->c[c];
+    int64_t lo, hi;
+    chunk_rows(n, pool->n, c, &lo, &hi);
+    for (int64_t row = lo; row < hi && !ch->failed; row++) {
+        int64_t k = sae_toy_fire(t, first + (uint64_t)row, TOY_DOMAIN_USER, &ch->s);
+        if (!reserve(t, ch, k, hi - row)) {
+            ch->failed = 1;
+            break;
+        }
+        memcpy(ch->codes + ch->len, ch->s.active, (size_t)k * sizeof *ch->codes);
+        ch->len += k;
+        off[row + 1] = k;
+    }
+}
+
+/* Pass 2 of chunk c: copy the kept codes out, draw magnitudes, compose x. */
+static void chunk_write(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t c,
+                        const int64_t *off, float *x, int64_t ldx, int32_t *feature, float *magnitude)
+{
+    toy_chunk *ch = &pool->c[c];
+    int64_t lo, hi, pos = 0;
+    chunk_rows(n, pool->n, c, &lo, &hi);
+    for (int64_t row = lo; row < hi; row++) {
+        uint64_t index = first + (uint64_t)row;
+        int64_t k = off[row + 1] - off[row];
+        int32_t *f = feature ? feature + off[row] : ch->s.active; /* NULL: no codes at all */
+        float *m = magnitude ? magnitude + off[row] : ch->s.mag;
+        if (k > 0)
+            memcpy(f, ch->codes + pos, (size_t)k * sizeof *f);
+        pos += k;
+        sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, f, k, m, &ch->s);
+        if (x != NULL)
+            sae_toy_compose(t, index, TOY_DOMAIN_USER, f, m, k, x + row * ldx);
+    }
 }
 
 /* ---- public entry points ------------------------------------------------------ */
@@ -208,13 +248,35 @@ int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, in
         st = sae_check_matrix(&t->err, x, n, t->d, ldx, "x");
     if (st != SAE_OK)
         return st;
-    int32_t nt = threads_for(t, n);
-    toy_pool *pool = pool_alloc(t, nt);
+    int32_t nc = chunks_for(t, n);
+    toy_pool *pool = pool_alloc(t, nc);
     if (pool == NULL)
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
-    generate_rows(t, first, n, pool, nt, x, ldx, NULL, NULL, NULL);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nc) schedule(static, 1) if (nc > 1)
+#endif
+    for (int32_t c = 0; c < nc; c++)
+        chunk_samples(t, first, n, pool, c, x, ldx);
     pool_free(t, pool);
     return SAE_OK;
+}
+
+/* Pass 1 over all chunks; row_ptr-form offsets in off. Returns 0 when out of memory. */
+static int count_all(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int64_t *off)
+{
+    int32_t nc = pool->n;
+    off[0] = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nc) schedule(static, 1) if (nc > 1)
+#endif
+    for (int32_t c = 0; c < nc; c++)
+        chunk_count(t, first, n, pool, c, off);
+    for (int32_t c = 0; c < nc; c++)
+        if (pool->c[c].failed)
+            return 0;
+    for (int64_t row = 0; row < n; row++)
+        off[row + 1] += off[row];
+    return 1;
 }
 
 int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx,
@@ -234,23 +296,26 @@ int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float 
         st = sae_fail(&t->err, SAE_E_NULL, "feature and magnitude must not be NULL when cap > 0");
     if (st != SAE_OK)
         return st;
-    int32_t nt = threads_for(t, n);
-    toy_pool *pool = pool_alloc(t, nt);
+    int32_t nc = chunks_for(t, n);
+    toy_pool *pool = pool_alloc(t, nc);
     int64_t *off = sae_malloc(&t->alloc, (size_t)(n + 1) * sizeof *off);
-    if (pool == NULL || off == NULL) {
+    if (pool == NULL || off == NULL || !count_all(t, first, n, pool, off)) {
         pool_free(t, pool);
         sae_free(&t->alloc, off);
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
     }
-    /* two passes: the counts first, so that nothing is written when cap is short */
-    count_rows(t, first, n, pool, nt, off);
+    /* the counts come first, so that nothing is written when cap is short */
     if (needed != NULL)
         *needed = off[n];
     if (off[n] > cap) {
         st = sae_fail(&t->err, SAE_E_BUFFER_TOO_SMALL, "codes need %lld entries, cap is %lld",
                       (long long)off[n], (long long)cap);
     } else {
-        generate_rows(t, first, n, pool, nt, x, ldx, off, feature, magnitude);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nc) schedule(static, 1) if (nc > 1)
+#endif
+        for (int32_t c = 0; c < nc; c++)
+            chunk_write(t, first, n, pool, c, off, x, ldx, feature, magnitude);
         memcpy(row_ptr, off, (size_t)(n + 1) * sizeof *row_ptr);
     }
     pool_free(t, pool);
