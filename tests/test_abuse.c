@@ -522,6 +522,23 @@ static void abuse_config_validate(abuse *a)
     sae_config_free(c);
 }
 
+/* free(NULL) is a no-op and errmsg(NULL) a text, for every handle kind; clone rejects NULL. */
+#define HANDLE_BASICS(kind)                                                                \
+    static void abuse_##kind##_free(abuse *a)                                              \
+    {                                                                                      \
+        sae_##kind##_free(NULL);                                                           \
+        EXPECT(1);                                                                         \
+    }                                                                                      \
+    static void abuse_##kind##_errmsg(abuse *a) { EXPECT(sae_##kind##_errmsg(NULL) != NULL); }
+#define HANDLE_CLONE(kind)                                                                 \
+    static void abuse_##kind##_clone(abuse *a)                                             \
+    {                                                                                      \
+        sae_##kind *out = NULL;                                                            \
+        BAD(SAE_E_NULL, sae_##kind##_clone(NULL, a->f.kind));                              \
+        BAD(SAE_E_NULL, sae_##kind##_clone(&out, NULL));                                   \
+        EXPECT(out == NULL);                                                               \
+    }
+
 /* =================================================================== toy === */
 
 static sae_config *bad_toy_config(void)
@@ -546,21 +563,8 @@ static void abuse_toy_create(abuse *a)
     sae_config_free(c);
 }
 
-static void abuse_toy_free(abuse *a)
-{
-    sae_toy_free(NULL);
-    EXPECT(1);
-}
-
-static void abuse_toy_clone(abuse *a)
-{
-    sae_toy *out = NULL;
-    BAD(SAE_E_NULL, sae_toy_clone(NULL, a->f.toy));
-    BAD(SAE_E_NULL, sae_toy_clone(&out, NULL));
-    EXPECT(out == NULL);
-}
-
-static void abuse_toy_errmsg(abuse *a) { EXPECT(sae_toy_errmsg(NULL) != NULL); }
+HANDLE_BASICS(toy)
+HANDLE_CLONE(toy)
 
 static void abuse_toy_dims(abuse *a)
 {
@@ -674,21 +678,8 @@ static void abuse_model_create(abuse *a)
     sae_config_free(c);
 }
 
-static void abuse_model_free(abuse *a)
-{
-    sae_model_free(NULL);
-    EXPECT(1);
-}
-
-static void abuse_model_clone(abuse *a)
-{
-    sae_model *out = NULL;
-    BAD(SAE_E_NULL, sae_model_clone(NULL, a->f.model));
-    BAD(SAE_E_NULL, sae_model_clone(&out, NULL));
-    EXPECT(out == NULL);
-}
-
-static void abuse_model_errmsg(abuse *a) { EXPECT(sae_model_errmsg(NULL) != NULL); }
+HANDLE_BASICS(model)
+HANDLE_CLONE(model)
 
 static void abuse_model_dims(abuse *a)
 {
@@ -833,13 +824,10 @@ static void abuse_trainer_create(abuse *a)
     EXPECT(out == sentinel || out == NULL);
 }
 
-static void abuse_trainer_free(abuse *a)
-{
-    sae_trainer_free(NULL);
-    EXPECT(sae_trainer_model(NULL) == NULL);
-}
+HANDLE_BASICS(trainer)
 
-static void abuse_trainer_errmsg(abuse *a) { EXPECT(sae_trainer_errmsg(NULL) != NULL); }
+static void abuse_trainer_model(abuse *a) { EXPECT(sae_trainer_model(NULL) == NULL); }
+
 
 static int32_t never_called_progress(void *user, int64_t step, int64_t total, double value)
 {
@@ -959,13 +947,7 @@ static void abuse_metrics_create(abuse *a)
     EXPECT(out == sentinel || out == NULL);
 }
 
-static void abuse_metrics_free(abuse *a)
-{
-    sae_metrics_free(NULL);
-    EXPECT(1);
-}
-
-static void abuse_metrics_errmsg(abuse *a) { EXPECT(sae_metrics_errmsg(NULL) != NULL); }
+HANDLE_BASICS(metrics)
 
 static void abuse_metrics_compute(abuse *a)
 {
@@ -1364,7 +1346,7 @@ static const entry table[] = {
     E(sae_trainer_create, NEED_MODEL | NEED_TRAINER, abuse_trainer_create),
     E(sae_trainer_errmsg, NEED_TRAINER, abuse_trainer_errmsg),
     E(sae_trainer_free, NEED_TRAINER, abuse_trainer_free),
-    E(sae_trainer_model, NEED_TRAINER, abuse_trainer_free),
+    E(sae_trainer_model, NEED_TRAINER, abuse_trainer_model),
     E(sae_trainer_set_callbacks, NEED_TRAINER, abuse_trainer_set_callbacks),
     E(sae_trainer_stat, NEED_TRAINER, abuse_trainer_stat),
     E(sae_trainer_step, NEED_TRAINER, abuse_trainer_step),

@@ -372,54 +372,21 @@ static void each_variant(void (*body)(rel_fixture *f))
     }
 }
 
-static void test_divergence_keeps_last_good_step(void **state)
-{
-    (void)state;
-    each_variant(divergence_keeps_last_good_step_body);
-}
-
-static void test_first_step_divergence(void **state)
-{
-    (void)state;
-    each_variant(first_step_divergence_body);
-}
-
-static void test_huge_learning_rate(void **state)
-{
-    (void)state;
-    each_variant(huge_learning_rate_body);
-}
-
-static void test_cancel_then_continue(void **state)
-{
-    (void)state;
-    each_variant(cancel_then_continue_body);
-}
-
-static void test_extreme_scales(void **state)
-{
-    (void)state;
-    each_variant(extreme_scales_body);
-}
-
-static void test_constant_inputs(void **state)
-{
-    (void)state;
-    each_variant(constant_inputs_body);
-}
-
-static void test_latents_never_fire(void **state)
-{
-    (void)state;
-    each_variant(latents_never_fire_body);
-}
-
-static void test_zero_norm_decoder_rows(void **state)
-{
-    (void)state;
-    each_variant(zero_norm_decoder_rows_body);
-}
-
+/* test_<name>: <name>_body for every model variant */
+#define VARIANT_TEST(name)                                                                 \
+    static void test_##name(void **state)                                                  \
+    {                                                                                      \
+        (void)state;                                                                       \
+        each_variant(name##_body);                                                         \
+    }
+VARIANT_TEST(divergence_keeps_last_good_step)
+VARIANT_TEST(first_step_divergence)
+VARIANT_TEST(huge_learning_rate)
+VARIANT_TEST(cancel_then_continue)
+VARIANT_TEST(extreme_scales)
+VARIANT_TEST(constant_inputs)
+VARIANT_TEST(latents_never_fire)
+VARIANT_TEST(zero_norm_decoder_rows)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
