@@ -19,6 +19,9 @@
 
 #define COL_BLOCK 64
 
+/* dLoss/dz: ReLU needs no pre-activations once z is known, so it reuses their buffer. */
+static float *gz_buffer(const sae_train_ws *w) { return w->gz != NULL ? w->gz : w->pre; }
+
 /* Gradient views into t->grad (tied: the encoder gradient is the decoder gradient). */
 typedef struct grads {
     float *w_enc_t, *b_enc, *w_dec, *b_dec, *threshold, *r_mag, *b_mag;
@@ -120,7 +123,7 @@ static void encoder_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t r = 0; r < nc; r++) {
             const float *p = w->pre + r * l, *z = w->z + r * l;
-            float *gz = w->gz + r * l;
+            float *gz = gz_buffer(w) + r * l;
             for (int64_t j = b * COL_BLOCK; j < SAE_MIN(l, (b + 1) * COL_BLOCK); j++) {
                 float ge;
                 if (m->arch == SAE_ARCH_JUMPRELU) {
@@ -168,7 +171,7 @@ static void encoder_bias_sums(sae_trainer *t, int64_t nc)
     for (int64_t j = 0; j < l; j++) {
         double s = 0.0;
         for (int64_t r = 0; r < nc; r++)
-            s += w->gz[r * l + j];
+            s += gz_buffer(w)[r * l + j];
         g.b_enc[j] += (float)s;
         w->colsum[j] += s;
     }
@@ -223,18 +226,18 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     if (st == SAE_OK)
         st = sae_gemm(1, 0, l, d, nc, 1.0f, w->z, l, w->go, d, 1.0f, g.w_dec, d);
     if (st == SAE_OK)
-        st = sae_gemm(0, 1, nc, l, d, 1.0f, w->go, d, m->w_dec, d, 0.0f, w->gz, l);
+        st = sae_gemm(0, 1, nc, l, d, 1.0f, w->go, d, m->w_dec, d, 0.0f, gz_buffer(w), l);
     if (st == SAE_OK && m->arch == SAE_ARCH_GATED)
         st = gated_aux_block(t, n, nc, x, r0, &sums[3]);
     if (st != SAE_OK)
         return st;
     encoder_grad_block(t, nc, coeff_n);
     if (t->o.lowact_on) /* whole batch in one block (workspace.c) */
-        sums[4] += sae_reg_lowact(t->cfg, xc, nc, d, d, m->w_enc_t, l, d, w->pre, w->z, w->gz,
+        sums[4] += sae_reg_lowact(t->cfg, xc, nc, d, d, m->w_enc_t, l, d, w->pre, w->z, gz_buffer(w),
                                   g.w_enc_t, d, w->lowact_work);
     encoder_bias_sums(t, nc);
     /* dW_enc^T += G^T xc */
-    return sae_gemm(1, 0, l, d, nc, 1.0f, w->gz, l, xc, d, 1.0f, g.w_enc_t, d);
+    return sae_gemm(1, 0, l, d, nc, 1.0f, gz_buffer(w), l, xc, d, 1.0f, g.w_enc_t, d);
 }
 
 /* Terms that depend on the whole batch: b_dec, decoder-norm L1, orthogonality. */

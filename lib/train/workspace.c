@@ -82,7 +82,8 @@ static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t chunk)
     int64_t l = m->n_latents, d = m->d;
     w->go = get(a, chunk * d, sizeof(float));
     w->z = get(a, chunk * l, sizeof(float));
-    w->gz = get(a, chunk * l, sizeof(float));
+    if (m->arch != SAE_ARCH_RELU || t->o.lowact_on) /* ReLU reuses pre (dense.c) */
+        w->gz = get(a, chunk * l, sizeof(float));
     if (m->arch == SAE_ARCH_GATED) {
         w->gate = get(a, chunk * l, sizeof(float));
         w->ggate = get(a, chunk * l, sizeof(float));
