@@ -163,3 +163,14 @@ def version_macros(include_dir=INCLUDE):
         text = fh.read()
     return tuple(int(re.search(r"#define SAE_VERSION_%s (\d+)" % part, text).group(1))
                  for part in ("MAJOR", "MINOR", "PATCH"))
+
+
+def write_generated(path, text, argv):
+    """Write a generated file, or with --check in argv exit 1 when `path` differs."""
+    import sys
+    if "--check" in argv:
+        with open(path) as fh:
+            sys.exit(0 if fh.read() == text else 1)
+    with open(path, "w") as fh:
+        fh.write(text)
+    print("wrote", os.path.relpath(path))

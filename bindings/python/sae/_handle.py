@@ -19,6 +19,26 @@ class Handle:
     _free = None       # name of the C free function
     _errmsg = None     # name of the C errmsg function
 
+    _clone = None      # name of the C clone function, if any
+
+    @classmethod
+    def _from_ptr(cls, ptr):
+        """Wrap (and own) a pointer a C function returned."""
+        obj = cls.__new__(cls)
+        obj._adopt(ptr)
+        return obj
+
+    def clone(self):
+        """An independent copy of the C object (same state, same parameters)."""
+        if self._clone is None:
+            raise TypeError("a %s cannot be cloned" % self._kind)
+        if self.closed:
+            raise ValueError("%s is closed" % self._kind)
+        out = ctypes.c_void_p()
+        check(getattr(lib, self._clone)(ctypes.byref(out), self), getattr(lib, self._errmsg),
+              self, self._clone)
+        return type(self)._from_ptr(out.value)
+
     def _adopt(self, ptr):
         self._ptr = ptr
         self._finalizer = weakref.finalize(self, getattr(lib, self._free), ptr)

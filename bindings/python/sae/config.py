@@ -103,6 +103,7 @@ class Config(Handle):
     _kind = "config"
     _free = "sae_config_free"
     _errmsg = "sae_config_errmsg"
+    _clone = "sae_config_clone"
 
     def __init__(self, kind, **params):
         status, ptr = self._create("sae_config_create", _kind_value(kind), None)
@@ -110,27 +111,11 @@ class Config(Handle):
         self._adopt(ptr)
         self.set(**params)
 
-    @classmethod
-    def _wrap(cls, ptr):
-        self = cls.__new__(cls)
-        self._adopt(ptr)
-        return self
-
     @property
     def kind(self):
         """"toy", "model", "trainer" or "metrics"."""
         k = lib.sae_config_kind(self)
         return _KIND_NAMES.get(k, k)
-
-    def clone(self):
-        """An independent copy."""
-        out = ctypes.c_void_p()
-        self._call_create_like("sae_config_clone", out)
-        return Config._wrap(out.value)
-
-    def _call_create_like(self, name, out):
-        status = getattr(lib, name)(ctypes.byref(out), self)
-        check(status, lib.sae_config_errmsg, self, name)
 
     def to_bytes(self):
         """Every parameter, bit-exact, with its set/default state, as native bytes (io.h)."""
@@ -141,7 +126,7 @@ class Config(Handle):
     def from_bytes(cls, data):
         """A configuration from to_bytes() output."""
         from .io import deserialize
-        return cls._wrap(deserialize("sae_config_deserialize", data))
+        return cls._from_ptr(deserialize("sae_config_deserialize", data))
 
     def keys(self):
         """Names of this kind's parameters."""

@@ -69,18 +69,11 @@ class Toy(Handle):
     _kind = "toy"
     _free = "sae_toy_free"
     _errmsg = "sae_toy_errmsg"
+    _clone = "sae_toy_clone"
 
     def __init__(self, config=None, **params):
         cfg = make_config("toy", config, params)
         _create_into(self, "sae_toy_create", cfg)
-
-    def clone(self):
-        """An independent generator with the same state."""
-        out = ctypes.c_void_p()
-        check(lib.sae_toy_clone(ctypes.byref(out), self), lib.sae_toy_errmsg, self, "sae_toy_clone")
-        t = Toy.__new__(Toy)
-        t._adopt(out.value)
-        return t
 
     @property
     def shape(self):
@@ -100,7 +93,7 @@ class Toy(Handle):
         """A copy of the configuration the generator was built from."""
         out = ctypes.c_void_p()
         self._call("sae_toy_get_config", ctypes.byref(out))
-        return Config._wrap(out.value)
+        return Config._from_ptr(out.value)
 
     def sample(self, n, first=0, out=None):
         """Samples first .. first+n-1 as a float32 array (n, d); writes into `out` if given."""
@@ -165,9 +158,7 @@ class Toy(Handle):
     @classmethod
     def from_bytes(cls, data):
         """A generator from to_bytes() output; it produces identical samples."""
-        t = cls.__new__(cls)
-        t._adopt(deserialize("sae_toy_deserialize", data))
-        return t
+        return cls._from_ptr(deserialize("sae_toy_deserialize", data))
 
     def __repr__(self):
         return "<sae.Toy closed>" if self.closed else "<sae.Toy n_features=%d d=%d>" % self.shape
@@ -185,6 +176,7 @@ class Model(Handle):
     _kind = "model"
     _free = "sae_model_free"
     _errmsg = "sae_model_errmsg"
+    _clone = "sae_model_clone"
 
     def __init__(self, config=None, **params):
         cfg = make_config("model", config, params)
@@ -198,15 +190,6 @@ class Model(Handle):
         m._ptr = ptr
         m._owner = owner
         m._finalizer = weakref.finalize(m, lambda: None)
-        return m
-
-    def clone(self):
-        """An independent copy (parameters and configuration)."""
-        out = ctypes.c_void_p()
-        check(lib.sae_model_clone(ctypes.byref(out), self), lib.sae_model_errmsg, self,
-              "sae_model_clone")
-        m = Model.__new__(Model)
-        m._adopt(out.value)
         return m
 
     @property
@@ -283,9 +266,7 @@ class Model(Handle):
     @classmethod
     def from_bytes(cls, data):
         """A model from to_bytes() output."""
-        m = cls.__new__(cls)
-        m._adopt(deserialize("sae_model_deserialize", data))
-        return m
+        return cls._from_ptr(deserialize("sae_model_deserialize", data))
 
     def to_safetensors(self):
         """The model as a safetensors file in the SAELens layout (bytes)."""
@@ -299,10 +280,8 @@ class Model(Handle):
     def from_safetensors(cls, data, cfg_json=None):
         """A model from safetensors bytes; cfg_json (SAELens cfg.json text) is optional."""
         cfg = cfg_json.encode() if isinstance(cfg_json, str) else cfg_json
-        m = cls.__new__(cls)
-        m._adopt(deserialize("sae_model_import_safetensors", data, cfg,
-                             len(cfg) if cfg is not None else 0))
-        return m
+        return cls._from_ptr(deserialize("sae_model_import_safetensors", data, cfg,
+                                         len(cfg) if cfg is not None else 0))
 
     def __repr__(self):
         return "<sae.Model closed>" if self.closed else "<sae.Model d_in=%d n_latents=%d>" % self.shape
@@ -409,8 +388,7 @@ class Trainer(Handle):
     @classmethod
     def from_bytes(cls, data):
         """A trainer and a new model from a checkpoint; the model is trainer.model."""
-        t = cls.__new__(cls)
-        t._adopt(deserialize("sae_trainer_deserialize", data))
+        t = cls._from_ptr(deserialize("sae_trainer_deserialize", data))
         t.model = Model._borrowed(lib.sae_trainer_model(t), t)
         t._d_in = t.model.d_in
         t._callbacks = None

@@ -82,10 +82,4 @@ def generate():
 
 
 if __name__ == "__main__":
-    text = generate()
-    if "--check" in sys.argv:
-        with open(OUT) as fh:
-            sys.exit(0 if fh.read() == text else 1)
-    with open(OUT, "w") as fh:
-        fh.write(text)
-    print("wrote", os.path.relpath(OUT))
+    saeheader.write_generated(OUT, generate(), sys.argv)
