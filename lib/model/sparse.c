@@ -43,43 +43,36 @@ static void heap_sift_up(float *val, int32_t *idx, int64_t i)
     }
 }
 
+/* Max-heap on idx: restore the heap property below i among the first n entries. */
+static void index_sift_down(int32_t *idx, float *val, int64_t n, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && idx[l] > idx[w])
+            w = l;
+        if (r < n && idx[r] > idx[w])
+            w = r;
+        if (w == i)
+            return;
+        int32_t ti = idx[i];
+        float tv = val[i];
+        idx[i] = idx[w], val[i] = val[w];
+        idx[w] = ti, val[w] = tv;
+        i = w;
+    }
+}
+
 /* Sort parallel arrays by index ascending (heapsort: no allocation, O(k log k)). */
 static void sort_by_index(int32_t *idx, float *val, int64_t n)
 {
-    for (int64_t start = n / 2 - 1; start >= 0; start--) {
-        for (int64_t i = start;;) { /* max-heap on idx */
-            int64_t l = 2 * i + 1, r = l + 1, w = i;
-            if (l < n && idx[l] > idx[w])
-                w = l;
-            if (r < n && idx[r] > idx[w])
-                w = r;
-            if (w == i)
-                break;
-            int32_t ti = idx[i];
-            float tv = val[i];
-            idx[i] = idx[w], val[i] = val[w];
-            idx[w] = ti, val[w] = tv;
-            i = w;
-        }
-    }
+    for (int64_t start = n / 2 - 1; start >= 0; start--)
+        index_sift_down(idx, val, n, start);
     for (int64_t end = n - 1; end > 0; end--) {
         int32_t ti = idx[0];
         float tv = val[0];
         idx[0] = idx[end], val[0] = val[end];
         idx[end] = ti, val[end] = tv;
-        for (int64_t i = 0;;) {
-            int64_t l = 2 * i + 1, r = l + 1, w = i;
-            if (l < end && idx[l] > idx[w])
-                w = l;
-            if (r < end && idx[r] > idx[w])
-                w = r;
-            if (w == i)
-                break;
-            ti = idx[i], tv = val[i];
-            idx[i] = idx[w], val[i] = val[w];
-            idx[w] = ti, val[w] = tv;
-            i = w;
-        }
+        index_sift_down(idx, val, end, 0);
     }
 }
 

@@ -188,6 +188,27 @@ static double auxk_rows(sae_trainer *t, int64_t n)
     return t->o.aux_coef * s / ((double)n * var);
 }
 
+/* Add latent j's entries of one column view: decoder row += value * row gradient vector,
+ * encoder row += dLoss/dz * centred input; returns the sum of dLoss/dz. */
+static double add_column(const sae_train_ws *w, const int64_t *col_ptr, const int64_t *ent,
+                         const int32_t *erow, const float *val, const float *gval,
+                         const float *vecs, int64_t vec_stride, int64_t j, int64_t d, float *gd,
+                         float *ge)
+{
+    double bs = 0.0;
+    for (int64_t q = col_ptr[j]; q < col_ptr[j + 1]; q++) {
+        int64_t e = ent[q], r = erow[q];
+        const float *vec = vecs + r * vec_stride, *xc = w->xc + r * d;
+        float v = val[e], gv = gval[e];
+        for (int64_t i = 0; i < d; i++)
+            gd[i] += v * vec[i];
+        for (int64_t i = 0; i < d; i++)
+            ge[i] += gv * xc[i];
+        bs += gv;
+    }
+    return bs;
+}
+
 /* Per latent (parallel, rows in order): decoder and encoder rows, b_enc, pre-bias sums. */
 static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
 {
@@ -205,33 +226,15 @@ static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
     SAE_PARALLEL_FOR_DYNAMIC(nt)
     for (int64_t j = 0; j < l; j++) {
         float *gd = gdec + j * d, *ge = genc + j * d;
-        int64_t grp = group_of(m, (int32_t)j);
-        double bs = 0.0;
         memset(gd, 0, (size_t)d * sizeof(float));
         if (!m->tied)
             memset(ge, 0, (size_t)d * sizeof(float));
-        for (int64_t q = w->col_ptr[j]; q < w->col_ptr[j + 1]; q++) {
-            int64_t e = w->ent[q], r = w->erow[q];
-            const float *go = w->go + (r * ng + grp) * d, *xc = w->xc + r * d;
-            float v = w->codes.val[e], gv = w->gval[e];
-            for (int64_t i = 0; i < d; i++)
-                gd[i] += v * go[i];
-            for (int64_t i = 0; i < d; i++)
-                ge[i] += gv * xc[i];
-            bs += gv;
-        }
-        if (use_aux) {
-            for (int64_t q = w->aux_col_ptr[j]; q < w->aux_col_ptr[j + 1]; q++) {
-                int64_t e = w->aux_ent[q], r = w->aux_erow[q];
-                const float *ga = w->ga + r * d, *xc = w->xc + r * d;
-                float v = w->aux.val[e], gv = w->aux_gval[e];
-                for (int64_t i = 0; i < d; i++)
-                    gd[i] += v * ga[i];
-                for (int64_t i = 0; i < d; i++)
-                    ge[i] += gv * xc[i];
-                bs += gv;
-            }
-        }
+        /* main codes: the output gradient of latent j's Matryoshka group */
+        double bs = add_column(w, w->col_ptr, w->ent, w->erow, w->codes.val, w->gval,
+                               w->go + group_of(m, (int32_t)j) * d, ng * d, j, d, gd, ge);
+        if (use_aux)
+            bs += add_column(w, w->aux_col_ptr, w->aux_ent, w->aux_erow, w->aux.val,
+                             w->aux_gval, w->ga, d, j, d, gd, ge);
         gbenc[j] = (float)bs;
         w->colsum[j] = bs;
         w->fired[j] = w->col_ptr[j + 1] > w->col_ptr[j];
