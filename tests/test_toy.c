@@ -335,6 +335,39 @@ static void test_allocation_failures(void **state)
     sae_config_free(c);
 }
 
+/* Allocation failures inside sampling calls: SAE_E_NOMEM, nothing written, no leak. */
+static void test_sampling_allocation_failures(void **state)
+{
+    (void)state;
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 50.0, "d", 5.0, "fire_prob", 0.2,
+                                "toy_threads", 3.0, NULL);
+    test_alloc ta = {0, 0, 0};
+    sae_allocator a = test_alloc_hook(&ta);
+    sae_toy *t = NULL;
+    assert_ok(sae_toy_create(&t, c, &a));
+    int64_t live = ta.live, ptr[65], needed;
+    int32_t f[2000];
+    float m[2000], x[64 * 5];
+    int failures = 0;
+    for (int64_t k = 1; k < 200; k++) {
+        ta.fail_at = ta.calls + k;
+        int32_t st1 = sae_toy_sample_codes(t, 0, 64, x, 5, ptr, f, m, 2000, &needed);
+        ta.fail_at = ta.calls + k;
+        int32_t st2 = sae_toy_sample(t, 0, 64, x, 5);
+        assert_true(st1 == SAE_OK || st1 == SAE_E_NOMEM);
+        assert_true(st2 == SAE_OK || st2 == SAE_E_NOMEM);
+        failures += (st1 != SAE_OK) + (st2 != SAE_OK);
+        assert_int_equal(ta.live, live);
+        if (st1 == SAE_OK && st2 == SAE_OK)
+            break;
+    }
+    assert_true(failures > 0);
+    ta.fail_at = 0;
+    sae_toy_free(t);
+    assert_int_equal(ta.live, 0);
+    sae_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_arguments),
         cmocka_unit_test(test_invalid_configs),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_sampling_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

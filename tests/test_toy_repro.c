@@ -167,12 +167,51 @@ static void test_rules_in_mixed_config(void **state)
     sae_config_free(c);
 }
 
+/* Rows far above the expected number of active features (a large, rare combination)
+ * overflow the per-call code buffer, which is sized from the mean; the rows past the
+ * overflow are drawn again in the writing pass. The codes must not change. */
+static void test_crowded_rows(void **state)
+{
+    (void)state;
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 100.0, "d", 8.0, "fire_prob", 0.01,
+                                NULL);
+    int64_t combo[60];
+    double q = 0.05;
+    for (int i = 0; i < 60; i++)
+        combo[i] = 20 + i;
+    assert_ok(sae_config_set_i64_array(c, SAE_TOY_COMBOS, combo, 60));
+    assert_ok(sae_config_set_f64_array(c, SAE_TOY_COMBO_PROBS, &q, 1));
+    sae_toy *t = NULL;
+    assert_ok(sae_toy_create(&t, c, NULL));
+    enum { R = 2000, P = 10, CAP = R * 100 };
+    int64_t ptr[R + 1], nnz, part[P + 1], k;
+    int32_t *f = malloc(CAP * sizeof *f), *g = malloc(P * 100 * sizeof *g);
+    float *m = malloc(CAP * sizeof *m), *h = malloc(P * 100 * sizeof *h);
+    assert_ok(sae_toy_sample_codes(t, 0, R, NULL, 0, ptr, f, m, CAP, &nnz));
+    int crowded = 0;
+    for (int r = 0; r + P <= R; r += P) {
+        assert_ok(sae_toy_sample_codes(t, (uint64_t)r, P, NULL, 0, part, g, h, P * 100, &k));
+        assert_int_equal(k, ptr[r + P] - ptr[r]);
+        assert_memory_equal(g, f + ptr[r], (size_t)k * sizeof *g);
+        assert_memory_equal(h, m + ptr[r], (size_t)k * sizeof *h);
+        crowded += k > P * 16; /* mean 4 per row: the buffer holds about 16 per row */
+    }
+    assert_true(crowded > 0);
+    free(f);
+    free(g);
+    free(m);
+    free(h);
+    sae_toy_free(t);
+    sae_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_splits),
         cmocka_unit_test(test_thread_counts),
         cmocka_unit_test(test_rules_in_mixed_config),
+        cmocka_unit_test(test_crowded_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,14 +92,15 @@ int32_t sae_toy_mean_sq_norm(const sae_toy *t, int64_t rows, double *out)
 /* ---- chunks of rows ------------------------------------------------------------ */
 
 /* A call splits its rows into fixed contiguous chunks, one per thread asked for; each
- * chunk has its own scratch (and, for codes, its own buffer of active features kept
- * between the counting pass and the writing pass). OpenMP may run the chunks on fewer
- * threads; the chunks and therefore the results stay the same. */
+ * chunk has its own scratch (and, for codes, a buffer of the active features found by
+ * the counting pass, so the writing pass need not draw them again; rows that do not fit
+ * are simply drawn again). OpenMP may run the chunks on fewer threads; the chunks and
+ * therefore the results stay the same. Nothing is allocated inside a parallel region:
+ * the caller's allocator is only ever called from the calling thread. */
 typedef struct toy_chunk {
     toy_scratch s;
-    int32_t *codes; /* active features of the chunk's rows, in row order (codes only) */
-    int64_t len, cap;
-    int failed;     /* out of memory while growing codes */
+    int32_t *codes; /* active features of the chunk's first `kept` rows, in row order */
+    int64_t len, cap, kept;
 } toy_chunk;
 
 typedef struct toy_pool {
@@ -136,37 +137,33 @@ static void pool_free(const sae_toy *t, toy_pool *p)
     sae_free(&t->alloc, p);
 }
 
-static toy_pool *pool_alloc(const sae_toy *t, int32_t chunks)
+/* Expected active features per row plus four standard deviations (Poisson-like). */
+static int64_t codes_per_row(const sae_toy *t)
+{
+    double mean = 0;
+    for (int64_t j = 0; j < t->n; j++)
+        mean += t->marginal[j];
+    return (int64_t)(mean + 4 * sqrt(mean) + 4);
+}
+
+/* codes_rows: rows per chunk whose codes are kept between passes (0 = sampling only). */
+static toy_pool *pool_alloc(const sae_toy *t, int32_t chunks, int64_t codes_rows)
 {
     toy_pool *p = sae_calloc(&t->alloc, 1, sizeof *p + (size_t)chunks * sizeof(toy_chunk));
     if (p == NULL)
         return NULL;
-    for (; p->n < chunks; p->n++)
-        if (sae_toy_scratch_alloc(t, &p->c[p->n].s) != SAE_OK) {
+    int64_t cap = codes_rows > 0 ? SAE_MIN(codes_rows * codes_per_row(t), INT64_C(1) << 28) : 0;
+    for (; p->n < chunks; p->n++) {
+        toy_chunk *ch = &p->c[p->n];
+        ch->cap = cap;
+        ch->codes = cap > 0 ? sae_malloc(&t->alloc, (size_t)cap * sizeof *ch->codes) : NULL;
+        if (sae_toy_scratch_alloc(t, &ch->s) != SAE_OK || (cap > 0 && ch->codes == NULL)) {
+            p->n++;
             pool_free(t, p);
             return NULL;
         }
+    }
     return p;
-}
-
-/* Room for k more codes in the chunk's buffer (doubling: amortised O(1) per code). */
-static int reserve(const sae_toy *t, toy_chunk *ch, int64_t k, int64_t rows_left)
-{
-    if (ch->len + k <= ch->cap)
-        return 1;
-    double mean = 0;
-    for (int64_t j = 0; j < t->n && ch->cap == 0; j++)
-        mean += t->marginal[j];
-    int64_t want = SAE_MAX(ch->cap * 2, ch->len + k + rows_left * ((int64_t)mean + 2));
-    int32_t *grown = sae_malloc(&t->alloc, (size_t)want * sizeof *grown);
-    if (grown == NULL)
-        return 0;
-    if (ch->len > 0)
-        memcpy(grown, ch->codes, (size_t)ch->len * sizeof *grown);
-    sae_free(&t->alloc, ch->codes);
-    ch->codes = grown;
-    ch->cap = want;
-    return 1;
 }
 
 /* ---- argument checks ------------------------------------------------------------ */
@@ -197,26 +194,27 @@ static void chunk_samples(const sae_toy *t, uint64_t first, int64_t n, toy_pool 
     }
 }
 
-/* Pass 1 of chunk c: fire every row, keep the codes, store counts in off[row + 1]. */
+/* Pass 1 of chunk c: fire every row, store counts in off[row + 1] and keep the codes of
+ * the leading rows that fit in the chunk's buffer. */
 static void chunk_count(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t c,
                         int64_t *off)
 {
     toy_chunk *ch = &pool->c[c];
     int64_t lo, hi;
     chunk_rows(n, pool->n, c, &lo, &hi);
-    for (int64_t row = lo; row < hi && !ch->failed; row++) {
+    ch->len = ch->kept = 0;
+    for (int64_t row = lo; row < hi; row++) {
         int64_t k = sae_toy_fire(t, first + (uint64_t)row, TOY_DOMAIN_USER, &ch->s);
-        if (!reserve(t, ch, k, hi - row)) {
-            ch->failed = 1;
-            break;
-        }
-        memcpy(ch->codes + ch->len, ch->s.active, (size_t)k * sizeof *ch->codes);
-        ch->len += k;
         off[row + 1] = k;
+        if (ch->kept == row - lo && ch->len + k <= ch->cap) {
+            memcpy(ch->codes + ch->len, ch->s.active, (size_t)k * sizeof *ch->codes);
+            ch->len += k;
+            ch->kept++;
+        }
     }
 }
 
-/* Pass 2 of chunk c: copy the kept codes out, draw magnitudes, compose x. */
+/* Pass 2 of chunk c: codes out (kept or drawn again), magnitudes, x. */
 static void chunk_write(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int32_t c,
                         const int64_t *off, float *x, int64_t ldx, int32_t *feature, float *magnitude)
 {
@@ -226,11 +224,17 @@ static void chunk_write(const sae_toy *t, uint64_t first, int64_t n, toy_pool *p
     for (int64_t row = lo; row < hi; row++) {
         uint64_t index = first + (uint64_t)row;
         int64_t k = off[row + 1] - off[row];
+        const int32_t *src = ch->s.active;
+        if (row - lo < ch->kept) {
+            src = ch->codes + pos;
+            pos += k;
+        } else {
+            sae_toy_fire(t, index, TOY_DOMAIN_USER, &ch->s);
+        }
         int32_t *f = feature ? feature + off[row] : ch->s.active; /* NULL: no codes at all */
         float *m = magnitude ? magnitude + off[row] : ch->s.mag;
-        if (k > 0)
-            memcpy(f, ch->codes + pos, (size_t)k * sizeof *f);
-        pos += k;
+        if (k > 0 && f != src)
+            memcpy(f, src, (size_t)k * sizeof *f);
         sae_toy_magnitudes(t, index, TOY_DOMAIN_USER, f, k, m, &ch->s);
         if (x != NULL)
             sae_toy_compose(t, index, TOY_DOMAIN_USER, f, m, k, x + row * ldx);
@@ -249,7 +253,7 @@ int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, in
     if (st != SAE_OK)
         return st;
     int32_t nc = chunks_for(t, n);
-    toy_pool *pool = pool_alloc(t, nc);
+    toy_pool *pool = pool_alloc(t, nc, 0);
     if (pool == NULL)
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
 #ifdef _OPENMP
@@ -261,8 +265,8 @@ int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, in
     return SAE_OK;
 }
 
-/* Pass 1 over all chunks; row_ptr-form offsets in off. Returns 0 when out of memory. */
-static int count_all(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int64_t *off)
+/* Pass 1 over all chunks; row_ptr-form offsets in off. */
+static void count_all(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool, int64_t *off)
 {
     int32_t nc = pool->n;
     off[0] = 0;
@@ -271,12 +275,8 @@ static int count_all(const sae_toy *t, uint64_t first, int64_t n, toy_pool *pool
 #endif
     for (int32_t c = 0; c < nc; c++)
         chunk_count(t, first, n, pool, c, off);
-    for (int32_t c = 0; c < nc; c++)
-        if (pool->c[c].failed)
-            return 0;
     for (int64_t row = 0; row < n; row++)
         off[row + 1] += off[row];
-    return 1;
 }
 
 int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx,
@@ -297,13 +297,14 @@ int32_t sae_toy_sample_codes(const sae_toy *t, uint64_t first, int64_t n, float 
     if (st != SAE_OK)
         return st;
     int32_t nc = chunks_for(t, n);
-    toy_pool *pool = pool_alloc(t, nc);
+    toy_pool *pool = pool_alloc(t, nc, (n + nc - 1) / nc);
     int64_t *off = sae_malloc(&t->alloc, (size_t)(n + 1) * sizeof *off);
-    if (pool == NULL || off == NULL || !count_all(t, first, n, pool, off)) {
+    if (pool == NULL || off == NULL) {
         pool_free(t, pool);
         sae_free(&t->alloc, off);
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
     }
+    count_all(t, first, n, pool, off);
     /* the counts come first, so that nothing is written when cap is short */
     if (needed != NULL)
         *needed = off[n];
