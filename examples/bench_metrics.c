@@ -35,7 +35,8 @@ static int check(int32_t st, const char *what, const char *msg)
     return 0;
 }
 
-/* Decoder rows = feature (j mod N) + Gaussian noise of norm ~0.3; encoder = decoder^T. */
+/* Decoder rows = feature (j * 7919 mod N) + uniform noise of norm ~0.3; encoder =
+ * decoder^T with bias -0.3, so a latent fires mostly with its feature (L0 ~ 2 x true L0). */
 static void plant(sae_model *model, const sae_toy *toy, int64_t n, int64_t l, int64_t d)
 {
     float *dict = malloc((size_t)(n * d) * sizeof(float));
@@ -55,6 +56,9 @@ static void plant(sae_model *model, const sae_toy *toy, int64_t n, int64_t l, in
             wt[k * l + j] = w[j * d + k];
     check(sae_model_set_tensor(model, SAE_TENSOR_W_DEC, w, d), "W_dec", sae_model_errmsg(model));
     check(sae_model_set_tensor(model, SAE_TENSOR_W_ENC, wt, l), "W_enc", sae_model_errmsg(model));
+    for (int64_t j = 0; j < l; j++)
+        wt[j] = -0.3f;
+    check(sae_model_set_tensor(model, SAE_TENSOR_B_ENC, wt, l), "b_enc", sae_model_errmsg(model));
     free(dict), free(w), free(wt);
 }
 

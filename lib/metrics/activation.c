@@ -160,24 +160,33 @@ static int32_t sbw_projections(const sae_meval *e, acc *a, evalbuf *b, int64_t d
                     a->sbw + done * e->l, e->l);
 }
 
-static int32_t pass_a(sae_meval *e, acc *a, evalbuf *b)
+/* Run fn on each chunk of the evaluation sample after drawing and encoding it. */
+typedef int32_t (*chunk_fn)(sae_meval *e, acc *a, evalbuf *b, int64_t done, int64_t n);
+
+static int32_t for_each_chunk(sae_meval *e, acc *a, evalbuf *b, chunk_fn fn)
 {
     const sae_msettings *s = e->set;
     for (int64_t done = 0; done < s->n_eval; done += CHUNK) {
         int64_t n = SAE_MIN(CHUNK, s->n_eval - done);
         int32_t st = load_chunk(e, b, s->eval_first + (uint64_t)done, n);
-        if (st != SAE_OK)
-            return st;
-        for (int64_t i = 0; i < n; i++)
-            sample_stats(e, a, b, i, done + i);
-        if (s->groups & SAE_MG_RECONSTRUCTION)
-            st = reconstruction(e, a, b, n);
-        if (st == SAE_OK && (s->groups & SAE_MG_SBW))
-            st = sbw_projections(e, a, b, done, n);
+        if (st == SAE_OK)
+            st = fn(e, a, b, done, n);
         if (st != SAE_OK)
             return st;
     }
     return SAE_OK;
+}
+
+static int32_t chunk_a(sae_meval *e, acc *a, evalbuf *b, int64_t done, int64_t n)
+{
+    int32_t st = SAE_OK;
+    for (int64_t i = 0; i < n; i++)
+        sample_stats(e, a, b, i, done + i);
+    if (e->set->groups & SAE_MG_RECONSTRUCTION)
+        st = reconstruction(e, a, b, n);
+    if (st == SAE_OK && (e->set->groups & SAE_MG_SBW))
+        st = sbw_projections(e, a, b, done, n);
+    return st;
 }
 
 /* ---- pass B ------------------------------------------------------------------------- */
@@ -213,20 +222,13 @@ static void hist_counts(const sae_meval *e, acc *a, const float *zrow)
     }
 }
 
-static int32_t pass_b(sae_meval *e, acc *a, evalbuf *b)
+static int32_t chunk_b(sae_meval *e, acc *a, evalbuf *b, int64_t done, int64_t n)
 {
-    const sae_msettings *s = e->set;
-    for (int64_t done = 0; done < s->n_eval; done += CHUNK) {
-        int64_t n = SAE_MIN(CHUNK, s->n_eval - done);
-        int32_t st = load_chunk(e, b, s->eval_first + (uint64_t)done, n);
-        if (st != SAE_OK)
-            return st;
-        for (int64_t i = 0; i < n; i++) {
-            if (a->pair)
-                joint_counts(e, a, b, i, done + i + 1);
-            if (a->hist)
-                hist_counts(e, a, b->z + i * e->l);
-        }
+    for (int64_t i = 0; i < n; i++) {
+        if (a->pair)
+            joint_counts(e, a, b, i, done + i + 1);
+        if (a->hist)
+            hist_counts(e, a, b->z + i * e->l);
     }
     return SAE_OK;
 }
@@ -595,13 +597,13 @@ int32_t sae_metrics_activation(sae_meval *e, sae_mresults *r, float *counts_scra
             st = read_parents(e, &a, &parents);
     }
     if (st == SAE_OK)
-        st = pass_a(e, &a, &b);
+        st = for_each_chunk(e, &a, &b, chunk_a);
     if (st == SAE_OK && act) {
         st = detection_results(e, r, &a);
         top_pairs(e, &a);
     }
     if (st == SAE_OK && (act || hist))
-        st = pass_b(e, &a, &b);
+        st = for_each_chunk(e, &a, &b, chunk_b);
     if (st == SAE_OK && act)
         st = joint_results(e, r, &a);
     if (st == SAE_OK && act && a.parents)

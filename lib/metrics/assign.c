@@ -83,34 +83,6 @@ static double cost(const lap *p, int64_t i, int64_t j)
     return -(double)p->s[i * p->rs + j * p->cs];
 }
 
-/* Keep the k largest (key, idx) in ascending-by-key arrays of length *n <= k. */
-static void keep_top(double *key, int32_t *idx, int64_t *n, int64_t k, double kv, int32_t iv)
-{
-    if (*n == k && kv <= key[0])
-        return;
-    int64_t pos;
-    if (*n < k) {
-        pos = (*n)++;
-    } else {
-        pos = 0; /* drop the smallest */
-        while (pos + 1 < *n && key[pos + 1] < kv) {
-            key[pos] = key[pos + 1];
-            idx[pos] = idx[pos + 1];
-            pos++;
-        }
-        key[pos] = kv;
-        idx[pos] = iv;
-        return;
-    }
-    while (pos > 0 && key[pos - 1] > kv) {
-        key[pos] = key[pos - 1];
-        idx[pos] = idx[pos - 1];
-        pos--;
-    }
-    key[pos] = kv;
-    idx[pos] = iv;
-}
-
 static int32_t select_topk(lap *p)
 {
     sae_free(p->al, p->topk);
@@ -121,7 +93,7 @@ static int32_t select_topk(lap *p)
         int64_t cnt = 0;
         int32_t *idx = p->topk + i * p->k;
         for (int64_t j = 0; j < p->m; j++)
-            keep_top(key, idx, &cnt, p->k, -cost(p, i, j), (int32_t)j);
+            sae_metrics_keep_top(key, idx, &cnt, p->k, -cost(p, i, j), (int32_t)j);
     }
     sae_free(p->al, key);
     return st;
@@ -292,7 +264,7 @@ static int32_t verify(lap *p, double *min_reduced, int64_t *n_added)
             if (r < worst)
                 worst = r;
             if (r < -LAP_TOL)
-                keep_top(key, idx, &cnt, LAP_VIOLATORS, -r, (int32_t)j);
+                sae_metrics_keep_top(key, idx, &cnt, LAP_VIOLATORS, -r, (int32_t)j);
         }
         for (int64_t c = 0; c < cnt; c++) {
             int32_t st = add_extra(p, (int32_t)i, idx[c]);

@@ -201,34 +201,6 @@ typedef struct latent_top {
     int64_t *cnt;
 } latent_top;
 
-/* Keep the k largest of key/idx (ascending, length *n <= k). */
-static void top_insert(double *key, int32_t *idx, int64_t *n, int64_t k, double kv, int32_t iv)
-{
-    int64_t pos;
-    if (*n < k) {
-        pos = (*n)++;
-    } else {
-        if (kv <= key[0])
-            return;
-        pos = 0;
-        while (pos + 1 < *n && key[pos + 1] < kv) {
-            key[pos] = key[pos + 1];
-            idx[pos] = idx[pos + 1];
-            pos++;
-        }
-        key[pos] = kv;
-        idx[pos] = iv;
-        return;
-    }
-    while (pos > 0 && key[pos - 1] > kv) {
-        key[pos] = key[pos - 1];
-        idx[pos] = idx[pos - 1];
-        pos--;
-    }
-    key[pos] = kv;
-    idx[pos] = iv;
-}
-
 /* Candidates of every latent in one row-wise pass over the N x L cosines. */
 static void collect_candidates(const sae_meval *e, int64_t k, latent_top *t)
 {
@@ -240,7 +212,7 @@ static void collect_candidates(const sae_meval *e, int64_t k, latent_top *t)
             double c = row[j];
             if (t->cnt[j] == k && c <= t->key[j * k])
                 continue;
-            top_insert(t->key + j * k, t->idx + j * k, &t->cnt[j], k, c, (int32_t)i);
+            sae_metrics_keep_top(t->key + j * k, t->idx + j * k, &t->cnt[j], k, c, (int32_t)i);
         }
     }
 }

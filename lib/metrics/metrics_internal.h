@@ -77,6 +77,8 @@ int32_t sae_metrics_cosine(const sae_alloc *al, const float *a, int64_t n, int64
 void sae_metrics_maxima(const float *m, int64_t n, int64_t l, float *row_max, int32_t *row_arg,
                         float *col_max, int32_t *col_arg);
 double sae_metrics_mean(const float *v, int64_t n);
+/* Keep the k largest (key, idx) pairs in arrays sorted ascending by key, *n <= k in use. */
+void sae_metrics_keep_top(double *key, int32_t *idx, int64_t *n, int64_t k, double kv, int32_t iv);
 double sae_metrics_frac_at_least(const float *v, int64_t n, double t);
 
 /* ---- exact assignment (assign.c) --------------------------------------------------- */

@@ -90,6 +90,30 @@ void sae_metrics_maxima(const float *m, int64_t n, int64_t l, float *row_max, in
     }
 }
 
+void sae_metrics_keep_top(double *key, int32_t *idx, int64_t *n, int64_t k, double kv, int32_t iv)
+{
+    int64_t pos;
+    if (*n < k) {
+        pos = (*n)++;
+        while (pos > 0 && key[pos - 1] > kv) { /* insertion from the top */
+            key[pos] = key[pos - 1];
+            idx[pos] = idx[pos - 1];
+            pos--;
+        }
+    } else {
+        if (kv <= key[0])
+            return;
+        pos = 0; /* drop the smallest, shift the smaller ones down */
+        while (pos + 1 < *n && key[pos + 1] < kv) {
+            key[pos] = key[pos + 1];
+            idx[pos] = idx[pos + 1];
+            pos++;
+        }
+    }
+    key[pos] = kv;
+    idx[pos] = iv;
+}
+
 double sae_metrics_mean(const float *v, int64_t n)
 {
     double s = 0;
