@@ -110,7 +110,8 @@ def enum_value(enum_type, which):
         try:
             return names[which.lower()]
         except KeyError:
-            raise KeyError("unknown %s %r; known: %s" % (enum_type, which, ", ".join(sorted(names))))
+            raise ValueError("unknown %s %r; known: %s"
+                             % (enum_type, which, ", ".join(sorted(names)))) from None
     return int(which)
 
 

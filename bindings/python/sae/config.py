@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from . import _capi
-from ._handle import Handle, out_scalar
+from ._handle import Handle, enum_value, out_scalar
 from ._lib import SaeError, check, lib
 
 #: Configuration kinds by name.
@@ -68,24 +68,33 @@ def params(kind):
     return out
 
 
+#: Integer parameters whose values are constants of a C enum: they also take the
+#: constant's short name (arch="topk"), and "metrics_compute" a list of names to OR.
+PARAM_ENUMS = {
+    "arch": "sae_arch", "fire_profile": "sae_toy_fire_profile", "dict": "sae_toy_dict",
+    "siblings": "sae_toy_exclusive", "set_mode": "sae_toy_exclusive",
+    "mag_model": "sae_toy_mag_model", "lr_schedule": "sae_lr_schedule",
+    "b_dec_init": "sae_b_dec_init", "ortho_shape": "sae_ortho_shape",
+    "ortho_aggregate": "sae_ortho_aggregate", "ortho_mode": "sae_ortho_mode",
+    "metrics_compute": "sae_metrics_group",
+}
+
+
 def _enum_constant(name, value):
-    """Turn a string such as arch="topk" or fire_profile="zipf" into its enum value: the
-    one constant ending in _TOPK whose name shares a word with the parameter name."""
-    wanted = value.upper()
-    if wanted.startswith("SAE_") and hasattr(_capi, wanted):
-        return getattr(_capi, wanted)
-    words = set(name.upper().split("_"))
-    matches = []
-    for enum, values in _capi.ENUMS.items():
-        if enum.endswith("_param") or enum == "sae_status":
-            continue
-        for const, v in values.items():
-            if const.endswith("_" + wanted) and words & set(const[:-len(wanted)].split("_")[1:]):
-                matches.append((const, v))
-    if len(matches) != 1:
-        raise ValueError("parameter %s: cannot tell which constant %r means (%s)"
-                         % (name, value, ", ".join(c for c, _ in matches) or "none matches"))
-    return matches[0][1]
+    """The integer a parameter value given by name stands for: arch="topk",
+    fire_profile="zipf", metrics_compute=["recovery", "matching"] (OR of bits), or a full
+    constant name such as "SAE_ARCH_TOPK"."""
+    if not isinstance(value, str):
+        bits = 0
+        for v in value:
+            bits |= _enum_constant(name, v)
+        return bits
+    if value.upper().startswith("SAE_") and hasattr(_capi, value.upper()):
+        return getattr(_capi, value.upper())
+    enum = PARAM_ENUMS.get(name)
+    if enum is None:
+        raise ValueError("parameter %s takes a number, not %r" % (name, value))
+    return enum_value(enum, value)
 
 
 class Config(Handle):
@@ -141,7 +150,8 @@ class Config(Handle):
     def __setitem__(self, name, value):
         info = param_info(name)
         if info.type == "int":
-            if isinstance(value, str):
+            if isinstance(value, str) or (isinstance(value, (list, tuple)) and value
+                                          and all(isinstance(v, str) for v in value)):
                 value = _enum_constant(name, value)
             if isinstance(value, (bool, np.bool_)):
                 value = int(value)

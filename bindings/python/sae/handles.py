@@ -422,6 +422,11 @@ def train_toy_many(trainers, toy, n_steps):
         check(status, lib.sae_trainer_errmsg, failing, "sae_trainer_train_toy_many")
 
 
+# Array results that are matrices even with one row (the others come back 1-D).
+_METRIC_MATRICES = (_capi.SAE_ARRAY_COSINE, _capi.SAE_ARRAY_ENC_COSINE, _capi.SAE_ARRAY_ACT_HIST,
+                    _capi.SAE_ARRAY_JOINT_FIRE)
+
+
 class Metrics(Handle):
     """Compares a model's decoder directions with a toy's true features.
 
@@ -453,15 +458,35 @@ class Metrics(Handle):
         return v.value
 
     def results(self):
-        """Every scalar result of the last compute() as a dict."""
+        """Every scalar result the last compute() produced, as a dict (metrics of groups
+        left out of "metrics_compute" are absent; NaN = not applicable)."""
         from ._handle import _enum_names
-        return {name: self.get(value) for name, value in _enum_names("sae_metric").items()}
+        out = {}
+        for name, value in _enum_names("sae_metric").items():
+            v, ref = out_scalar(ctypes.c_double)
+            status = lib.sae_metrics_get(self, value, ref)
+            if status == _capi.SAE_OK:
+                out[name] = v.value
+            elif status != _capi.SAE_E_STATE:
+                check(status, lib.sae_metrics_errmsg, self, "sae_metrics_get")
+        return out
+
+    def list(self, which):
+        """An integer list result as int64: "dead", "multi_peak", "unmatched_features",
+        "composed" (records latent, k, f_1..f_k), ..."""
+        key = enum_value("sae_metric_list", which)
+        n, nref = out_scalar(ctypes.c_int64)
+        self._call("sae_metrics_list_size", key, nref)
+        out = np.zeros(n.value, dtype=np.int64)
+        self._call("sae_metrics_copy_list", key, out.ctypes.data_as(_i64p), n.value, nref)
+        return out
 
     def array(self, which):
         """An array result as float32: "cosine" (n_features, n_latents), "max_cos_true"
-        (n_features,), "max_cos_learned" (n_latents,), ..."""
+        (n_features,), "max_cos_learned" (n_latents,), "act_hist", "fire_freq", ... (the
+        names of sae_metric_array in metrics.h, lower case, without SAE_ARRAY_)."""
         return _shape_then_copy(self, "sae_metrics_array_shape", "sae_metrics_copy_array",
-                                enum_value("sae_metric_array", which), (_capi.SAE_ARRAY_COSINE,))
+                                enum_value("sae_metric_array", which), _METRIC_MATRICES)
 
     def __repr__(self):
         return "<sae.Metrics closed>" if self.closed else "<sae.Metrics>"

@@ -119,3 +119,18 @@ def test_finalisers_in_any_order():
 def test_repr_lists_parameters():
     text = repr(sae.Config("metrics", recovery_threshold=0.5))
     assert "recovery_threshold=0.5" in text
+
+
+def test_enum_names_for_every_enum_parameter():
+    for name, enum in sae.config.PARAM_ENUMS.items():
+        info = sae.param_info(name)            # a real parameter ...
+        assert info.type == "int"
+        assert enum in sae.capi.ENUMS          # ... with a real enum
+    cfg = sae.Config("toy", fire_profile="zipf", siblings="at_most_one", mag_model="exponential")
+    assert cfg["fire_profile"] == sae.capi.SAE_TOY_FIRE_ZIPF
+    assert cfg["siblings"] == sae.capi.SAE_TOY_AT_MOST_ONE
+    assert cfg["mag_model"] == sae.capi.SAE_TOY_MAG_EXPONENTIAL
+    m = sae.Config("metrics", metrics_compute=["recovery", "matching"])
+    assert m["metrics_compute"] == sae.capi.SAE_MG_RECOVERY | sae.capi.SAE_MG_MATCHING
+    with pytest.raises(ValueError):
+        sae.Config("toy", n_features="many")
