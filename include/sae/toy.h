@@ -126,17 +126,21 @@ SAE_API SAE_NODISCARD int32_t sae_toy_sample(const sae_toy *toy, uint64_t first,
                                              float *x, int64_t ldx);
 /**
  * Samples plus their ground-truth codes in compressed sparse rows: row_ptr (n+1
- * entries), feature indices and magnitudes of the active features of each sample.
- * x may be NULL (codes only). If cap is smaller than the number of active features,
- * returns SAE_E_BUFFER_TOO_SMALL with *needed set and writes nothing.
+ * entries), feature indices (ascending within a row) and magnitudes of the active
+ * features of each sample, so that x[i] = sum over the row of magnitude * dictionary
+ * row (+ noise). x may be NULL (codes only). If cap is smaller than the number of active
+ * features, returns SAE_E_BUFFER_TOO_SMALL with *needed set and writes nothing
+ * (feature and magnitude may be NULL when cap is 0: a size query). needed may be NULL.
  */
 SAE_API SAE_NODISCARD int32_t sae_toy_sample_codes(const sae_toy *toy, uint64_t first, int64_t n,
                                                    float *x, int64_t ldx, int64_t *row_ptr,
                                                    int32_t *feature, float *magnitude,
                                                    int64_t cap, int64_t *needed);
-/** Copy the dictionary (N x d, unit rows) into dst with row stride ld. */
+/** Copy the dictionary (N x d) into dst with row stride ld. Rows are unit vectors,
+ *  except for the superposition model, whose rows are the columns W_j of its trained W. */
 SAE_API SAE_NODISCARD int32_t sae_toy_dictionary(const sae_toy *toy, float *dst, int64_t ld);
-/** Copy the marginal firing probability of each feature (length N). */
+/** Copy the marginal firing probability P(feature j active) of each feature (length N),
+ *  after hierarchy, sets, combinations and min_one_active are taken into account. */
 SAE_API SAE_NODISCARD int32_t sae_toy_fire_probs(const sae_toy *toy, double *dst, int64_t cap);
 /** A copy of the generator's configuration (the caller frees it): hierarchy, sets,
  *  combinations and every other setting can be read from it. */
