@@ -148,6 +148,50 @@ static void test_resume_bit_exact(void **state)
     sae_toy_free(toy);
 }
 
+/* A checkpoint taken from inside a progress callback (the state is consistent there) is
+ * the same as one taken after a run of that many steps. */
+typedef struct snap {
+    sae_trainer *t;
+    int64_t at;
+    uint8_t *buf;
+    size_t len;
+} snap;
+
+static int32_t snapshot(void *user, int64_t step, int64_t total, double loss)
+{
+    (void)total, (void)loss;
+    snap *s = user;
+    if (step == s->at) {
+        assert_ok(sae_trainer_serialize(s->t, NULL, 0, &s->len));
+        s->buf = malloc(s->len);
+        assert_ok(sae_trainer_serialize(s->t, s->buf, s->len, &s->len));
+    }
+    return 0;
+}
+
+static void test_checkpoint_from_callback(void **state)
+{
+    (void)state;
+    sae_toy *toy = make_toy();
+    sae_trainer *a = make_trainer(&cases[8]), *b = make_trainer(&cases[8]);
+    snap s = {a, 5, NULL, 0};
+    assert_ok(sae_trainer_set_callbacks(a, NULL, snapshot, &s));
+    assert_ok(sae_trainer_train_toy(a, toy, 9));
+    assert_non_null(s.buf);
+    assert_ok(sae_trainer_train_toy(b, toy, 5));
+    size_t n;
+    assert_ok(sae_trainer_serialize(b, NULL, 0, &n));
+    uint8_t *want = malloc(n);
+    assert_ok(sae_trainer_serialize(b, want, n, &n));
+    assert_int_equal(n, s.len);
+    assert_memory_equal(want, s.buf, n);
+    free(want);
+    free(s.buf);
+    sae_trainer_free(a);
+    sae_trainer_free(b);
+    sae_toy_free(toy);
+}
+
 /* Damaged checkpoints are refused with a message and leave *out alone. */
 static void test_checkpoint_damage(void **state)
 {
@@ -227,6 +271,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_checkpoint_from_callback),
         cmocka_unit_test(test_checkpoint_damage),
         cmocka_unit_test(test_checkpoint_nomem),
     };
