@@ -23,24 +23,25 @@ static int failed(int32_t status, const char *call, const char *detail)
     return 1;
 }
 
-#define TRY_CFG(call, cfg) do { int32_t s_ = (call); if (s_ != SAE_OK) \
-    return failed(s_, #call, sae_config_errmsg(cfg)); } while (0)
+/* Return from the calling function when a call fails, with the given detail. */
+#define TRY(call, detail) do { int32_t s_ = (call); if (s_ != SAE_OK) \
+    return failed(s_, #call, (detail)); } while (0)
 
 static int set_params(sae_config *toy_cfg, sae_config *model_cfg, sae_config *train_cfg,
                       int64_t seed)
 {
-    TRY_CFG(sae_config_set_i64(toy_cfg, SAE_TOY_N_FEATURES, N_FEATURES), toy_cfg);
-    TRY_CFG(sae_config_set_i64(toy_cfg, SAE_TOY_D, D), toy_cfg);
-    TRY_CFG(sae_config_set_f64(toy_cfg, SAE_TOY_FIRE_PROB, 0.05), toy_cfg);
-    TRY_CFG(sae_config_set_i64(toy_cfg, SAE_TOY_SEED, seed), toy_cfg);
-    TRY_CFG(sae_config_set_i64(model_cfg, SAE_MODEL_D_IN, D), model_cfg);
-    TRY_CFG(sae_config_set_i64(model_cfg, SAE_MODEL_N_LATENTS, N_LATENTS), model_cfg);
-    TRY_CFG(sae_config_set_i64(model_cfg, SAE_MODEL_ARCH, SAE_ARCH_RELU), model_cfg);
-    TRY_CFG(sae_config_set_i64(model_cfg, SAE_MODEL_SEED, seed), model_cfg);
+    TRY(sae_config_set_i64(toy_cfg, SAE_TOY_N_FEATURES, N_FEATURES), sae_config_errmsg(toy_cfg));
+    TRY(sae_config_set_i64(toy_cfg, SAE_TOY_D, D), sae_config_errmsg(toy_cfg));
+    TRY(sae_config_set_f64(toy_cfg, SAE_TOY_FIRE_PROB, 0.05), sae_config_errmsg(toy_cfg));
+    TRY(sae_config_set_i64(toy_cfg, SAE_TOY_SEED, seed), sae_config_errmsg(toy_cfg));
+    TRY(sae_config_set_i64(model_cfg, SAE_MODEL_D_IN, D), sae_config_errmsg(model_cfg));
+    TRY(sae_config_set_i64(model_cfg, SAE_MODEL_N_LATENTS, N_LATENTS), sae_config_errmsg(model_cfg));
+    TRY(sae_config_set_i64(model_cfg, SAE_MODEL_ARCH, SAE_ARCH_RELU), sae_config_errmsg(model_cfg));
+    TRY(sae_config_set_i64(model_cfg, SAE_MODEL_SEED, seed), sae_config_errmsg(model_cfg));
     /* Parameters can also be set by name, as bindings do. */
-    TRY_CFG(sae_config_set_by_name(train_cfg, "lr", 3e-3), train_cfg);
-    TRY_CFG(sae_config_set_by_name(train_cfg, "l1_coefficient", 3e-3), train_cfg);
-    TRY_CFG(sae_config_set_by_name(train_cfg, "batch_size", 256), train_cfg);
+    TRY(sae_config_set_by_name(train_cfg, "lr", 3e-3), sae_config_errmsg(train_cfg));
+    TRY(sae_config_set_by_name(train_cfg, "l1_coefficient", 3e-3), sae_config_errmsg(train_cfg));
+    TRY(sae_config_set_by_name(train_cfg, "batch_size", 256), sae_config_errmsg(train_cfg));
     return 0;
 }
 
@@ -115,13 +116,52 @@ static int run(sae_toy *toy, sae_model *model, sae_trainer *trainer, sae_metrics
     if (sae_trainer_stat(trainer, SAE_STAT_MSE, &mse) != SAE_OK ||
         sae_trainer_stat(trainer, SAE_STAT_L0, &l0) != SAE_OK)
         return failed(SAE_E_INTERNAL, "sae_trainer_stat", sae_trainer_errmsg(trainer));
-    printf("  last batch: MSE %.5f, L0 %.2f active latents per row (CPU time %.2f s)\n", mse,
+    printf("  last batch: MSE %.2e, L0 %.2f active latents per row (CPU time %.2f s)\n", mse,
            l0, seconds);
 
     s = sae_metrics_compute(metrics, model, toy);
     if (s != SAE_OK)
         return failed(s, "sae_metrics_compute", sae_metrics_errmsg(metrics));
     return print_recovery(metrics, "after training:");
+}
+
+/* Everything the demo creates; zero-initialised, so teardown works from any point. */
+typedef struct demo {
+    sae_config *toy_cfg, *model_cfg, *train_cfg, *metrics_cfg;
+    sae_toy *toy;
+    sae_model *model;
+    sae_trainer *trainer;
+    sae_metrics *metrics;
+} demo;
+
+static int setup(demo *d, int64_t seed)
+{
+    TRY(sae_config_create(&d->toy_cfg, SAE_KIND_TOY, NULL), NULL);
+    TRY(sae_config_create(&d->model_cfg, SAE_KIND_MODEL, NULL), NULL);
+    TRY(sae_config_create(&d->train_cfg, SAE_KIND_TRAINER, NULL), NULL);
+    TRY(sae_config_create(&d->metrics_cfg, SAE_KIND_METRICS, NULL), NULL);
+    if (set_params(d->toy_cfg, d->model_cfg, d->train_cfg, seed) != 0)
+        return 1;
+    /* An inconsistent configuration is refused with SAE_E_CONFIG; the reason is on it. */
+    TRY(sae_toy_create(&d->toy, d->toy_cfg, NULL), sae_config_errmsg(d->toy_cfg));
+    TRY(sae_model_create(&d->model, d->model_cfg, NULL), sae_config_errmsg(d->model_cfg));
+    TRY(sae_trainer_create(&d->trainer, d->model, d->train_cfg, NULL),
+        sae_config_errmsg(d->train_cfg));
+    TRY(sae_metrics_create(&d->metrics, d->metrics_cfg, NULL), sae_config_errmsg(d->metrics_cfg));
+    return 0;
+}
+
+static void teardown(demo *d)
+{
+    /* Any order works: the trainer holds its own reference to the model. */
+    sae_model_free(d->model);
+    sae_trainer_free(d->trainer);
+    sae_metrics_free(d->metrics);
+    sae_toy_free(d->toy);
+    sae_config_free(d->toy_cfg);
+    sae_config_free(d->model_cfg);
+    sae_config_free(d->train_cfg);
+    sae_config_free(d->metrics_cfg);
 }
 
 int main(int argc, char **argv)
@@ -137,39 +177,10 @@ int main(int argc, char **argv)
            N_FEATURES, D, (long long)seed);
     printf("SAE: ReLU, %d latents, L1 penalty weighted by decoder norms\n", N_LATENTS);
 
-    sae_config *toy_cfg = NULL, *model_cfg = NULL, *train_cfg = NULL, *metrics_cfg = NULL;
-    sae_toy *toy = NULL;
-    sae_model *model = NULL;
-    sae_trainer *trainer = NULL;
-    sae_metrics *metrics = NULL;
-    int rc = 1;
-    int32_t s;
-    if ((s = sae_config_create(&toy_cfg, SAE_KIND_TOY, NULL)) != SAE_OK ||
-        (s = sae_config_create(&model_cfg, SAE_KIND_MODEL, NULL)) != SAE_OK ||
-        (s = sae_config_create(&train_cfg, SAE_KIND_TRAINER, NULL)) != SAE_OK ||
-        (s = sae_config_create(&metrics_cfg, SAE_KIND_METRICS, NULL)) != SAE_OK)
-        failed(s, "sae_config_create", NULL);
-    else if (set_params(toy_cfg, model_cfg, train_cfg, seed) != 0)
-        ;
-    else if ((s = sae_toy_create(&toy, toy_cfg, NULL)) != SAE_OK)
-        failed(s, "sae_toy_create", sae_config_errmsg(toy_cfg));
-    else if ((s = sae_model_create(&model, model_cfg, NULL)) != SAE_OK)
-        failed(s, "sae_model_create", sae_config_errmsg(model_cfg));
-    else if ((s = sae_trainer_create(&trainer, model, train_cfg, NULL)) != SAE_OK)
-        failed(s, "sae_trainer_create", sae_config_errmsg(train_cfg));
-    else if ((s = sae_metrics_create(&metrics, metrics_cfg, NULL)) != SAE_OK)
-        failed(s, "sae_metrics_create", sae_config_errmsg(metrics_cfg));
-    else
-        rc = run(toy, model, trainer, metrics, steps);
-
-    /* Any order works: the trainer holds its own reference to the model. */
-    sae_model_free(model);
-    sae_trainer_free(trainer);
-    sae_metrics_free(metrics);
-    sae_toy_free(toy);
-    sae_config_free(toy_cfg);
-    sae_config_free(model_cfg);
-    sae_config_free(train_cfg);
-    sae_config_free(metrics_cfg);
+    demo d = {0};
+    int rc = setup(&d, seed);
+    if (rc == 0)
+        rc = run(d.toy, d.model, d.trainer, d.metrics, steps);
+    teardown(&d);
     return rc;
 }

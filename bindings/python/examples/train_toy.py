@@ -47,7 +47,7 @@ def main():
     t0 = time.perf_counter()
     trainer.train_toy(toy, steps)
     stats = trainer.stats()
-    print("  last batch: MSE %.5f, L0 %.2f active latents per row (%.2f s)"
+    print("  last batch: MSE %.2e, L0 %.2f active latents per row (%.2f s)"
           % (stats["mse"], stats["l0"], time.perf_counter() - t0))
 
     metrics.compute(model, toy)
@@ -56,7 +56,7 @@ def main():
     # The same model on fresh data: reconstruction error of 4096 held-out samples.
     x = toy.sample(4096, first=10**9)
     xhat = model.decode(model.encode(x))
-    print("\nheld-out relative reconstruction error: %.4f"
+    print("\nheld-out relative reconstruction error: %.2e"
           % (np.sum((x - xhat) ** 2) / np.sum(x ** 2)))
 
 
