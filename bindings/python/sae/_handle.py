@@ -62,6 +62,7 @@ class Handle:
 
     @property
     def closed(self):
+        """True once the C object has been freed."""
         return getattr(self, "_finalizer", None) is None or not self._finalizer.alive
 
     def __enter__(self):

@@ -148,6 +148,7 @@ class Config(Handle):
         return self
 
     def __setitem__(self, name, value):
+        """Set a parameter (validated at once by the library; see the class doc)."""
         info = param_info(name)
         if info.type == "int":
             if isinstance(value, str) or (isinstance(value, (list, tuple)) and value
@@ -175,6 +176,7 @@ class Config(Handle):
             raise TypeError("parameter %s has an unknown type %r" % (name, info.type))
 
     def __getitem__(self, name):
+        """The value of a parameter: int, float, or a NumPy array for array parameters."""
         info = param_info(name)
         if info.type == "int":
             v, ref = out_scalar(ctypes.c_int64)

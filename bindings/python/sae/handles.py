@@ -82,10 +82,12 @@ class Toy(Handle):
 
     @property
     def n_features(self):
+        """Number of true features N."""
         return self.shape[0]
 
     @property
     def d(self):
+        """Dimension of the samples."""
         return self.shape[1]
 
     @property
@@ -199,10 +201,12 @@ class Model(Handle):
 
     @property
     def d_in(self):
+        """Input dimension."""
         return self.shape[0]
 
     @property
     def n_latents(self):
+        """Number of latents (dictionary size)."""
         return self.shape[1]
 
     def get(self, name):

@@ -134,3 +134,21 @@ def test_enum_names_for_every_enum_parameter():
     assert m["metrics_compute"] == sae.capi.SAE_MG_RECOVERY | sae.capi.SAE_MG_MATCHING
     with pytest.raises(ValueError):
         sae.Config("toy", n_features="many")
+
+
+def test_public_api_has_docstrings():
+    import inspect
+    missing = []
+    for name in sae.__all__:
+        obj = getattr(sae, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        if not (obj.__doc__ or "").strip():
+            missing.append(name)
+        for member, value in (inspect.getmembers(obj) if inspect.isclass(obj) else []):
+            if member.startswith("_") and member not in ("__getitem__", "__setitem__"):
+                continue
+            if (inspect.isfunction(value) or inspect.ismethod(value)
+                    or isinstance(value, property)) and not (value.__doc__ or "").strip():
+                missing.append(name + "." + member)
+    assert not missing, "no docstring: " + ", ".join(missing)
