@@ -17,6 +17,8 @@
 extern "C" {
 #endif
 
+/** Opaque metrics handle: settings from a SAE_KIND_METRICS configuration plus the results
+ *  of the last successful sae_metrics_compute. */
 typedef struct sae_metrics sae_metrics;
 
 /** Parameter keys of SAE_KIND_METRICS configurations (values pinned; range 4000-4999). */
@@ -143,14 +145,20 @@ typedef enum sae_metric_list {
     SAE_LIST_HIERARCHY_EDGES = 8 /**< records (parent, child, parent latent, child latent), one per hierarchy edge */
 } sae_metric_list;
 
+/** Create a metrics handle from a SAE_KIND_METRICS configuration (read once, not kept).
+ *  Invalid configurations return SAE_E_CONFIG; sae_config_validate gives the reason. */
 SAE_API SAE_NODISCARD int32_t sae_metrics_create(sae_metrics **out, const sae_config *cfg,
                                                  const sae_allocator *alloc);
+/** Free a metrics handle and its results; NULL is a no-op. */
 SAE_API void sae_metrics_free(sae_metrics *metrics);
+/** Detailed message of the last failed call on this handle ("" if none). */
 SAE_API const char *sae_metrics_errmsg(const sae_metrics *metrics);
 /** Compute the enabled metrics of model against toy's ground truth. On failure the
  * previous results stay as they were. */
 SAE_API SAE_NODISCARD int32_t sae_metrics_compute(sae_metrics *metrics, const sae_model *model,
                                                   const sae_toy *toy);
+/** Read a scalar result (sae_metric). SAE_E_STATE when nothing was computed yet or its
+ *  group was not enabled; SAE_E_UNKNOWN_KEY for other values. */
 SAE_API SAE_NODISCARD int32_t sae_metrics_get(const sae_metrics *metrics, int32_t which,
                                               double *value);
 /** Shape of an array result (rows x cols; vectors have rows = 1). */
