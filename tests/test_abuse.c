@@ -16,7 +16,7 @@
 #endif
 
 enum { H_NONE, H_CONFIG, H_TOY, H_MODEL, H_TRAINER, H_METRICS };
-enum { NEED_TOY = 1, NEED_MODEL = 2, NEED_TRAINER = 4, NEED_METRICS = 8 };
+enum { NEED_TOY = 1, NEED_MODEL = 2, NEED_TRAINER = 4, NEED_METRICS = 8, IS_IO = 16 };
 
 typedef struct abuse {
     rel_fixture f;
@@ -752,6 +752,24 @@ static void abuse_model_forward(abuse *a, int enc)
 static void abuse_model_encode(abuse *a) { abuse_model_forward(a, 1); }
 static void abuse_model_decode(abuse *a) { abuse_model_forward(a, 0); }
 
+static int64_t arch_of(const sae_model *m)
+{
+    int64_t arch = 0;
+    assert_ok(sae_model_get_i64(m, SAE_MODEL_ARCH, &arch));
+    return arch;
+}
+
+/* Whether the model's architecture has the optional tensor w (include/sae/model.h). */
+static int has_tensor(const sae_model *m, int32_t w)
+{
+    int64_t arch = arch_of(m);
+    if (w == SAE_TENSOR_THRESHOLD)
+        return arch == SAE_ARCH_JUMPRELU || arch == SAE_ARCH_BATCHTOPK || arch == SAE_ARCH_MATRYOSHKA;
+    if (w == SAE_TENSOR_R_MAG || w == SAE_TENSOR_B_MAG)
+        return arch == SAE_ARCH_GATED;
+    return 1;
+}
+
 static void abuse_model_tensor_shape(abuse *a)
 {
     sae_model *m = a->f.model;
@@ -761,6 +779,13 @@ static void abuse_model_tensor_shape(abuse *a)
     BADH(SAE_E_NULL, H_MODEL, m, sae_model_tensor_shape(m, SAE_TENSOR_W_ENC, &r, NULL));
     for (int i = 0; i < N_BAD_IDS; i++)
         BADH(SAE_E_UNKNOWN_KEY, H_MODEL, m, sae_model_tensor_shape(m, bad_ids[i], &r, &c));
+    float t[4 * REL_L];
+    for (int32_t w = SAE_TENSOR_THRESHOLD; w <= SAE_TENSOR_B_MAG; w++)
+        if (!has_tensor(m, w)) {
+            BADH(SAE_E_NOT_SUPPORTED, H_MODEL, m, sae_model_tensor_shape(m, w, &r, &c));
+            BADH(SAE_E_NOT_SUPPORTED, H_MODEL, m, sae_model_get_tensor(m, w, t, REL_L));
+            BADH(SAE_E_NOT_SUPPORTED, H_MODEL, m, sae_model_set_tensor(m, w, t, REL_L));
+        }
 }
 
 static void abuse_model_get_tensor(abuse *a)
@@ -783,9 +808,14 @@ static void abuse_model_set_tensor(abuse *a)
 {
     sae_model *m = a->f.model;
     float t[REL_D * REL_L];
-    int32_t which[] = {SAE_TENSOR_W_ENC, SAE_TENSOR_B_ENC, SAE_TENSOR_W_DEC, SAE_TENSOR_B_DEC};
+    int32_t which[8];
+    int n_which = 0;
+    int64_t arch = arch_of(m);
+    for (int32_t w = SAE_TENSOR_W_ENC; w <= SAE_TENSOR_B_MAG; w++) /* every writable tensor */
+        if (has_tensor(m, w) && !(w == SAE_TENSOR_THRESHOLD && arch != SAE_ARCH_JUMPRELU))
+            which[n_which++] = w;
     BAD(SAE_E_NULL, sae_model_set_tensor(NULL, SAE_TENSOR_W_DEC, t, REL_D));
-    for (int w = 0; w < 4; w++) {
+    for (int w = 0; w < n_which; w++) {
         int64_t rows, cols;
         assert_ok(sae_model_tensor_shape(m, which[w], &rows, &cols));
         assert_ok(sae_model_get_tensor(m, which[w], t, cols));
@@ -804,6 +834,12 @@ static void abuse_model_set_tensor(abuse *a)
     }
     for (int i = 0; i < N_BAD_IDS; i++)
         BADH(SAE_E_UNKNOWN_KEY, H_MODEL, m, sae_model_set_tensor(m, bad_ids[i], t, REL_L));
+    for (int j = 0; j < REL_L; j++)
+        t[j] = -0.5f;
+    if (arch == SAE_ARCH_JUMPRELU) /* thresholds are >= 0 */
+        BADH(SAE_E_RANGE, H_MODEL, m, sae_model_set_tensor(m, SAE_TENSOR_THRESHOLD, t, REL_L));
+    if (arch == SAE_ARCH_BATCHTOPK || arch == SAE_ARCH_MATRYOSHKA) /* learned by the trainer */
+        BADH(SAE_E_NOT_SUPPORTED, H_MODEL, m, sae_model_set_tensor(m, SAE_TENSOR_THRESHOLD, t, REL_L));
 }
 
 /* =============================================================== trainer === */
@@ -1364,18 +1400,18 @@ static const entry table[] = {
     E(sae_metrics_list_size, NEED_METRICS, abuse_metrics_list_size),
     E(sae_metrics_copy_list, NEED_METRICS, abuse_metrics_copy_list),
     /* io */
-    E(sae_io_inspect, NEED_MODEL, abuse_io_inspect),
-    E(sae_config_serialize, 0, abuse_config_serialize),
-    E(sae_config_deserialize, NEED_MODEL, abuse_config_deserialize),
-    E(sae_toy_serialize, NEED_TOY, abuse_toy_serialize),
-    E(sae_toy_deserialize, NEED_TOY | NEED_MODEL, abuse_toy_deserialize),
-    E(sae_model_serialize, NEED_MODEL, abuse_model_serialize),
-    E(sae_model_deserialize, NEED_MODEL | NEED_TOY, abuse_model_deserialize),
-    E(sae_trainer_serialize, NEED_TRAINER, abuse_trainer_serialize),
-    E(sae_trainer_deserialize, NEED_TRAINER | NEED_MODEL, abuse_trainer_deserialize),
-    E(sae_model_export_safetensors, NEED_MODEL, abuse_export_safetensors),
-    E(sae_model_export_saelens_cfg, NEED_MODEL, abuse_export_saelens_cfg),
-    E(sae_model_import_safetensors, NEED_MODEL, abuse_import_safetensors),
+    E(sae_io_inspect, NEED_MODEL | IS_IO, abuse_io_inspect),
+    E(sae_config_serialize, 0 | IS_IO, abuse_config_serialize),
+    E(sae_config_deserialize, NEED_MODEL | IS_IO, abuse_config_deserialize),
+    E(sae_toy_serialize, NEED_TOY | IS_IO, abuse_toy_serialize),
+    E(sae_toy_deserialize, NEED_TOY | NEED_MODEL | IS_IO, abuse_toy_deserialize),
+    E(sae_model_serialize, NEED_MODEL | IS_IO, abuse_model_serialize),
+    E(sae_model_deserialize, NEED_MODEL | NEED_TOY | IS_IO, abuse_model_deserialize),
+    E(sae_trainer_serialize, NEED_TRAINER | IS_IO, abuse_trainer_serialize),
+    E(sae_trainer_deserialize, NEED_TRAINER | NEED_MODEL | IS_IO, abuse_trainer_deserialize),
+    E(sae_model_export_safetensors, NEED_MODEL | IS_IO, abuse_export_safetensors),
+    E(sae_model_export_saelens_cfg, NEED_MODEL | IS_IO, abuse_export_saelens_cfg),
+    E(sae_model_import_safetensors, NEED_MODEL | IS_IO, abuse_import_safetensors),
 };
 #define N_TABLE ((int)(sizeof table / sizeof table[0]))
 
@@ -1472,10 +1508,10 @@ static void run_matrix(abuse *a, char names[][64], int n, int *ran, int *skipped
 }
 
 /* Handles that only saw failing calls behave exactly like twins that saw none. */
-static void check_twin(abuse *a)
+static void check_twin(abuse *a, const rel_variant *v)
 {
     rel_fixture twin;
-    rel_fixture_init(&twin, NULL);
+    assert_true(rel_fixture_init_variant(&twin, NULL, v));
     assert_true(rel_digest_fixture(&twin) == rel_digest_fixture(&a->f));
     if (a->f.trainer != NULL) {
         assert_ok(sae_trainer_step(a->f.trainer, a->f.batch, REL_BATCH, REL_D));
@@ -1485,19 +1521,42 @@ static void check_twin(abuse *a)
     rel_fixture_free(&twin);
 }
 
+/* The model and trainer functions (not serialisation) again for every other model variant. */
+static int per_variant(const entry *e)
+{
+    return !(e->needs & IS_IO) &&
+           (strncmp(e->name, "sae_model_", 10) == 0 || strncmp(e->name, "sae_trainer_", 12) == 0);
+}
+
 static void test_matrix(void **state)
 {
     (void)state;
-    static char names[1024][64];
+    static char names[1024][64], model_names[1024][64];
     static abuse a;
-    int n = read_map(names, 1024), ran = 0, skipped = 0;
-    rel_fixture_init(&a.f, NULL);
-    a.digest = rel_digest_fixture(&a.f);
-    run_matrix(&a, names, n, &ran, &skipped);
-    print_message("  abuse matrix: %d functions checked, %d skipped, %lld bad inputs, %lld failures\n",
-                  ran, skipped, (long long)a.cases, (long long)a.failures);
-    check_twin(&a);
-    rel_fixture_free(&a.f);
+    int n = read_map(names, 1024), ran = 0, skipped = 0, n_model = 0;
+    for (int v = 0; v < rel_n_variants; v++) {
+        if (!rel_fixture_init_variant(&a.f, NULL, &rel_variants[v])) {
+            rel_fixture_free(&a.f);
+            continue;
+        }
+        a.digest = rel_digest_fixture(&a.f);
+        int64_t cases = a.cases;
+        if (v == 0) {
+            run_matrix(&a, names, n, &ran, &skipped);
+            for (int i = 0; i < n; i++)
+                if (find_entry(names[i]) != NULL && per_variant(find_entry(names[i])))
+                    memcpy(model_names[n_model++], names[i], sizeof names[i]);
+        } else {
+            int ran_v = 0, skipped_v = 0;
+            run_matrix(&a, model_names, n_model, &ran_v, &skipped_v);
+        }
+        print_message("  [%s] %lld bad inputs\n", rel_variants[v].name, (long long)(a.cases - cases));
+        check_twin(&a, &rel_variants[v]);
+        rel_fixture_free(&a.f);
+    }
+    print_message("  abuse matrix: %d functions checked (%d model/trainer ones per model variant), "
+                  "%d skipped, %lld bad inputs, %lld failures\n",
+                  ran, n_model, skipped, (long long)a.cases, (long long)a.failures);
     assert_int_equal(a.failures, 0);
 }
 
