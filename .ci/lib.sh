@@ -8,9 +8,11 @@ SAE_JOBS=${SAE_JOBS:-$(nproc 2>/dev/null || echo 2)}
 # The python3 first on PATH may be a private interpreter without numpy; Debian's has it.
 SAE_PYTHON=${SAE_PYTHON:-/usr/bin/python3}
 
-# Debian 12 packages the build, the tests, the docs and the ABI check need.
+# Debian 12 packages the build, the tests, the docs and the ABI check need (clang with
+# its runtime libraries builds the libFuzzer harnesses that ctest sae.io_fuzz runs).
 SAE_DEPS=(build-essential cmake pkg-config libblas-dev libopenblas-dev libcmocka-dev
-          python3 python3-numpy python3-cffi python3-pytest doxygen abigail-tools)
+          python3 python3-numpy python3-cffi python3-pytest doxygen abigail-tools
+          clang libclang-rt-dev)
 
 sae_log() { printf '\n==> %s\n' "$*"; }
 
