@@ -32,6 +32,17 @@ void sae_toy_scratch_free(const sae_toy *t, toy_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
+/* The compose loop is element-wise (no reductions across lanes) and built without FMA
+ * contraction, so every vector width gives the same bits: let x86-64 builds pick AVX2 or
+ * AVX-512 at load time (GCC function multi-versioning) while staying runnable anywhere. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
+#  define TOY_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#  define TOY_CLONES
+#endif
+
+TOY_CLONES
 void sae_toy_compose(const sae_toy *t, uint64_t index, uint32_t domain, const int32_t *active,
                      const float *mag, int64_t k, float *x)
 {
