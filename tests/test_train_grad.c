@@ -233,6 +233,7 @@ static double ref_loss(const ref *c, const double *p)
 typedef struct combo {
     int32_t arch;
     int tied, pre_bias, l1_dec_norm, ortho, lowact, dead;
+    int sparse_blocks; /* ReLU: force the (index, value) block path */
 } combo;
 
 static void random_batch(float *x, uint32_t seed)
@@ -279,6 +280,11 @@ static sae_trainer *combo_trainer(sae_model *m, const combo *cb)
     sae_trainer *t = NULL;
     assert_ok(sae_trainer_create(&t, m, c, NULL));
     sae_config_free(c);
+    if (cb->sparse_blocks) {
+        t->sparse_div = 1;
+        sae_train_ws_free(t);
+        assert_ok(sae_train_ws_reserve(t, N));
+    }
     if (cb->dead) /* latents 0, 4, 8 dead for AuxK */
         for (int j = 0; j < L; j += 4)
             t->since_fired[j] = 10;
@@ -336,7 +342,9 @@ static void test_grad_relu(void **state)
     (void)state;
     combo cs[] = {{SAE_ARCH_RELU, 0, 1, 1, 0, 0, 0}, {SAE_ARCH_RELU, 0, 0, 0, 0, 0, 0},
                   {SAE_ARCH_RELU, 1, 1, 1, 0, 0, 0}, {SAE_ARCH_RELU, 0, 1, 1, 1, 0, 0},
-                  {SAE_ARCH_RELU, 1, 1, 0, 1, 1, 0}, {SAE_ARCH_RELU, 1, 0, 1, 0, 1, 0}};
+                  {SAE_ARCH_RELU, 1, 1, 0, 1, 1, 0}, {SAE_ARCH_RELU, 1, 0, 1, 0, 1, 0},
+                  {SAE_ARCH_RELU, 0, 1, 1, 0, 0, 0, 1}, {SAE_ARCH_RELU, 1, 1, 1, 1, 0, 0, 1},
+                  {SAE_ARCH_RELU, 0, 0, 0, 0, 0, 0, 1}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
         check_combo(&cs[i]);
 }

@@ -190,15 +190,15 @@ static double auxk_rows(sae_trainer *t, int64_t n)
 
 /* Add latent j's entries of one column view: decoder row += value * row gradient vector,
  * encoder row += dLoss/dz * centred input; returns the sum of dLoss/dz. */
-static double add_column(const sae_train_ws *w, const int64_t *col_ptr, const int64_t *ent,
-                         const int32_t *erow, const float *val, const float *gval,
-                         const float *vecs, int64_t vec_stride, int64_t j, int64_t d, float *gd,
-                         float *ge)
+double sae_train_add_column(const float *xcs, const int64_t *col_ptr, const int64_t *ent,
+                            const int32_t *erow, const float *val, const float *gval,
+                            const float *vecs, int64_t vec_stride, int64_t j, int64_t d,
+                            float *gd, float *ge)
 {
     double bs = 0.0;
     for (int64_t q = col_ptr[j]; q < col_ptr[j + 1]; q++) {
         int64_t e = ent[q], r = erow[q];
-        const float *vec = vecs + r * vec_stride, *xc = w->xc + r * d;
+        const float *vec = vecs + r * vec_stride, *xc = xcs + r * d;
         float v = val[e], gv = gval[e];
         for (int64_t i = 0; i < d; i++)
             gd[i] += v * vec[i];
@@ -230,11 +230,12 @@ static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
         if (!m->tied)
             memset(ge, 0, (size_t)d * sizeof(float));
         /* main codes: the output gradient of latent j's Matryoshka group */
-        double bs = add_column(w, w->col_ptr, w->ent, w->erow, w->codes.val, w->gval,
-                               w->go + group_of(m, (int32_t)j) * d, ng * d, j, d, gd, ge);
+        double bs = sae_train_add_column(w->xc, w->col_ptr, w->ent, w->erow, w->codes.val, w->gval,
+                                         w->go + group_of(m, (int32_t)j) * d, ng * d, j, d,
+                                         gd, ge);
         if (use_aux)
-            bs += add_column(w, w->aux_col_ptr, w->aux_ent, w->aux_erow, w->aux.val,
-                             w->aux_gval, w->ga, d, j, d, gd, ge);
+            bs += sae_train_add_column(w->xc, w->aux_col_ptr, w->aux_ent, w->aux_erow, w->aux.val,
+                                       w->aux_gval, w->ga, d, j, d, gd, ge);
         gbenc[j] = (float)bs;
         w->colsum[j] = bs;
         w->fired[j] = w->col_ptr[j + 1] > w->col_ptr[j];

@@ -85,6 +85,7 @@ int32_t sae_trainer_create(sae_trainer **out, sae_model *model, const sae_config
     sae_model_retain(model);
     t->model = model;
     int64_t p = model->lay.total, l = model->n_latents;
+    t->sparse_div = SAE_SPARSE_BLOCK_DIV;
     t->aux_k = (int32_t)SAE_MIN(o.aux_k > 0 ? o.aux_k : SAE_MAX(model->d / 2, 1), l);
     if (!sae_arch_is_sparse(model->arch))
         t->o.aux_coef = 0.0; /* AuxK belongs to the TopK family */

@@ -12,6 +12,10 @@
 
 #include <sae/train.h>
 
+/* A ReLU block whose codes have at most 1/sparse_div non-zeros (default below) is decoded
+ * and differentiated on (index, value) codes instead of with three more dense products. */
+#define SAE_SPARSE_BLOCK_DIV 16
+
 /* Options read once from the configuration at creation. */
 typedef struct sae_train_opts {
     double lr, lr_end, l1, beta1, beta2, eps, grad_clip, aux_coef, bandwidth, thr_lr;
@@ -47,7 +51,7 @@ typedef struct sae_train_ws {
     double *dacc, *dacc2;  /* d: double accumulators (b_dec gradient, means, medians) */
     double batch_min;      /* smallest kept activation of the last BatchTopK selection */
     uint8_t *fired, *dead; /* L */
-    sae_codes codes;       /* cap * k main codes (sparse path) */
+    sae_codes codes;       /* cap * k main codes (sparse path); ReLU: codes of a sparse block */
     float *gval;           /* cap * k: dLoss/dz of each code */
     int64_t *ent, *col_ptr; /* column view of codes */
     int32_t *erow;
@@ -75,6 +79,7 @@ struct sae_trainer {
     int64_t *since_fired; /* n_latents: steps since each latent last fired */
     int32_t b_dec_done;   /* b_dec_init applied */
     int32_t aux_k;        /* resolved AuxK size */
+    int64_t sparse_div;   /* ReLU sparse blocks: density <= 1/sparse_div (tests set 1) */
 
     sae_train_stats last;
     sae_log_fn log;
@@ -98,6 +103,12 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n);
 /* Schedules at optimiser step `step` (0-based). */
 double sae_train_lr_at(const sae_train_opts *o, int64_t step);
 double sae_train_coeff_at(const sae_train_opts *o, int64_t step);
+/* Latent j's entries of a column view of codes: gd += value * vecs[row] (row stride
+ * vec_stride), ge += dLoss/dz * xcs[row] (stride d); returns the sum of dLoss/dz. */
+double sae_train_add_column(const float *xcs, const int64_t *col_ptr, const int64_t *ent,
+                            const int32_t *erow, const float *val, const float *gval,
+                            const float *vecs, int64_t vec_stride, int64_t j, int64_t d,
+                            float *gd, float *ge);
 /* b_dec from the batch (mean or geometric median). */
 void sae_train_init_b_dec(sae_trainer *t, int64_t n);
 /* Anthropic-style resampling of dead latents from the last batch. */

@@ -84,6 +84,17 @@ static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t chunk)
     w->z = get(a, chunk * l, sizeof(float));
     if (m->arch != SAE_ARCH_RELU || t->o.lowact_on) /* ReLU reuses pre (dense.c) */
         w->gz = get(a, chunk * l, sizeof(float));
+    if (m->arch == SAE_ARCH_RELU && !t->o.lowact_on) { /* blocks sparse enough go sparse */
+        int64_t nnz = chunk * l / t->sparse_div + 1;
+        w->codes.row_ptr = get(a, chunk + 1, sizeof(int64_t));
+        w->codes.idx = get(a, nnz, sizeof(int32_t));
+        w->codes.val = get(a, nnz, sizeof(float));
+        w->codes.cap = nnz;
+        w->gval = get(a, nnz, sizeof(float));
+        w->ent = get(a, nnz, sizeof(int64_t));
+        w->erow = get(a, nnz, sizeof(int32_t));
+        w->col_ptr = get(a, l + 1, sizeof(int64_t));
+    }
     if (m->arch == SAE_ARCH_GATED) {
         w->gate = get(a, chunk * l, sizeof(float));
         w->ggate = get(a, chunk * l, sizeof(float));
