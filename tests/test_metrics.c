@@ -255,6 +255,12 @@ static void test_child_swallowed_parent(void **state)
     assert_close(get(mt, SAE_METRIC_ABSORPTION_GAP), expect, 1e-6);
     /* child 1's latent carries the parent with the child's weight (share 1), child 2's none */
     assert_close(carried[0], 0.5, 1e-5);
+    /* the encoder subtracts the child to keep the parent latent off: its direction differs */
+    float *dmax = array(mt, SAE_ARRAY_MAX_COS_TRUE, NULL, NULL);
+    float *emax = array(mt, SAE_ARRAY_ENC_MAX_COS_TRUE, NULL, NULL);
+    assert_close(dmax[0], 1.0, 1e-6);
+    assert_close(emax[0], 1.0 / sqrt(5.0), 1e-6);
+    free(dmax), free(emax);
     int64_t ne = 0;
     int64_t *edges = list(mt, SAE_LIST_HIERARCHY_EDGES, &ne);
     assert_int_equal(ne, 8);

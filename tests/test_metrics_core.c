@@ -238,6 +238,30 @@ static void test_assignment_contested_columns(void **state)
     free(s);
 }
 
+/* Degenerate inputs at a size where a poor candidate graph would be quadratic: an all-zero
+ * matrix (every pair tied, e.g. zero decoder rows) and a constant one. */
+static void test_assignment_all_ties(void **state)
+{
+    (void)state;
+    sae_alloc al = test_al();
+    const int64_t n = 3000, m = 5000;
+    float *s = calloc((size_t)(n * m), sizeof(float));
+    int32_t *rm = malloc((size_t)n * sizeof(int32_t)), *cm = malloc((size_t)m * sizeof(int32_t));
+    double total = 0, gap = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        for (int64_t k = 0; k < n * m; k++)
+            s[k] = rep ? 0.25f : 0.0f;
+        assert_ok(sae_lap_max(&al, s, n, m, m, 1, rm, cm, &total, &gap));
+        assert_close(total, rep ? 0.25 * n : 0.0, 1e-9);
+        assert_true(gap >= -1e-9);
+        int64_t matched = 0;
+        for (int64_t i = 0; i < n; i++)
+            matched += rm[i] >= 0 && cm[rm[i]] == i;
+        assert_int_equal(matched, n);
+    }
+    free(s), free(rm), free(cm);
+}
+
 /* ---- composition fit ----------------------------------------------------------------- */
 
 static void test_nnls_two_features(void **state)
@@ -320,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_random_directions_max_cos),
         cmocka_unit_test(test_assignment_vs_brute_force),
         cmocka_unit_test(test_assignment_contested_columns),
+        cmocka_unit_test(test_assignment_all_ties),
         cmocka_unit_test(test_nnls_two_features),
         cmocka_unit_test(test_peaks),
         cmocka_unit_test(test_kth_largest),

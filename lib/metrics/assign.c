@@ -90,10 +90,15 @@ static int32_t select_topk(lap *p)
     double *key = sae_malloc(p->al, (size_t)p->k * sizeof *key);
     int32_t st = (p->topk && key) ? SAE_OK : SAE_E_NOMEM;
     for (int64_t i = 0; st == SAE_OK && i < p->n; i++) {
-        int64_t cnt = 0;
+        int64_t cnt = 0, first = (i * p->k) % p->m;
         int32_t *idx = p->topk + i * p->k;
-        for (int64_t j = 0; j < p->m; j++)
+        /* Ties keep the first column scanned; starting each row at a different column
+         * spreads tied candidates (e.g. an all-zero matrix) over distinct columns, so the
+         * candidate graph has a perfect matching instead of n rows sharing k columns. */
+        for (int64_t t = 0; t < p->m; t++) {
+            int64_t j = first + t < p->m ? first + t : first + t - p->m;
             sae_metrics_keep_top(key, idx, &cnt, p->k, -cost(p, i, j), (int32_t)j);
+        }
     }
     sae_free(p->al, key);
     return st;
