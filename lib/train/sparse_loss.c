@@ -107,7 +107,9 @@ static void reconstruct_rows(sae_trainer *t, int64_t n)
     for (int64_t r = 0; r < n; r++) {
         const int32_t *idx = w->codes.idx;
         const float *val = w->codes.val, *x = w->x + r * d;
-        float *acc = w->r + r * d, *go = w->go + r * ng * d;
+        float *go = w->go + r * ng * d;
+        /* one group: accumulate in go itself (no residual buffer; see residual_view) */
+        float *acc = ng == 1 ? go : w->r + r * d;
         int64_t a = w->codes.row_ptr[r], end = w->codes.row_ptr[r + 1];
         double total = 0.0, last = 0.0;
         memcpy(acc, m->b_dec, (size_t)d * sizeof(float));
@@ -126,7 +128,7 @@ static void reconstruct_rows(sae_trainer *t, int64_t n)
             total += s;
             last = s;
         }
-        for (int64_t i = 0; i < d; i++)
+        for (int64_t i = 0; i < d && ng > 1; i++)
             acc[i] -= x[i]; /* w->r holds the full-width residual */
         for (int64_t g = ng - 2; g >= 0; g--) /* suffix sums: prefix g feeds every later group */
             for (int64_t i = 0; i < d; i++)
@@ -140,6 +142,14 @@ static void reconstruct_rows(sae_trainer *t, int64_t n)
     }
 }
 
+/* The full-width residual xhat - x of every row: w->r (Matryoshka) or (n/2) go. */
+static const float *residual_view(const sae_trainer *t, int64_t n, float *scale)
+{
+    int one = t->model->n_widths == 1;
+    *scale = one ? (float)((double)n / 2.0) : 1.0f;
+    return one ? t->ws.go : t->ws.r;
+}
+
 /* AuxK (Gao et al. 2024): dead latents reconstruct the residual e = x - xhat (constant),
  * normalised by Var(e) over the batch as in OpenAI's and dictionary_learning's trainers. */
 static double auxk_rows(sae_trainer *t, int64_t n)
@@ -147,14 +157,16 @@ static double auxk_rows(sae_trainer *t, int64_t n)
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d;
+    float rs;
+    const float *resid = residual_view(t, n, &rs);
     memset(w->dacc, 0, (size_t)d * sizeof(double));
     for (int64_t r = 0; r < n; r++)
         for (int64_t i = 0; i < d; i++)
-            w->dacc[i] += w->r[r * d + i];
+            w->dacc[i] += rs * resid[r * d + i];
     double var = 0.0;
     for (int64_t r = 0; r < n; r++)
         for (int64_t i = 0; i < d; i++) {
-            double e = w->r[r * d + i] - w->dacc[i] / (double)n;
+            double e = rs * resid[r * d + i] - w->dacc[i] / (double)n;
             var += e * e;
         }
     var /= (double)n;
@@ -168,13 +180,13 @@ static double auxk_rows(sae_trainer *t, int64_t n)
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < n; r++) {
         float *ga = w->ga + r * d;
-        const float *res = w->r + r * d; /* xhat - x = -e */
+        const float *res = resid + r * d; /* (xhat - x) / rs = -e / rs */
         int64_t a0 = w->aux.row_ptr[r], a1 = w->aux.row_ptr[r + 1];
         memset(ga, 0, (size_t)d * sizeof(float));
         sae_gather_rows(m->w_dec, d, w->aux.idx + a0, w->aux.val + a0, a1 - a0, ga);
         double s = 0.0;
         for (int64_t i = 0; i < d; i++) {
-            float ra = ga[i] + res[i]; /* ehat - e */
+            float ra = ga[i] + rs * res[i]; /* ehat - e */
             s += (double)ra * ra;
             ga[i] = scale * ra;
         }

@@ -121,7 +121,8 @@ int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
     int64_t rows = sae_arch_is_sparse(m->arch) ? n : chunk;
     w->x = get(&a, n * d, sizeof(float));
     w->xc = get(&a, rows * d, sizeof(float));
-    w->r = get(&a, rows * d, sizeof(float));
+    if (!sae_arch_is_sparse(m->arch) || m->n_widths > 1) /* else the residual lives in go */
+        w->r = get(&a, rows * d, sizeof(float));
     w->pre = get(&a, chunk * l, sizeof(float));
     w->row_loss = get(&a, n, sizeof(double));
     w->row_sp = get(&a, n, sizeof(double));
