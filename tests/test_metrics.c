@@ -299,6 +299,9 @@ static void test_exact_model_activation_metrics(void **state)
     assert_close(get(mt, SAE_METRIC_L0_MEAN), 2.0, 5 * sqrt(8 * 0.25 * 0.75 / 2000));
     assert_close(get(mt, SAE_METRIC_FRAC_DEAD), 0.0, 0);
     assert_close(get(mt, SAE_METRIC_FRAC_DENSE), 1.0, 0); /* 0.25 > 0.1 */
+    /* no hierarchy: absorption does not apply */
+    assert_close(get(mt, SAE_METRIC_N_PARENTS), 0, 0);
+    assert_true(isnan(get(mt, SAE_METRIC_ABSORPTION_MEAN)));
     /* no latent is composed jointly: each fires exactly with its feature */
     assert_close(get(mt, SAE_METRIC_N_JOINT_COMPOSED), 0, 0);
     int64_t cols = 0;

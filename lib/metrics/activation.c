@@ -608,6 +608,11 @@ int32_t sae_metrics_activation(sae_meval *e, sae_mresults *r, float *counts_scra
         st = joint_results(e, r, &a);
     if (st == SAE_OK && act && a.parents)
         st = absorption_results(e, r, &a);
+    if (st == SAE_OK && act && !a.parents) { /* no hierarchy: nothing to absorb */
+        sae_mresults_set(r, SAE_METRIC_ABSORPTION_MEAN, NAN);
+        sae_mresults_set(r, SAE_METRIC_ABSORPTION_GAP, NAN);
+        sae_mresults_set(r, SAE_METRIC_N_PARENTS, 0);
+    }
     if (st == SAE_OK && (g & SAE_MG_RECONSTRUCTION))
         st = reconstruction_results(e, r, &a);
     if (st == SAE_OK && hist)
