@@ -89,6 +89,8 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     double t0 = now();
     CHECK(sae_trainer_train_toy(t, toy, steps));
     double el = now() - t0;
+    struct rusage ru; /* peak of the training run, before the timing buffer below */
+    getrusage(RUSAGE_SELF, &ru);
     /* generation alone, same batches */
     float *x = malloc((size_t)(s->batch * s->d) * sizeof *x);
     double g0 = now();
@@ -101,8 +103,6 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     /* encoder product 2 n L d flops; ReLU also: decoder, decoder grad, dLoss/dz, encoder grad */
     double dense = 2.0 * (double)s->batch * (double)s->n_latents * (double)s->d *
                    (a->arch == SAE_ARCH_RELU ? 5.0 : 1.0);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     printf("%-7s %-10s steps %4lld  %10.0f samples/s  %9.2f ms/step  gen %7.2f ms/step  "
            "dense %6.1f GFLOP/s  peak RSS %7.1f MB  loss %.4g  L0 %.2f\n",
            s->name, a->name, (long long)steps, (double)(steps * s->batch) / el,

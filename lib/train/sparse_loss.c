@@ -58,7 +58,8 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
         sae_batch_heap_reset(&w->heap, n * k);
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int64_t nc = SAE_MIN(w->chunk, n - r0);
-        int32_t st = sae_fwd_scores(m, w->xc + r0 * d, d, nc, w->pre, l, 1);
+        sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
+        int32_t st = sae_fwd_scores(m, w->xc, d, nc, w->pre, l, 1);
         if (st != SAE_OK)
             return st;
         if (!batch) {
@@ -242,12 +243,16 @@ static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
         if (!m->tied)
             memset(ge, 0, (size_t)d * sizeof(float));
         /* main codes: the output gradient of latent j's Matryoshka group */
-        double bs = sae_train_add_column(w->xc, w->col_ptr, w->ent, w->erow, w->codes.val, w->gval,
+        /* encoder rows from the raw inputs: sum g (x - b_dec) = sum g x - (sum g) b_dec */
+        double bs = sae_train_add_column(w->x, w->col_ptr, w->ent, w->erow, w->codes.val, w->gval,
                                          w->go + group_of(m, (int32_t)j) * d, ng * d, j, d,
                                          gd, ge);
         if (use_aux)
-            bs += sae_train_add_column(w->xc, w->aux_col_ptr, w->aux_ent, w->aux_erow, w->aux.val,
+            bs += sae_train_add_column(w->x, w->aux_col_ptr, w->aux_ent, w->aux_erow, w->aux.val,
                                        w->aux_gval, w->ga, d, j, d, gd, ge);
+        if (m->pre_bias && bs != 0.0)
+            for (int64_t i = 0; i < d; i++)
+                ge[i] -= (float)bs * m->b_dec[i];
         gbenc[j] = (float)bs;
         w->colsum[j] = bs;
         w->fired[j] = w->col_ptr[j + 1] > w->col_ptr[j];
@@ -285,7 +290,6 @@ int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n)
         n_dead += w->dead[j];
     }
     int use_aux = t->o.aux_coef > 0.0 && n_dead > 0;
-    sae_fwd_center(m, w->x, n, m->d, w->xc);
     int32_t st = select_codes(t, n, use_aux);
     if (st != SAE_OK)
         return st;

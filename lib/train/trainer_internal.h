@@ -36,9 +36,9 @@ typedef struct sae_train_stats {
 typedef struct sae_train_ws {
     int64_t cap;       /* rows */
     int64_t chunk;     /* rows per dense block */
-    float *x, *xc, *r; /* batch (cap x d); centred rows and residuals xhat - x: cap x d on
-                          the sparse path (r only for Matryoshka: one group keeps (2/n) r in
-                          go), chunk x d on the dense path */
+    float *x, *xc, *r; /* batch (cap x d); centred rows of one block (chunk x d); residuals
+                          xhat - x: cap x d on the sparse path (only for Matryoshka: one group
+                          keeps (2/n) r in go), chunk x d on the dense path */
     float *go;         /* sparse: cap x n_widths x d (dLoss/dxhat of each prefix, suffix-summed);
                           dense: chunk x d */
     float *pre, *z, *gz;   /* chunk x L: pre-activations (Gated: raw scores), codes, dLoss/dz */

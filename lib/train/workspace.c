@@ -113,14 +113,14 @@ int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
     int64_t l = m->n_latents, d = m->d;
     /* the low-activation penalty averages over the rows it sees: give it the whole batch */
     int64_t chunk = t->o.chunk_rows;
-    if (chunk == 0) /* auto: a block of about 2M floats (8 MB) per n x L buffer */
-        chunk = SAE_MAX(64, SAE_MIN(1024, (INT64_C(1) << 21) / l));
+    if (chunk == 0) /* auto: a block of about 1M floats (4 MB) per n x L buffer */
+        chunk = SAE_MAX(64, SAE_MIN(1024, (INT64_C(1) << 20) / l));
     chunk = t->o.lowact_on ? n : SAE_MIN(chunk, n);
     ws_alloc a = {&t->al, 0};
-    /* the dense path works block by block: centred rows and residuals need one block */
+    /* centred rows are needed one block at a time; so are dense-path residuals */
     int64_t rows = sae_arch_is_sparse(m->arch) ? n : chunk;
     w->x = get(&a, n * d, sizeof(float));
-    w->xc = get(&a, rows * d, sizeof(float));
+    w->xc = get(&a, chunk * d, sizeof(float));
     if (!sae_arch_is_sparse(m->arch) || m->n_widths > 1) /* else the residual lives in go */
         w->r = get(&a, rows * d, sizeof(float));
     w->pre = get(&a, chunk * l, sizeof(float));
