@@ -69,6 +69,7 @@ static timing run(const sae_model *model, const sae_toy *toy, int64_t groups, in
     check(sae_config_create(&cfg, SAE_KIND_METRICS, NULL), "config", NULL);
     check(sae_config_set_i64(cfg, SAE_METRICS_COMPUTE, groups), "metrics_compute", sae_config_errmsg(cfg));
     check(sae_config_set_i64(cfg, SAE_METRICS_N_EVAL, n_eval), "n_eval", sae_config_errmsg(cfg));
+    check(sae_config_set_i64(cfg, SAE_METRICS_N_THREADS, 2), "metrics_threads", sae_config_errmsg(cfg));
     check(sae_metrics_create(&m, cfg, NULL), "metrics_create", sae_config_errmsg(cfg));
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     check(sae_metrics_compute(m, model, toy), "compute", sae_metrics_errmsg(m));

@@ -452,6 +452,51 @@ static void test_failure_keeps_results_and_lists_validate(void **state)
     sae_metrics_free(mt), sae_model_free(m), sae_toy_free(t), sae_toy_free(wide);
 }
 
+/* metrics_threads changes nothing: every scalar, array and list is bit-identical. */
+static void test_thread_count_invariance(void **state)
+{
+    (void)state;
+    sae_toy *t = make_toy(test_config(SAE_KIND_TOY, "n_features", 64.0, "d", 24.0, "seed", 13.0,
+                                      "fire_prob", 0.1, NULL));
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 24.0, "n_latents", 700.0, "model_seed", 3.0, NULL);
+    sae_model *m = NULL;
+    assert_ok(sae_model_create(&m, mc, NULL));
+    sae_config_free(mc);
+    sae_metrics *one = make_metrics(test_config(SAE_KIND_METRICS, "n_eval", 300.0,
+                                                "compose_single_cos", 0.99, "compose_max_residual", 0.9, NULL));
+    sae_metrics *two = make_metrics(test_config(SAE_KIND_METRICS, "n_eval", 300.0, "metrics_threads", 2.0,
+                                                "compose_single_cos", 0.99, "compose_max_residual", 0.9, NULL));
+    assert_ok(sae_metrics_compute(one, m, t));
+    assert_ok(sae_metrics_compute(two, m, t));
+    for (int32_t w = 1; w <= 31; w++) {
+        double a = NAN, b = NAN;
+        int32_t sa = sae_metrics_get(one, w, &a), sb = sae_metrics_get(two, w, &b);
+        assert_int_equal(sa, sb);
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+    }
+    for (int32_t w = 1; w <= 32; w++) {
+        int64_t r1 = 0, c1 = 0, r2 = 0, c2 = 0;
+        if (sae_metrics_array_shape(one, w, &r1, &c1) != SAE_OK)
+            continue;
+        assert_ok(sae_metrics_array_shape(two, w, &r2, &c2));
+        assert_true(r1 == r2 && c1 == c2);
+        float *a = array(one, w, NULL, NULL), *b = array(two, w, NULL, NULL);
+        assert_true(memcmp(a, b, (size_t)(r1 * c1) * sizeof(float)) == 0);
+        free(a), free(b);
+    }
+    for (int32_t w = 1; w <= 8; w++) {
+        int64_t n1 = 0, n2 = 0;
+        if (sae_metrics_list_size(one, w, &n1) != SAE_OK)
+            continue;
+        int64_t *a = list(one, w, &n1), *b = list(two, w, &n2);
+        assert_int_equal(n1, n2);
+        assert_true(n1 == 0 || memcmp(a, b, (size_t)n1 * sizeof(int64_t)) == 0);
+        free(a), free(b);
+    }
+    print_message("composed latents (random model): %g\n", get(one, SAE_METRIC_N_COMPOSED));
+    sae_metrics_free(one), sae_metrics_free(two), sae_model_free(m), sae_toy_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_joint_firing_and_peaks),
         cmocka_unit_test(test_nth_decoder_projection),
         cmocka_unit_test(test_failure_keeps_results_and_lists_validate),
+        cmocka_unit_test(test_thread_count_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

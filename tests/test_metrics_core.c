@@ -158,7 +158,8 @@ static void test_assignment_vs_brute_force(void **state)
             s[k] = discrete ? (float)sae_rng_below(&r, 3) : (float)(2 * sae_rng_uniform(&r) - 1);
         int32_t rm[7], cm[7];
         double total = 0, gap = 0;
-        assert_ok(sae_lap_max(&al, s, n, m, m, 1, rm, cm, &total, &gap));
+        int threads = 1 + rep % 2;
+        assert_ok(sae_lap_max(&al, s, n, m, m, 1, threads, rm, cm, &total, &gap));
         check_matching(s, n, m, rm, cm, total);
         assert_close(total, brute(s, n, m), 1e-6);
         assert_true(gap >= -1e-9);
@@ -225,15 +226,19 @@ static void test_assignment_contested_columns(void **state)
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 5; j++)
             s[i * m + j] += 4.0f;
-    int32_t rm[120], cm[200];
-    double total = 0, gap = 0;
-    assert_ok(sae_lap_max(&al, s, n, m, m, 1, rm, cm, &total, &gap));
+    int32_t rm[120], cm[200], rm1[120], cm1[200];
+    double total = 0, gap = 0, total1 = 0;
+    int threads = 1;
+    assert_ok(sae_lap_max(&al, s, n, m, m, 1, threads, rm1, cm1, &total1, &gap));
+    threads = 2; /* the thread count changes nothing */
+    assert_ok(sae_lap_max(&al, s, n, m, m, 1, threads, rm, cm, &total, &gap));
     check_matching(s, n, m, rm, cm, total);
+    assert_true(total == total1 && memcmp(rm, rm1, sizeof rm) == 0);
     assert_close(total, dense_hungarian(s, n, m), 1e-6);
     /* the transposed problem (rows > cols) through strides */
     int32_t rm2[200], cm2[120];
     double total2 = 0;
-    assert_ok(sae_lap_max(&al, s, m, n, 1, m, rm2, cm2, &total2, &gap));
+    assert_ok(sae_lap_max(&al, s, m, n, 1, m, threads, rm2, cm2, &total2, &gap));
     assert_close(total2, total, 1e-6);
     free(s);
 }
@@ -245,13 +250,14 @@ static void test_assignment_all_ties(void **state)
     (void)state;
     sae_alloc al = test_al();
     const int64_t n = 3000, m = 5000;
+    const int threads = 2;
     float *s = calloc((size_t)(n * m), sizeof(float));
     int32_t *rm = malloc((size_t)n * sizeof(int32_t)), *cm = malloc((size_t)m * sizeof(int32_t));
     double total = 0, gap = 0;
     for (int rep = 0; rep < 2; rep++) {
         for (int64_t k = 0; k < n * m; k++)
             s[k] = rep ? 0.25f : 0.0f;
-        assert_ok(sae_lap_max(&al, s, n, m, m, 1, rm, cm, &total, &gap));
+        assert_ok(sae_lap_max(&al, s, n, m, m, 1, threads, rm, cm, &total, &gap));
         assert_close(total, rep ? 0.25 * n : 0.0, 1e-9);
         assert_true(gap >= -1e-9);
         int64_t matched = 0;

@@ -44,7 +44,8 @@ typedef enum sae_metrics_param {
     SAE_METRICS_SBW_N = 4018,      /**< "sbw_n": n of the n-th decoder projection s_n (-1 = ceil(2 x true mean L0)) */
     SAE_METRICS_SBW_MAX_N = 4019,  /**< "sbw_max_n": s_n is also reported for n = 0..sbw_max_n */
     SAE_METRICS_SBW_SAMPLES = 4020, /**< "sbw_samples": evaluation samples used by s_n (at most n_eval) */
-    SAE_METRICS_KEEP_COSINE = 4021  /**< "keep_cosine": 1 keep the N x L cosine matrices for copy-out, 0 only summaries */
+    SAE_METRICS_KEEP_COSINE = 4021, /**< "keep_cosine": 1 keep the N x L cosine matrices for copy-out, 0 only summaries */
+    SAE_METRICS_N_THREADS = 4022    /**< "metrics_threads": threads of the non-BLAS loops (results do not depend on it) */
 } sae_metrics_param;
 
 /** Groups of metrics, OR-ed into "metrics_compute" (values pinned). */

@@ -67,6 +67,7 @@ typedef struct lap {
     const float *s;
     int64_t n, m, rs, cs; /* n <= m */
     int64_t k;            /* top-k columns per row */
+    int threads;
     int32_t *topk;        /* n x k */
     int32_t *xrow, *xcol; /* extra edges */
     int64_t nx, capx;
@@ -87,9 +88,14 @@ static int32_t select_topk(lap *p)
 {
     sae_free(p->al, p->topk);
     p->topk = sae_malloc(p->al, (size_t)(p->n * p->k) * sizeof *p->topk);
-    double *key = sae_malloc(p->al, (size_t)p->k * sizeof *key);
-    int32_t st = (p->topk && key) ? SAE_OK : SAE_E_NOMEM;
-    for (int64_t i = 0; st == SAE_OK && i < p->n; i++) {
+    double *keys = sae_malloc(p->al, (size_t)(p->k * p->threads) * sizeof *keys);
+    if (p->topk == NULL || keys == NULL) {
+        sae_free(p->al, keys);
+        return SAE_E_NOMEM;
+    }
+    SAE_M_PARALLEL_FOR(p->threads)
+    for (int64_t i = 0; i < p->n; i++) {
+        double *key = keys + (int64_t)SAE_M_THREAD() * p->k;
         int64_t cnt = 0, first = (i * p->k) % p->m;
         int32_t *idx = p->topk + i * p->k;
         /* Ties keep the first column scanned; starting each row at a different column
@@ -100,8 +106,8 @@ static int32_t select_topk(lap *p)
             sae_metrics_keep_top(key, idx, &cnt, p->k, -cost(p, i, j), (int32_t)j);
         }
     }
-    sae_free(p->al, key);
-    return st;
+    sae_free(p->al, keys);
+    return SAE_OK;
 }
 
 static int32_t add_extra(lap *p, int32_t i, int32_t j)
@@ -254,32 +260,43 @@ static int solve_sparse(lap *p)
     return 0;
 }
 
-/* Dense dual check; adds up to LAP_VIOLATORS most violated pairs per row. */
+/* Dense dual check: the most negative reduced cost of each row and up to LAP_VIOLATORS
+ * most violated pairs per row (scanned in parallel, added in row order). */
 static int32_t verify(lap *p, double *min_reduced, int64_t *n_added)
 {
-    double key[LAP_VIOLATORS];
-    int32_t idx[LAP_VIOLATORS];
-    double worst = INFINITY;
-    *n_added = 0;
-    for (int64_t i = 0; i < p->n; i++) {
-        int64_t cnt = 0;
-        double ui = p->u[i];
-        for (int64_t j = 0; j < p->m; j++) {
-            double r = cost(p, i, j) - ui - p->v[j];
-            if (r < worst)
-                worst = r;
-            if (r < -LAP_TOL)
-                sae_metrics_keep_top(key, idx, &cnt, LAP_VIOLATORS, -r, (int32_t)j);
+    double *worst = sae_malloc(p->al, (size_t)p->n * sizeof *worst);
+    double *keys = sae_malloc(p->al, (size_t)(p->n * LAP_VIOLATORS) * sizeof *keys);
+    int32_t *idx = sae_malloc(p->al, (size_t)(p->n * LAP_VIOLATORS) * sizeof *idx);
+    int64_t *cnt = sae_malloc(p->al, (size_t)p->n * sizeof *cnt);
+    int32_t st = (worst && keys && idx && cnt) ? SAE_OK : SAE_E_NOMEM;
+    if (st == SAE_OK) {
+        SAE_M_PARALLEL_FOR(p->threads)
+        for (int64_t i = 0; i < p->n; i++) {
+            double ui = p->u[i], w = INFINITY;
+            cnt[i] = 0;
+            for (int64_t j = 0; j < p->m; j++) {
+                double r = cost(p, i, j) - ui - p->v[j];
+                w = r < w ? r : w;
+                if (r < -LAP_TOL)
+                    sae_metrics_keep_top(keys + i * LAP_VIOLATORS, idx + i * LAP_VIOLATORS,
+                                         &cnt[i], LAP_VIOLATORS, -r, (int32_t)j);
+            }
+            worst[i] = w;
         }
-        for (int64_t c = 0; c < cnt; c++) {
-            int32_t st = add_extra(p, (int32_t)i, idx[c]);
-            if (st != SAE_OK)
-                return st;
-        }
-        *n_added += cnt;
     }
-    *min_reduced = worst;
-    return SAE_OK;
+    *n_added = 0;
+    *min_reduced = INFINITY;
+    for (int64_t i = 0; st == SAE_OK && i < p->n; i++) {
+        *min_reduced = SAE_MIN(*min_reduced, worst[i]);
+        for (int64_t c = 0; st == SAE_OK && c < cnt[i]; c++)
+            st = add_extra(p, (int32_t)i, idx[i * LAP_VIOLATORS + c]);
+        *n_added += cnt[i];
+    }
+    sae_free(p->al, worst);
+    sae_free(p->al, keys);
+    sae_free(p->al, idx);
+    sae_free(p->al, cnt);
+    return st;
 }
 
 static void lap_free(lap *p)
@@ -335,13 +352,14 @@ static int32_t lap_tall(lap *p, double *min_reduced)
 }
 
 int32_t sae_lap_max(const sae_alloc *al, const float *s, int64_t n_rows, int64_t n_cols,
-                    int64_t rs, int64_t cs, int32_t *row_match, int32_t *col_match,
-                    double *total, double *min_reduced)
+                    int64_t rs, int64_t cs, int threads, int32_t *row_match,
+                    int32_t *col_match, double *total, double *min_reduced)
 {
     int transposed = n_rows > n_cols;
     lap p;
     memset(&p, 0, sizeof p);
     p.al = al;
+    p.threads = threads > 0 ? threads : 1;
     p.s = s;
     p.n = transposed ? n_cols : n_rows;
     p.m = transposed ? n_rows : n_cols;

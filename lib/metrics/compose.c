@@ -201,18 +201,24 @@ typedef struct latent_top {
     int64_t *cnt;
 } latent_top;
 
-/* Candidates of every latent in one row-wise pass over the N x L cosines. */
+/* Candidates of every latent: row-wise passes over the N x L cosines, one block of
+ * latent columns per task (each latent's candidates depend only on its column). */
 static void collect_candidates(const sae_meval *e, int64_t k, latent_top *t)
 {
-    for (int64_t j = 0; j < e->l; j++)
-        t->cnt[j] = 0;
-    for (int64_t i = 0; i < e->n; i++) {
-        const float *row = e->cos + i * e->l;
-        for (int64_t j = 0; j < e->l; j++) {
-            double c = row[j];
-            if (t->cnt[j] == k && c <= t->key[j * k])
-                continue;
-            sae_metrics_keep_top(t->key + j * k, t->idx + j * k, &t->cnt[j], k, c, (int32_t)i);
+    int64_t n_blocks = (e->l + 255) / 256;
+    SAE_M_PARALLEL_FOR(e->set->threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        int64_t j0 = blk * 256, j1 = SAE_MIN(e->l, j0 + 256);
+        for (int64_t j = j0; j < j1; j++)
+            t->cnt[j] = 0;
+        for (int64_t i = 0; i < e->n; i++) {
+            const float *row = e->cos + i * e->l;
+            for (int64_t j = j0; j < j1; j++) {
+                double c = row[j];
+                if (t->cnt[j] == k && c <= t->key[j * k])
+                    continue;
+                sae_metrics_keep_top(t->key + j * k, t->idx + j * k, &t->cnt[j], k, c, (int32_t)i);
+            }
         }
     }
 }
@@ -223,64 +229,93 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Fit latent j; class 1 single, 2 composed, 0 unexplained; composed features into feat
+ * (increasing index, n_terms of them). */
+static int fit_latent(const sae_meval *e, const latent_top *top, int64_t j, int64_t t,
+                      double *work, double *b, int32_t *cand, float *nt, float *res,
+                      int64_t *feat)
+{
+    const sae_msettings *s = e->set;
+    int64_t k = SAE_MIN(s->compose_candidates, e->n), kj = top->cnt[j];
+    for (int64_t c = 0; c < kj; c++) { /* descending cosine */
+        cand[c] = top->idx[j * k + kj - 1 - c];
+        b[c] = top->key[j * k + kj - 1 - c];
+    }
+    sae_fit fit;
+    sae_metrics_nnls_fit(e->dict, e->d, e->d, cand, b, kj, t, s->compose_min_weight, work, &fit);
+    nt[j] = (float)fit.n_terms;
+    res[j] = (float)fit.residual;
+    if (kj > 0 && b[0] >= s->compose_single_cos)
+        return 1;
+    if (fit.n_terms < 2 || fit.residual > s->compose_max_residual)
+        return 0;
+    for (int32_t q = 0; q < fit.n_terms; q++)
+        feat[q] = fit.feature[q];
+    qsort(feat, (size_t)fit.n_terms, sizeof(int64_t), cmp_i64);
+    return 2;
+}
+
+/* Records (latent, k, f_1..f_k) of the composed latents, in latent order. */
+static int32_t composed_list(const sae_meval *e, sae_mresults *r, const uint8_t *cls,
+                             const float *nt, const int64_t *feat, int64_t t)
+{
+    int64_t n_rec = 0, composed = 0, single = 0;
+    for (int64_t j = 0; j < e->l; j++) {
+        single += cls[j] == 1;
+        composed += cls[j] == 2;
+        n_rec += cls[j] == 2 ? 2 + (int64_t)nt[j] : 0;
+    }
+    int64_t *dst = sae_mresults_list(e->al, r, SAE_LIST_COMPOSED, n_rec);
+    if (dst == NULL)
+        return SAE_E_NOMEM;
+    n_rec = 0;
+    for (int64_t j = 0; j < e->l; j++) {
+        if (cls[j] != 2)
+            continue;
+        dst[n_rec++] = j;
+        dst[n_rec++] = (int64_t)nt[j];
+        for (int64_t q = 0; q < (int64_t)nt[j]; q++)
+            dst[n_rec++] = feat[j * t + q];
+    }
+    sae_mresults_set(r, SAE_METRIC_N_COMPOSED, (double)composed);
+    sae_mresults_set(r, SAE_METRIC_N_SINGLE, (double)single);
+    sae_mresults_set(r, SAE_METRIC_N_UNEXPLAINED, (double)(e->l - composed - single));
+    return SAE_OK;
+}
+
 int32_t sae_metrics_composition(sae_meval *e, sae_mresults *r)
 {
     const sae_msettings *s = e->set;
     int64_t k = SAE_MIN(s->compose_candidates, e->n), t = SAE_MIN(s->compose_max_terms, k);
+    int64_t nth = s->threads, wl = sae_metrics_nnls_work(k, t);
     latent_top top;
     top.key = sae_malloc(e->al, (size_t)(e->l * k) * sizeof(double));
     top.idx = sae_malloc(e->al, (size_t)(e->l * k) * sizeof(int32_t));
     top.cnt = sae_malloc(e->al, (size_t)e->l * sizeof(int64_t));
-    double *work = sae_malloc(e->al, (size_t)sae_metrics_nnls_work(k, t) * sizeof(double));
-    double *b = sae_malloc(e->al, (size_t)k * sizeof(double));
-    int32_t *cand = sae_malloc(e->al, (size_t)k * sizeof(int32_t));
-    /* records (latent, k, f_1..f_k): at most (2 + t) per latent */
-    int64_t *rec = sae_malloc(e->al, (size_t)(e->l * (2 + t)) * sizeof(int64_t));
+    double *work = sae_malloc(e->al, (size_t)(nth * (wl + k)) * sizeof(double));
+    int32_t *cand = sae_malloc(e->al, (size_t)(nth * k) * sizeof(int32_t));
+    int64_t *feat = sae_malloc(e->al, (size_t)(e->l * t) * sizeof(int64_t));
+    uint8_t *cls = sae_malloc(e->al, (size_t)e->l);
     float *nt = sae_mresults_array(e->al, r, SAE_ARRAY_COMPOSE_N_TERMS, 1, e->l);
     float *res = sae_mresults_array(e->al, r, SAE_ARRAY_COMPOSE_RESIDUAL, 1, e->l);
     int32_t st = SAE_E_NOMEM;
-    if (!top.key || !top.idx || !top.cnt || !work || !b || !cand || !rec || !nt || !res)
+    if (!top.key || !top.idx || !top.cnt || !work || !cand || !feat || !cls || !nt || !res)
         goto done;
     collect_candidates(e, k, &top);
-    int64_t n_rec = 0, composed = 0, single = 0;
+    SAE_M_PARALLEL_FOR(s->threads)
     for (int64_t j = 0; j < e->l; j++) {
-        int64_t kj = top.cnt[j];
-        for (int64_t c = 0; c < kj; c++) { /* descending cosine */
-            cand[c] = top.idx[j * k + kj - 1 - c];
-            b[c] = top.key[j * k + kj - 1 - c];
-        }
-        sae_fit fit;
-        sae_metrics_nnls_fit(e->dict, e->d, e->d, cand, b, kj, t, s->compose_min_weight, work, &fit);
-        nt[j] = (float)fit.n_terms;
-        res[j] = (float)fit.residual;
-        if (kj > 0 && b[0] >= s->compose_single_cos) {
-            single++;
-        } else if (fit.n_terms >= 2 && fit.residual <= s->compose_max_residual) {
-            composed++;
-            rec[n_rec++] = j;
-            rec[n_rec++] = fit.n_terms;
-            for (int32_t q = 0; q < fit.n_terms; q++)
-                rec[n_rec + q] = fit.feature[q];
-            qsort(rec + n_rec, (size_t)fit.n_terms, sizeof(int64_t), cmp_i64);
-            n_rec += fit.n_terms;
-        }
+        int64_t th = SAE_M_THREAD();
+        double *w = work + th * (wl + k);
+        cls[j] = (uint8_t)fit_latent(e, &top, j, t, w, w + wl, cand + th * k, nt, res, feat + j * t);
     }
-    int64_t *dst = sae_mresults_list(e->al, r, SAE_LIST_COMPOSED, n_rec);
-    if (dst == NULL)
-        goto done;
-    if (n_rec)
-        memcpy(dst, rec, (size_t)n_rec * sizeof(int64_t));
-    sae_mresults_set(r, SAE_METRIC_N_COMPOSED, (double)composed);
-    sae_mresults_set(r, SAE_METRIC_N_SINGLE, (double)single);
-    sae_mresults_set(r, SAE_METRIC_N_UNEXPLAINED, (double)(e->l - composed - single));
-    st = SAE_OK;
+    st = composed_list(e, r, cls, nt, feat, t);
 done:
     sae_free(e->al, top.key);
     sae_free(e->al, top.idx);
     sae_free(e->al, top.cnt);
     sae_free(e->al, work);
-    sae_free(e->al, b);
     sae_free(e->al, cand);
-    sae_free(e->al, rec);
+    sae_free(e->al, feat);
+    sae_free(e->al, cls);
     return st;
 }

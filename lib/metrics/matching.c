@@ -27,7 +27,7 @@ int32_t sae_metrics_matching(sae_meval *e, sae_mresults *r, const float *cos, in
     if (row == NULL || col == NULL || lat == NULL || (!encoder && mc == NULL))
         goto done;
     double total = 0, gap = 0;
-    st = sae_lap_max(e->al, cos, e->n, e->l, e->l, 1, row, col, &total, &gap);
+    st = sae_lap_max(e->al, cos, e->n, e->l, e->l, 1, e->set->threads, row, col, &total, &gap);
     if (st != SAE_OK)
         goto done;
     int64_t recovered = 0;

@@ -83,6 +83,7 @@ static void read_settings(const sae_config *cfg, sae_msettings *s)
     s->sbw_max_n = sae_cfg_i64(cfg, SAE_METRICS_SBW_MAX_N);
     s->sbw_samples = SAE_MIN(sae_cfg_i64(cfg, SAE_METRICS_SBW_SAMPLES), s->n_eval);
     s->keep_cosine = (int)sae_cfg_i64(cfg, SAE_METRICS_KEEP_COSINE);
+    s->threads = (int)sae_cfg_i64(cfg, SAE_METRICS_N_THREADS);
 }
 
 int32_t sae_metrics_create(sae_metrics **out, const sae_config *cfg, const sae_allocator *alloc)

@@ -7,6 +7,18 @@
 
 #include <sae/metrics.h>
 
+/* OpenMP loops over disjoint outputs; serial without OpenMP. Results never depend on the
+ * thread count: every reduction is done afterwards in a fixed order. */
+#define SAE_M_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#  include <omp.h>
+#  define SAE_M_PARALLEL_FOR(nt) SAE_M_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, 16))
+#  define SAE_M_THREAD() omp_get_thread_num()
+#else
+#  define SAE_M_PARALLEL_FOR(nt)
+#  define SAE_M_THREAD() 0
+#endif
+
 /* One past the largest value of each result enum. */
 #define SAE_M_SCALARS 32
 #define SAE_M_ARRAYS 33
@@ -47,6 +59,7 @@ typedef struct sae_msettings {
     int64_t hist_bins, peak_min_fires;
     double peak_min_height, peak_max_valley, dense_threshold;
     int keep_cosine;
+    int threads;
 } sae_msettings;
 
 struct sae_metrics {
@@ -85,10 +98,10 @@ double sae_metrics_frac_at_least(const float *v, int64_t n, double t);
 /* Maximise sum score(i, match[i]) over one-to-one matchings of min(n_rows, n_cols)
  * pairs; score(i, j) = s[i * rs + j * cs]. row_match (length n_rows) and col_match (length
  * n_cols) receive the partner or -1. *total gets the matched sum, *min_reduced the
- * certificate (most negative reduced cost over all n_rows x n_cols pairs, >= -tol). */
+ * certificate (most negative reduced cost over all n_rows x n_cols pairs, >= -tol). threads only splits the dense scans. */
 int32_t sae_lap_max(const sae_alloc *al, const float *s, int64_t n_rows, int64_t n_cols,
-                    int64_t rs, int64_t cs, int32_t *row_match, int32_t *col_match,
-                    double *total, double *min_reduced);
+                    int64_t rs, int64_t cs, int threads, int32_t *row_match,
+                    int32_t *col_match, double *total, double *min_reduced);
 
 /* ---- composition (compose.c) ------------------------------------------------------- */
 typedef struct sae_fit {

@@ -26,6 +26,7 @@ static const sae_param_def metrics_params[] = {
     {SAE_METRICS_SBW_MAX_N, "sbw_max_n", SAE_TYPE_I64, 0, 4096, 64, "s_n is also reported for n = 0..sbw_max_n (clamped to L - 1)"},
     {SAE_METRICS_SBW_SAMPLES, "sbw_samples", SAE_TYPE_I64, 1, 1 << 24, 1024, "evaluation samples used by s_n (at most n_eval)"},
     {SAE_METRICS_KEEP_COSINE, "keep_cosine", SAE_TYPE_I64, 0, 1, 1, "1 keep the N x L cosine matrices for copy-out; 0 keep only summaries"},
+    {SAE_METRICS_N_THREADS, "metrics_threads", SAE_TYPE_I64, 1, 256, 1, "threads of the matching, composition and scan loops (results do not depend on it)"},
 };
 
 const sae_kind_def sae_metrics_kind = {SAE_KIND_METRICS, "metrics", metrics_params,
