@@ -717,8 +717,11 @@ static void test_caller_dictionary(void **state)
     (void)state;
     double v[3 * 4] = {3, 0, 4, 0, 0, 2, 0, 0, 1, 1, 1, 1};
     float D[12];
-    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 3.0, "d", 4.0, "dict",
-                                (double)SAE_TOY_DICT_CALLER, NULL);
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 3.0, "d", 4.0, NULL);
+    set_f64s(c, SAE_TOY_DICT_VALUES, v, 12);
+    expect_invalid(c, "not caller"); /* given directions would be ignored */
+    assert_ok(sae_config_set_f64_array(c, SAE_TOY_DICT_VALUES, NULL, 0));
+    assert_ok(sae_config_set_i64(c, SAE_TOY_DICT, SAE_TOY_DICT_CALLER));
     expect_invalid(c, "dict_values");
     set_f64s(c, SAE_TOY_DICT_VALUES, v, 12);
     sae_toy *t = make_toy(c);

@@ -196,6 +196,8 @@ static int32_t check_dict(const sae_config *c, vscratch *v, char *msg, size_t ca
         int32_t st = check_dict_values(c, n, d, msg, cap);
         if (st != SAE_OK)
             return st;
+    } else if (sae_cfg_is_set(c, SAE_TOY_DICT_VALUES)) {
+        return R("dict_values is set but dict is %lld, not caller (3)", LL(kind));
     }
     return check_pairs(c, v, msg, cap);
 }
