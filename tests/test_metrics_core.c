@@ -56,7 +56,7 @@ static void test_cosine_permuted_dictionary(void **state)
         for (int64_t k = 0; k < d; k++)
             dec[j * d + k] = 3.0f * dict[perm[j] * d + k];
     float *cos = malloc((size_t)(n * l) * sizeof(float));
-    assert_ok(sae_metrics_cosine(&al, dict, n, d, dec, l, d, 0, d, cos));
+    assert_ok(sae_metrics_cosine(&al, dict, n, d, dec, l, d, 0, d, 2, cos));
     float rmax[20], cmax[20];
     int32_t rarg[20], carg[20];
     sae_metrics_maxima(cos, n, l, rmax, rarg, cmax, carg);
@@ -71,7 +71,7 @@ static void test_cosine_permuted_dictionary(void **state)
         for (int64_t k = 0; k < d; k++)
             enc[k * l + j] = dec[j * d + k];
     float *cos2 = malloc((size_t)(n * l) * sizeof(float));
-    assert_ok(sae_metrics_cosine(&al, dict, n, d, enc, l, l, 1, d, cos2));
+    assert_ok(sae_metrics_cosine(&al, dict, n, d, enc, l, l, 1, d, 1, cos2));
     for (int64_t k = 0; k < n * l; k++)
         assert_close(cos2[k], cos[k], 1e-6);
     free(dict), free(dec), free(cos), free(enc), free(cos2);
@@ -86,7 +86,7 @@ static void test_random_directions_max_cos(void **state)
     const int64_t n = 256, l = 512, d = 256;
     float *a = gaussian(n, d, 5), *b = gaussian(l, d, 6);
     float *cos = malloc((size_t)(n * l) * sizeof(float));
-    assert_ok(sae_metrics_cosine(&al, a, n, d, b, l, d, 0, d, cos));
+    assert_ok(sae_metrics_cosine(&al, a, n, d, b, l, d, 0, d, 2, cos));
     float *rmax = malloc((size_t)n * sizeof(float)), *cmax = malloc((size_t)l * sizeof(float));
     int32_t *rarg = malloc((size_t)n * sizeof(int32_t)), *carg = malloc((size_t)l * sizeof(int32_t));
     sae_metrics_maxima(cos, n, l, rmax, rarg, cmax, carg);

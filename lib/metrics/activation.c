@@ -21,7 +21,8 @@ typedef struct evalbuf {
     int32_t *feature;
     float *magnitude;
     int64_t cap;
-    int32_t *fired;    /* latents firing in the current sample */
+    int32_t *fired;    /* CHUNK x L: latents firing in each sample of the chunk */
+    int64_t *n_fired;  /* CHUNK */
     int64_t *stamp;    /* N: sample index + 1 when the feature is active */
     int64_t *child_on; /* N: sample index + 1 when a child of the feature is active */
 } evalbuf;
@@ -104,30 +105,47 @@ static void absorption_counts(const sae_meval *e, acc *a, evalbuf *b, int64_t ro
 static void sample_stats(const sae_meval *e, acc *a, evalbuf *b, int64_t row, int64_t global)
 {
     const float *zrow = b->z + row * e->l;
+    int32_t *fired = b->fired + row * e->l;
     double thr = e->set->fire_threshold;
     int64_t nf = 0;
     for (int64_t j = 0; j < e->l; j++)
         if (zrow[j] > thr) {
-            b->fired[nf++] = (int32_t)j;
+            fired[nf++] = (int32_t)j;
             a->fires[j]++;
             if (zrow[j] > a->zmax[j])
                 a->zmax[j] = zrow[j];
         }
+    b->n_fired[row] = nf;
     a->l0_sum += (double)nf;
     a->l0_hist[nf] += 1.0f;
     int64_t lo = b->row_ptr[row], hi = b->row_ptr[row + 1];
     a->true_l0_sum += (double)(hi - lo);
-    for (int64_t q = lo; q < hi; q++) {
-        int32_t f = b->feature[q];
-        a->active[f]++;
-        if (a->cofire) {
-            uint32_t *crow = a->cofire + (int64_t)f * e->l;
-            for (int64_t t = 0; t < nf; t++)
-                crow[b->fired[t]]++;
-        }
-    }
+    for (int64_t q = lo; q < hi; q++)
+        a->active[b->feature[q]]++;
     if (a->parents)
         absorption_counts(e, a, b, row, global + 1, zrow);
+}
+
+/* Co-firing counts of a chunk: each task owns a range of features (rows of the count
+ * matrix), so tasks never write the same entry and the counts are exact integers. */
+static void cofire_counts(const sae_meval *e, acc *a, const evalbuf *b, int64_t n)
+{
+    int64_t n_tasks = 4 * (int64_t)e->set->threads;
+    SAE_M_PARALLEL_FOR(e->set->threads)
+    for (int64_t task = 0; task < n_tasks; task++) {
+        int64_t f0 = e->n * task / n_tasks, f1 = e->n * (task + 1) / n_tasks;
+        for (int64_t i = 0; i < n; i++) {
+            const int32_t *fired = b->fired + i * e->l;
+            for (int64_t q = b->row_ptr[i]; q < b->row_ptr[i + 1]; q++) {
+                int64_t f = b->feature[q];
+                if (f < f0 || f >= f1)
+                    continue;
+                uint32_t *crow = a->cofire + f * e->l;
+                for (int64_t t = 0; t < b->n_fired[i]; t++)
+                    crow[fired[t]]++;
+            }
+        }
+    }
 }
 
 static int32_t reconstruction(const sae_meval *e, acc *a, evalbuf *b, int64_t n)
@@ -182,6 +200,8 @@ static int32_t chunk_a(sae_meval *e, acc *a, evalbuf *b, int64_t done, int64_t n
     int32_t st = SAE_OK;
     for (int64_t i = 0; i < n; i++)
         sample_stats(e, a, b, i, done + i);
+    if (a->cofire)
+        cofire_counts(e, a, b, n);
     if (e->set->groups & SAE_MG_RECONSTRUCTION)
         st = reconstruction(e, a, b, n);
     if (st == SAE_OK && (e->set->groups & SAE_MG_SBW))
@@ -243,8 +263,7 @@ static int32_t detection_results(sae_meval *e, sae_mresults *r, acc *a)
     float *bf = sae_mresults_array(e->al, r, SAE_ARRAY_BEST_F1, 1, e->n);
     if (!bl || !bp || !br || !bf)
         return SAE_E_NOMEM;
-    double f1_sum = 0;
-    int64_t counted = 0;
+    SAE_M_PARALLEL_FOR(e->set->threads)
     for (int64_t f = 0; f < e->n; f++) {
         const uint32_t *crow = a->cofire + f * e->l;
         double best = -1;
@@ -265,9 +284,15 @@ static int32_t detection_results(sae_meval *e, sae_mresults *r, acc *a)
         bp[f] = a->fires[arg] > 0 ? (float)(tp / (double)a->fires[arg]) : 0.0f;
         br[f] = (float)(tp / (double)a->active[f]);
         bf[f] = (float)best;
-        f1_sum += best;
-        counted++;
     }
+    double f1_sum = 0; /* in feature order, whatever the thread count */
+    int64_t counted = 0;
+    for (int64_t f = 0; f < e->n; f++)
+        if (bl[f] >= 0) {
+            f1_sum += 2.0 * a->cofire[f * e->l + (int64_t)bl[f]] /
+                      (double)(a->fires[(int64_t)bl[f]] + a->active[f]);
+            counted++;
+        }
     sae_mresults_set(r, SAE_METRIC_MEAN_BEST_F1, counted ? f1_sum / (double)counted : NAN);
     return SAE_OK;
 }
@@ -565,7 +590,8 @@ int32_t sae_metrics_activation(sae_meval *e, sae_mresults *r, float *counts_scra
     b.xhat = zalloc(al, CHUNK * d, sizeof(float), &fail);
     b.proj = zalloc(al, CHUNK * d, sizeof(float), &fail);
     b.row_ptr = zalloc(al, CHUNK + 1, sizeof(int64_t), &fail);
-    b.fired = zalloc(al, l, sizeof(int32_t), &fail);
+    b.fired = zalloc(al, CHUNK * l, sizeof(int32_t), &fail);
+    b.n_fired = zalloc(al, CHUNK, sizeof(int64_t), &fail);
     b.stamp = zalloc(al, n, sizeof(int64_t), &fail);
     b.child_on = zalloc(al, n, sizeof(int64_t), &fail);
     a.fires = zalloc(al, l, sizeof(int64_t), &fail);
@@ -619,7 +645,7 @@ int32_t sae_metrics_activation(sae_meval *e, sae_mresults *r, float *counts_scra
         st = histogram_results(e, r, &a);
     if (st == SAE_OK && (g & SAE_MG_SBW))
         st = sbw_results(e, r, &a);
-    void *ptrs[] = {b.x, b.z, b.xhat, b.proj, b.row_ptr, b.feature, b.magnitude, b.fired,
+    void *ptrs[] = {b.x, b.z, b.xhat, b.proj, b.row_ptr, b.feature, b.magnitude, b.fired, b.n_fired,
                     b.stamp, b.child_on, a.fires, a.active, a.zmax, a.x_sum, a.l0_hist, a.sbw,
                     a.n_with, a.off_with, a.n_alone, a.off_alone, a.pair, a.joint, a.hist, parents};
     for (size_t k = 0; k < sizeof ptrs / sizeof ptrs[0]; k++)

@@ -201,7 +201,7 @@ static int32_t run_direction_groups(sae_metrics *m, sae_meval *e, sae_mresults *
     if (cos == NULL)
         cos = scratch; /* keep_cosine = 0: the decoder cosines live in the scratch */
     if (g & (SAE_MG_RECOVERY | SAE_MG_MATCHING | SAE_MG_COMPOSITION)) {
-        st = sae_metrics_cosine(&m->al, e->dict, e->n, e->d, e->w_dec, e->l, e->d, 0, e->d, cos);
+        st = sae_metrics_cosine(&m->al, e->dict, e->n, e->d, e->w_dec, e->l, e->d, 0, e->d, s->threads, cos);
         e->cos = cos;
         if (st == SAE_OK)
             st = sae_metrics_recovery(e, r, cos, 0);
@@ -219,7 +219,7 @@ static int32_t run_direction_groups(sae_metrics *m, sae_meval *e, sae_mresults *
             enc = scratch;
         if (enc == cos)
             e->cos = NULL;
-        st = sae_metrics_cosine(&m->al, e->dict, e->n, e->d, e->w_enc, e->l, e->l, 1, e->d, enc);
+        st = sae_metrics_cosine(&m->al, e->dict, e->n, e->d, e->w_enc, e->l, e->l, 1, e->d, s->threads, enc);
         if (st == SAE_OK)
             st = sae_metrics_recovery(e, r, enc, 1);
         if (st == SAE_OK && (g & SAE_MG_MATCHING))

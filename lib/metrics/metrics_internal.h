@@ -85,7 +85,7 @@ int64_t *sae_mresults_list(const sae_alloc *al, sae_mresults *r, int32_t which, 
  * Zero-norm directions give cosine 0. */
 int32_t sae_metrics_cosine(const sae_alloc *al, const float *a, int64_t n, int64_t lda,
                            const float *b, int64_t l, int64_t ldb, int b_cols_are_latents,
-                           int64_t d, float *cos);
+                           int64_t d, int threads, float *cos);
 /* Row and column maxima of an n x l matrix (ld = l) with their arg (first on ties). */
 void sae_metrics_maxima(const float *m, int64_t n, int64_t l, float *row_max, int32_t *row_arg,
                         float *col_max, int32_t *col_arg);

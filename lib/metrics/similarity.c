@@ -31,7 +31,7 @@ static void inverse_col_norms(const float *b, int64_t l, int64_t d, int64_t ldb,
 
 int32_t sae_metrics_cosine(const sae_alloc *al, const float *a, int64_t n, int64_t lda,
                            const float *b, int64_t l, int64_t ldb, int b_cols_are_latents,
-                           int64_t d, float *cos)
+                           int64_t d, int threads, float *cos)
 {
     float *inv_a = sae_malloc(al, (size_t)n * sizeof *inv_a);
     float *inv_b = sae_malloc(al, (size_t)l * sizeof *inv_b);
@@ -48,6 +48,7 @@ int32_t sae_metrics_cosine(const sae_alloc *al, const float *a, int64_t n, int64
     st = sae_gemm(0, b_cols_are_latents ? 0 : 1, n, l, d, 1.0f, a, lda, b, ldb, 0.0f, cos, l);
     if (st != SAE_OK)
         goto done;
+    SAE_M_PARALLEL_FOR(threads > 0 ? threads : 1)
     for (int64_t i = 0; i < n; i++) {
         float *row = cos + i * l;
         for (int64_t j = 0; j < l; j++) {
