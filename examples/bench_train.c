@@ -103,11 +103,19 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     /* encoder product 2 n L d flops; ReLU also: decoder, decoder grad, dLoss/dz, encoder grad */
     double dense = 2.0 * (double)s->batch * (double)s->n_latents * (double)s->d *
                    (a->arch == SAE_ARCH_RELU ? 5.0 : 1.0);
+    /* issue 4 bound: 1.5 x (parameters + two Adam moments + one batch), in MiB */
+    double floats = 0.0;
+    for (int32_t w = SAE_TENSOR_W_ENC; w <= SAE_TENSOR_B_DEC; w++) {
+        int64_t rows, cols;
+        CHECK(sae_model_tensor_shape(m, w, &rows, &cols));
+        floats += (double)(rows * cols);
+    }
+    double bound = 1.5 * (3.0 * floats + (double)(s->batch * s->d)) * 4.0 / 1048576.0;
     printf("%-7s %-10s steps %4lld  %10.0f samples/s  %9.2f ms/step  gen %7.2f ms/step  "
-           "dense %6.1f GFLOP/s  peak RSS %7.1f MB  loss %.4g  L0 %.2f\n",
+           "dense %6.1f GFLOP/s  peak RSS %7.1f MiB (bound %.1f)  loss %.4g  L0 %.2f\n",
            s->name, a->name, (long long)steps, (double)(steps * s->batch) / el,
            1e3 * el / (double)steps, 1e3 * gen / (double)steps, dense * (double)steps / el * 1e-9,
-           (double)ru.ru_maxrss / 1024.0, loss, l0);
+           (double)ru.ru_maxrss / 1024.0, bound, loss, l0);
     fflush(stdout);
     free(x);
     sae_trainer_free(t);
