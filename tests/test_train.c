@@ -497,6 +497,36 @@ static void test_resampling(void **state)
     sae_toy_free(toy);
 }
 
+/* Clipping: with adam_eps = 1 an update is at most lr * |clipped gradient| per parameter. */
+static void test_gradient_clipping(void **state)
+{
+    (void)state;
+    sae_toy *toy = easy_toy();
+    float before[48 * 64], after[48 * 64];
+    double change[2];
+    for (int clip = 0; clip <= 1; clip++) {
+        sae_model *m;
+        sae_trainer *t = small_trainer(SAE_ARCH_RELU, "adam_eps", 1.0, "grad_clip",
+                                       clip ? 1e-6 : 0.0, NULL, &m);
+        snapshot(m, before);
+        assert_ok(sae_trainer_train_toy(t, toy, 1));
+        snapshot(m, after);
+        double norm, mx = 0.0;
+        assert_ok(sae_trainer_stat(t, SAE_STAT_GRAD_NORM, &norm));
+        assert_true(norm > 1e-3); /* reported before clipping */
+        for (int i = 0; i < 48 * 64; i++)
+            mx = fmax(mx, fabs((double)after[i] - before[i]));
+        change[clip] = mx;
+        sae_trainer_free(t);
+        sae_model_free(m);
+    }
+    /* decoder rows are renormalised after the step, which can only shrink the change
+     * relative to the row norm; 3e-3 = lr, 1e-6 = clip */
+    assert_true(change[1] <= 3e-3 * 1e-6 * 1.01);
+    assert_true(change[0] > 100.0 * change[1]);
+    sae_toy_free(toy);
+}
+
 static void test_argument_checks(void **state)
 {
     (void)state;
@@ -544,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_batchtopk_threshold_by_hand),
         cmocka_unit_test(test_b_dec_init),
         cmocka_unit_test(test_resampling),
+        cmocka_unit_test(test_gradient_clipping),
         cmocka_unit_test(test_argument_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
