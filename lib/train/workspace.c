@@ -42,35 +42,47 @@ static void *get(ws_alloc *a, int64_t count, size_t elem)
     return p;
 }
 
+/* Codes of `rows` rows with room for nnz entries, their gradients and column view. */
+typedef struct codes_bufs {
+    sae_codes *c;
+    float **gval;
+    int64_t **ent, **col_ptr;
+    int32_t **erow;
+} codes_bufs;
+
+static void alloc_codes(ws_alloc *a, codes_bufs b, int64_t rows, int64_t nnz, int64_t l)
+{
+    b.c->row_ptr = get(a, rows + 1, sizeof(int64_t));
+    b.c->idx = get(a, nnz, sizeof(int32_t));
+    b.c->val = get(a, nnz, sizeof(float));
+    b.c->cap = nnz;
+    *b.gval = get(a, nnz, sizeof(float));
+    *b.ent = get(a, nnz, sizeof(int64_t));
+    *b.erow = get(a, nnz, sizeof(int32_t));
+    *b.col_ptr = get(a, l + 1, sizeof(int64_t));
+}
+
+static codes_bufs main_codes(sae_train_ws *w)
+{
+    codes_bufs b = {&w->codes, &w->gval, &w->ent, &w->col_ptr, &w->erow};
+    return b;
+}
+
 static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap)
 {
     sae_train_ws *w = &t->ws;
     const sae_model *m = t->model;
     int64_t nnz = cap * m->k, l = m->n_latents, d = m->d;
     w->go = get(a, cap * m->n_widths * d, sizeof(float));
-    w->codes.row_ptr = get(a, cap + 1, sizeof(int64_t));
-    w->codes.idx = get(a, nnz, sizeof(int32_t));
-    w->codes.val = get(a, nnz, sizeof(float));
-    w->codes.cap = nnz;
-    w->gval = get(a, nnz, sizeof(float));
-    w->ent = get(a, nnz, sizeof(int64_t));
-    w->erow = get(a, nnz, sizeof(int32_t));
-    w->col_ptr = get(a, l + 1, sizeof(int64_t));
+    alloc_codes(a, main_codes(w), cap, nnz, l);
     if (sae_arch_is_batch(m->arch)) {
         w->heap.val = get(a, nnz, sizeof(float));
         w->heap.pos = get(a, nnz, sizeof(int64_t));
         w->heap.cap = nnz;
     }
     if (t->o.aux_coef > 0.0) {
-        int64_t an = cap * t->aux_k;
-        w->aux.row_ptr = get(a, cap + 1, sizeof(int64_t));
-        w->aux.idx = get(a, an, sizeof(int32_t));
-        w->aux.val = get(a, an, sizeof(float));
-        w->aux.cap = an;
-        w->aux_gval = get(a, an, sizeof(float));
-        w->aux_ent = get(a, an, sizeof(int64_t));
-        w->aux_erow = get(a, an, sizeof(int32_t));
-        w->aux_col_ptr = get(a, l + 1, sizeof(int64_t));
+        codes_bufs b = {&w->aux, &w->aux_gval, &w->aux_ent, &w->aux_col_ptr, &w->aux_erow};
+        alloc_codes(a, b, cap, cap * t->aux_k, l);
         w->ga = get(a, cap * d, sizeof(float));
     }
 }
@@ -85,15 +97,7 @@ static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t chunk)
     if (m->arch != SAE_ARCH_RELU || t->o.lowact_on) /* ReLU reuses pre (dense.c) */
         w->gz = get(a, chunk * l, sizeof(float));
     if (m->arch == SAE_ARCH_RELU && !t->o.lowact_on) { /* blocks sparse enough go sparse */
-        int64_t nnz = chunk * l / t->sparse_div + 1;
-        w->codes.row_ptr = get(a, chunk + 1, sizeof(int64_t));
-        w->codes.idx = get(a, nnz, sizeof(int32_t));
-        w->codes.val = get(a, nnz, sizeof(float));
-        w->codes.cap = nnz;
-        w->gval = get(a, nnz, sizeof(float));
-        w->ent = get(a, nnz, sizeof(int64_t));
-        w->erow = get(a, nnz, sizeof(int32_t));
-        w->col_ptr = get(a, l + 1, sizeof(int64_t));
+        alloc_codes(a, main_codes(w), chunk, chunk * l / t->sparse_div + 1, l);
     }
     if (m->arch == SAE_ARCH_GATED) {
         w->gate = get(a, chunk * l, sizeof(float));
