@@ -183,11 +183,11 @@ static void test_crowded_rows(void **state)
     assert_ok(sae_config_set_f64_array(c, SAE_TOY_COMBO_PROBS, &q, 1));
     sae_toy *t = NULL;
     assert_ok(sae_toy_create(&t, c, NULL));
-    enum { R = 2000, P = 10, CAP = R * 100 };
+    enum { R = 2000, P = 10, RCAP = R * 100 };
     int64_t ptr[R + 1], nnz, part[P + 1], k;
-    int32_t *f = malloc(CAP * sizeof *f), *g = malloc(P * 100 * sizeof *g);
-    float *m = malloc(CAP * sizeof *m), *h = malloc(P * 100 * sizeof *h);
-    assert_ok(sae_toy_sample_codes(t, 0, R, NULL, 0, ptr, f, m, CAP, &nnz));
+    int32_t *f = malloc(RCAP * sizeof *f), *g = malloc(P * 100 * sizeof *g);
+    float *m = malloc(RCAP * sizeof *m), *h = malloc(P * 100 * sizeof *h);
+    assert_ok(sae_toy_sample_codes(t, 0, R, NULL, 0, ptr, f, m, RCAP, &nnz));
     int crowded = 0;
     for (int r = 0; r + P <= R; r += P) {
         assert_ok(sae_toy_sample_codes(t, (uint64_t)r, P, NULL, 0, part, g, h, P * 100, &k));
