@@ -146,10 +146,68 @@ static void test_concurrent_const_operations(void **state)
     }
 }
 
+/* ---- independent handles built in parallel from shared const configurations ---------- */
+
+typedef struct builder {
+    const rel_fixture *f;
+    uint64_t digest; /* trainer digest after a short run */
+    int32_t status;
+} builder;
+
+/* Build a toy, model, trainer and metrics from the shared configs, train, measure. */
+static void *build_and_train(void *arg)
+{
+    builder *b = arg;
+    const rel_fixture *f = b->f;
+    sae_toy *toy = NULL;
+    sae_model *model = NULL;
+    sae_trainer *tr = NULL;
+    sae_metrics *mt = NULL;
+    b->status = sae_toy_create(&toy, f->cfg[SAE_KIND_TOY], NULL);
+    if (b->status == SAE_OK)
+        b->status = sae_model_create(&model, f->cfg[SAE_KIND_MODEL], NULL);
+    if (b->status == SAE_OK)
+        b->status = sae_trainer_create(&tr, model, f->cfg[SAE_KIND_TRAINER], NULL);
+    if (b->status == SAE_OK)
+        b->status = sae_trainer_train_toy(tr, toy, 10);
+    if (b->status == SAE_OK)
+        b->status = sae_metrics_create(&mt, f->cfg[SAE_KIND_METRICS], NULL);
+    if (b->status == SAE_OK)
+        b->status = sae_metrics_compute(mt, model, toy);
+    if (b->status == SAE_OK)
+        b->digest = rel_digest_trainer(tr) ^ rel_digest_metrics(mt);
+    sae_metrics_free(mt);
+    sae_model_free(model); /* before its trainer: the trainer holds a reference */
+    sae_trainer_free(tr);
+    sae_toy_free(toy);
+    return NULL;
+}
+
+static void test_parallel_independent_handles(void **state)
+{
+    rel_fixture *f = *state;
+    if (f->trainer == NULL || f->toy == NULL || f->metrics == NULL)
+        skip();
+    builder serial = {f, 0, 0}, b[N_THREADS];
+    build_and_train(&serial);
+    assert_ok(serial.status);
+    pthread_t th[N_THREADS];
+    for (int t = 0; t < N_THREADS; t++) {
+        b[t] = (builder){f, 0, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, build_and_train, &b[t]), 0);
+    }
+    for (int t = 0; t < N_THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_ok(b[t].status);
+        assert_true(b[t].digest == serial.digest);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_const_operations),
+        cmocka_unit_test_setup_teardown(test_parallel_independent_handles, rel_setup, rel_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
