@@ -144,6 +144,51 @@ static void test_x_is_sum_of_codes(void **state)
     sae_config_free(c);
 }
 
+/* The compose loop has vector versions picked at load time (AVX2, AVX-512 on x86-64);
+ * all must give the bits of the plain float loop with the library's order of additions:
+ * x = 0, then per group of four rows s = x; s += m0 v0; s += m1 v1; ...; x = s. */
+static void test_compose_bits(void **state)
+{
+    (void)state;
+    enum { N = 300, D = 77, R = 50 };
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", (double)N, "d", (double)D, "fire_prob",
+                                0.03, "mag_lo", 0.1, "mag_hi", 3.0, "seed", 21.0, NULL);
+    sae_toy *t = make_toy(c);
+    float *dict = malloc(N * D * sizeof *dict), *x = malloc(R * D * sizeof *x), want[D];
+    int64_t ptr[R + 1], nnz;
+    int32_t f[R * N];
+    float m[R * N];
+    assert_ok(sae_toy_dictionary(t, dict, D));
+    assert_ok(sae_toy_sample_codes(t, 0, R, x, D, ptr, f, m, R * N, &nnz));
+    assert_true(nnz > 4 * R);
+    for (int r = 0; r < R; r++) {
+        const int32_t *fr = f + ptr[r];
+        const float *mr = m + ptr[r];
+        int64_t k = ptr[r + 1] - ptr[r], a = 0;
+        for (int col = 0; col < D; col++)
+            want[col] = 0.0f;
+        for (; a + 4 <= k; a += 4)
+            for (int col = 0; col < D; col++) {
+                float sum = want[col];
+                for (int q = 0; q < 4; q++) {
+                    float p = mr[a + q] * dict[fr[a + q] * D + col];
+                    sum += p;
+                }
+                want[col] = sum;
+            }
+        for (; a < k; a++)
+            for (int col = 0; col < D; col++) {
+                float p = mr[a] * dict[fr[a] * D + col];
+                want[col] += p;
+            }
+        assert_memory_equal(want, x + r * D, sizeof want);
+    }
+    free(dict);
+    free(x);
+    sae_toy_free(t);
+    sae_config_free(c);
+}
+
 /* Rows first..first+n-1 computed in one call must equal the same rows computed in
  * pieces of 1, 7 and 64 from arbitrary start indices. */
 static void check_split(sae_toy *t, int64_t d, const float *ref, const int64_t *ref_ptr,
@@ -375,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_constant_rate),
         cmocka_unit_test(test_tiny_probabilities),
         cmocka_unit_test(test_x_is_sum_of_codes),
+        cmocka_unit_test(test_compose_bits),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_arguments),
         cmocka_unit_test(test_invalid_configs),
