@@ -953,6 +953,8 @@ static void abuse_trainer_train_toy_many(abuse *a)
     BAD(SAE_E_SIZE, sae_trainer_train_toy_many(one, -1, a->f.toy, 1));
     BAD(SAE_E_SIZE, sae_trainer_train_toy_many(one, INT64_MIN, a->f.toy, 1));
     BAD(SAE_E_NULL, sae_trainer_train_toy_many(with_null, 2, a->f.toy, 1));
+    sae_trainer *twice[2] = {t, t};
+    BAD(SAE_E_INVALID, sae_trainer_train_toy_many(twice, 2, a->f.toy, 1));
     BADH(SAE_E_NULL, H_TRAINER, t, sae_trainer_train_toy_many(one, 1, NULL, 1));
     BADH(SAE_E_SIZE, H_TRAINER, t, sae_trainer_train_toy_many(one, 1, a->f.toy, -1));
     /* a partner with another batch size cannot share the stream */
