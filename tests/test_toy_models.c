@@ -389,6 +389,26 @@ static void test_combos(void **state)
     sae_config_free(c);
 }
 
+/* Overlapping combinations that all fire on top of features that all fire: the members
+ * are listed several times before duplicates are removed (more than N entries). */
+static void test_overlapping_combos(void **state)
+{
+    (void)state;
+    int64_t groups[] = {0, 1, 2, 3, 4, -1, 0, 1, 2, 3, 4, -1, 4, 3, 2, 1, 0, -1, 1, 2};
+    double q = 1;
+    sae_config *c = test_config(SAE_KIND_TOY, "n_features", 5.0, "d", 3.0, "fire_prob", 1.0, NULL);
+    set_i64s(c, SAE_TOY_COMBOS, groups, 20);
+    set_f64s(c, SAE_TOY_COMBO_PROBS, &q, 1);
+    sae_toy *t = make_toy(c);
+    codes k = draw(t, 50);
+    assert_int_equal(k.nnz, 50 * 5);
+    for (int64_t a = 0; a < k.nnz; a++)
+        assert_int_equal(k.f[a], a % 5);
+    codes_free(&k);
+    sae_toy_free(t);
+    sae_config_free(c);
+}
+
 static void test_min_one_active(void **state)
 {
     (void)state;
@@ -789,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_copula),
         cmocka_unit_test(test_copula_singular_and_invalid),
         cmocka_unit_test(test_combos),
+        cmocka_unit_test(test_overlapping_combos),
         cmocka_unit_test(test_min_one_active),
         cmocka_unit_test(test_magnitude_models),
         cmocka_unit_test(test_per_feature_magnitudes),

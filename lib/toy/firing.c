@@ -207,8 +207,8 @@ static int32_t combos_build(sae_toy *t)
 
 /* ---- marginal probabilities ------------------------------------------------- */
 
-/* P(no active feature) of the root-level draws; -1 when a copula makes it unknown in
- * closed form (then estimated by Monte Carlo, see copula_p_none). */
+/* P(no correlated feature fires), estimated on draws of a private domain (there is no
+ * closed form for the orthant probability of a general C); -1 when out of memory. */
 static double copula_p_none(const sae_toy *t)
 {
     const toy_copula *cp = &t->fire.copula;

@@ -10,7 +10,9 @@ int32_t sae_toy_scratch_alloc(const sae_toy *t, toy_scratch *s)
 {
     memset(s, 0, sizeof *s);
     size_t groups = (size_t)SAE_MAX(t->mag.n_groups, 1), m = (size_t)SAE_MAX(t->fire.copula.m, 1);
-    s->active = sae_malloc(&t->alloc, (size_t)t->n * sizeof *s->active);
+    /* before duplicates are removed, combination members come on top of all features */
+    int64_t combo_members = t->fire.combos.n > 0 ? t->fire.combos.ptr[t->fire.combos.n] : 0;
+    s->active = sae_malloc(&t->alloc, (size_t)(t->n + combo_members) * sizeof *s->active);
     s->mag = sae_malloc(&t->alloc, (size_t)t->n * sizeof *s->mag);
     s->e = sae_malloc(&t->alloc, m * sizeof *s->e);
     s->gval = sae_malloc(&t->alloc, groups * sizeof *s->gval);

@@ -87,7 +87,7 @@ struct sae_toy {
 
 /* Per-thread scratch of one sampling call (allocated per call, never per sample). */
 typedef struct toy_scratch {
-    int32_t *active;  /* capacity n */
+    int32_t *active;  /* capacity n + number of combination members */
     float *mag;       /* capacity n */
     double *e;        /* copula draws, capacity m */
     double *gval;     /* latent amplitude of each group in the current sample */
