@@ -36,8 +36,9 @@ sae_install_deps() {
     return 0
   fi
   sae_log "installing Debian packages: ${missing:-${SAE_DEPS[*]}}"
-  sae_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-  sae_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  sae_as_root env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=3 update -q </dev/null
+  sae_as_root env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=3 install -y -q \
+    --no-install-recommends \
     "${SAE_DEPS[@]}" </dev/null
 }
 
