@@ -51,7 +51,7 @@ class Handle:
 
     @property
     def _as_parameter_(self):
-        if not getattr(self, "_finalizer", None) or not self._finalizer.alive:
+        if self.closed:
             raise ValueError("%s is closed" % self._kind)
         return ctypes.c_void_p(self._ptr)
 
@@ -62,7 +62,10 @@ class Handle:
 
     @property
     def closed(self):
-        """True once the C object has been freed."""
+        """True once the C object has been freed (or the handle that owns it closed)."""
+        owner = getattr(self, "_owner", None)
+        if owner is not None and owner.closed:
+            return True
         return getattr(self, "_finalizer", None) is None or not self._finalizer.alive
 
     def __enter__(self):

@@ -51,7 +51,8 @@ def _shape_then_copy(handle, shape_name, copy_name, which, matrices):
     cols, cref = out_scalar(ctypes.c_int64)
     handle._call(shape_name, which, rref, cref)
     out = np.empty((rows.value, cols.value), dtype=np.float32)
-    handle._call(copy_name, which, out.ctypes.data_as(_f32p), cols.value)
+    if out.size:  # an empty result has nothing to copy (and no valid ld)
+        handle._call(copy_name, which, out.ctypes.data_as(_f32p), cols.value)
     return out if which in matrices or rows.value != 1 else out[0]
 
 

@@ -72,3 +72,15 @@ def test_train_toy_many_matches_separate_runs():
     sae.Trainer(solo, batch_size=16, l1_coefficient=1e-2).train_toy(toy, 4)
     np.testing.assert_array_equal(models[1].W_dec, solo.W_dec)
     assert not np.array_equal(models[0].W_dec, models[1].W_dec)
+
+
+def test_model_of_a_loaded_checkpoint_closes_with_its_trainer():
+    toy = sae.Toy(n_features=4, d=4)
+    trainer = sae.Trainer(sae.Model(d_in=4, n_latents=4), batch_size=8)
+    resumed = sae.Trainer.from_bytes(trainer.to_bytes())
+    model = resumed.model
+    assert model.encode(toy.sample(2)).shape == (2, 4)
+    resumed.close()
+    assert model.closed
+    with pytest.raises(ValueError):
+        model.encode(toy.sample(2))
