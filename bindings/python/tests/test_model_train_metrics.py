@@ -143,3 +143,18 @@ def test_metric_groups_lists_and_subsets():
     dead = full.list("dead")
     assert dead.dtype == np.int64 and np.all((dead >= 0) & (dead < 6))
     assert full.array("fire_freq").shape == (6,)
+
+
+def test_inputs_pass_without_copies_when_layout_allows():
+    from sae._handle import in_matrix
+    a = np.zeros((4, 6), dtype=np.float32)
+    got, _, n, ld = in_matrix(a, 6, "x")
+    assert got is a and (n, ld) == (4, 6)
+    big = np.zeros((4, 9), dtype=np.float32)
+    got, _, n, ld = in_matrix(big[:, :6], 6, "x")          # column slice: row stride 9
+    assert np.shares_memory(got, big) and ld == 9
+    got, _, _, ld = in_matrix(big[1:3, :6], 6, "x")        # row and column slice
+    assert np.shares_memory(got, big) and ld == 9
+    for other in (a.astype(np.float64), np.asfortranarray(a), a[:, ::2].repeat(2, axis=1)):
+        got, _, _, ld = in_matrix(other, 6, "x")           # converted once
+        assert got.flags.c_contiguous and got.dtype == np.float32 and ld == 6
