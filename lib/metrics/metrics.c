@@ -200,7 +200,8 @@ static int32_t run_direction_groups(sae_metrics *m, sae_meval *e, sae_mresults *
     float *cos = r->array[SAE_ARRAY_COSINE].data;
     if (cos == NULL)
         cos = scratch; /* keep_cosine = 0: the decoder cosines live in the scratch */
-    if (g & (SAE_MG_RECOVERY | SAE_MG_MATCHING | SAE_MG_COMPOSITION)) {
+    /* absorption (SAE_MG_ACTIVATION) takes its parent latents from the decoder cosines */
+    if (g & (SAE_MG_RECOVERY | SAE_MG_MATCHING | SAE_MG_COMPOSITION | SAE_MG_ACTIVATION)) {
         st = sae_metrics_cosine(&m->al, e->dict, e->n, e->d, e->w_dec, e->l, e->d, 0, e->d, s->threads, cos);
         e->cos = cos;
         if (st == SAE_OK)
