@@ -76,29 +76,46 @@ static void sort_by_index(int32_t *idx, float *val, int64_t n)
     }
 }
 
+/* Offer row[j] to the heap of the k best (caller checked row[j] > *floor). */
+static inline void topk_offer(float v, int32_t j, int64_t k, int32_t *idx, float *val, int64_t *n,
+                              float *floor)
+{
+    if (*n < k) {
+        val[*n] = v, idx[*n] = j;
+        heap_sift_up(val, idx, *n);
+        if (++*n == k)
+            *floor = val[0];
+    } else {
+        val[0] = v, idx[0] = j;
+        heap_sift_down(val, idx, *n, 0);
+        *floor = val[0];
+    }
+}
+
+#define TOPK_BLOCK 16
+
 int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
                      int32_t *idx, float *val)
 {
     /* Latents arrive in ascending index order, so a newcomer equal to the heap's worst
-     * entry loses the tie: only strictly larger values enter once the heap is full, and
-     * the hot loop is a single comparison against `floor`. */
-    int64_t n = 0;
+     * entry loses the tie: only strictly larger values enter once the heap is full. Blocks
+     * of TOPK_BLOCK values are first tested against `floor` with a branch-free (vectorisable)
+     * reduction, so most of a row costs one comparison per value. */
+    int64_t n = 0, j = 0;
     float floor = 0.0f; /* only strictly positive values qualify */
-    for (int64_t j = 0; j < n_latents; j++) {
-        float v = row[j];
-        if (!(v > floor) || (allow != NULL && !allow[j]))
+    for (; j + TOPK_BLOCK <= n_latents; j += TOPK_BLOCK) {
+        int any = 0;
+        for (int i = 0; i < TOPK_BLOCK; i++)
+            any |= row[j + i] > floor;
+        if (!any)
             continue;
-        if (n < k) {
-            val[n] = v, idx[n] = (int32_t)j;
-            heap_sift_up(val, idx, n);
-            if (++n == k)
-                floor = val[0];
-        } else {
-            val[0] = v, idx[0] = (int32_t)j;
-            heap_sift_down(val, idx, n, 0);
-            floor = val[0];
-        }
+        for (int64_t q = j; q < j + TOPK_BLOCK; q++)
+            if (row[q] > floor && (allow == NULL || allow[q]))
+                topk_offer(row[q], (int32_t)q, k, idx, val, &n, &floor);
     }
+    for (; j < n_latents; j++)
+        if (row[j] > floor && (allow == NULL || allow[j]))
+            topk_offer(row[j], (int32_t)j, k, idx, val, &n, &floor);
     sort_by_index(idx, val, n);
     return n;
 }
@@ -139,36 +156,49 @@ void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
     h->n = 0;
 }
 
+/* Offer value v at batch position pos (caller checked v > *floor). */
+static void batch_offer(sae_batch_heap *h, float v, int64_t pos, float *floor)
+{
+    if (h->n < h->cap) {
+        int64_t i = h->n++;
+        h->val[i] = v, h->pos[i] = pos;
+        while (i > 0) {
+            int64_t p = (i - 1) / 2;
+            if (!bworse(h->val[i], h->pos[i], h->val[p], h->pos[p]))
+                break;
+            bheap_swap(h, i, p);
+            i = p;
+        }
+        if (h->n == h->cap)
+            *floor = h->val[0];
+    } else {
+        h->val[0] = v, h->pos[0] = pos;
+        bheap_sift_down(h, 0);
+        *floor = h->val[0];
+    }
+}
+
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
 {
     /* rows arrive in order, so positions only grow: a newcomer must beat the worst kept
-     * value strictly (see sae_topk_row) */
-    int64_t base = r * n_latents;
-    float floor = h->n == h->cap && h->cap > 0 ? h->val[0] : 0.0f;
+     * value strictly; blocks are screened as in sae_topk_row */
     if (h->cap == 0)
         return;
-    for (int64_t j = 0; j < n_latents; j++) {
-        float v = row[j];
-        if (!(v > floor))
+    int64_t base = r * n_latents, j = 0;
+    float floor = h->n == h->cap ? h->val[0] : 0.0f;
+    for (; j + TOPK_BLOCK <= n_latents; j += TOPK_BLOCK) {
+        int any = 0;
+        for (int i = 0; i < TOPK_BLOCK; i++)
+            any |= row[j + i] > floor;
+        if (!any)
             continue;
-        if (h->n < h->cap) {
-            int64_t i = h->n++;
-            h->val[i] = v, h->pos[i] = base + j;
-            while (i > 0) {
-                int64_t p = (i - 1) / 2;
-                if (!bworse(h->val[i], h->pos[i], h->val[p], h->pos[p]))
-                    break;
-                bheap_swap(h, i, p);
-                i = p;
-            }
-            if (h->n == h->cap)
-                floor = h->val[0];
-        } else {
-            h->val[0] = v, h->pos[0] = base + j;
-            bheap_sift_down(h, 0);
-            floor = h->val[0];
-        }
+        for (int64_t q = j; q < j + TOPK_BLOCK; q++)
+            if (row[q] > floor)
+                batch_offer(h, row[q], base + q, &floor);
     }
+    for (; j < n_latents; j++)
+        if (row[j] > floor)
+            batch_offer(h, row[j], base + j, &floor);
 }
 
 float sae_batch_heap_min(const sae_batch_heap *h) { return h->n > 0 ? h->val[0] : 0.0f; }
