@@ -527,6 +527,34 @@ static void test_gradient_clipping(void **state)
     sae_toy_free(toy);
 }
 
+/* After training, BatchTopK inference (the learned threshold, no batch selection) keeps
+ * about k latents per row on fresh data. */
+static void test_batchtopk_inference_l0(void **state)
+{
+    (void)state;
+    sae_toy *toy = easy_toy();
+    sae_model *m;
+    sae_trainer *t = small_trainer(SAE_ARCH_BATCHTOPK, "batch_size", 256, NULL, 0, NULL, &m);
+    assert_ok(sae_trainer_train_toy(t, toy, 600));
+    enum { ROWS = 2048 };
+    float *x = malloc((size_t)ROWS * 64 * sizeof *x), *z = malloc((size_t)ROWS * 48 * sizeof *z);
+    assert_ok(sae_toy_sample(toy, 1000000, ROWS, x, 64));
+    assert_ok(sae_model_encode(m, x, ROWS, 64, z, 48));
+    double nnz = 0;
+    for (int i = 0; i < ROWS * 48; i++)
+        nnz += z[i] != 0.0f;
+    double l0 = nnz / ROWS, thr;
+    assert_ok(sae_trainer_stat(t, SAE_STAT_THRESHOLD, &thr));
+    print_message("batchtopk k=2: inference L0 %.3f, threshold %.4f\n", l0, thr);
+    assert_true(thr > 0.0);
+    assert_true(l0 > 1.5 && l0 < 2.5);
+    free(x);
+    free(z);
+    sae_trainer_free(t);
+    sae_model_free(m);
+    sae_toy_free(toy);
+}
+
 static void test_argument_checks(void **state)
 {
     (void)state;
@@ -575,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_b_dec_init),
         cmocka_unit_test(test_resampling),
         cmocka_unit_test(test_gradient_clipping),
+        cmocka_unit_test(test_batchtopk_inference_l0),
         cmocka_unit_test(test_argument_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
