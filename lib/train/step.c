@@ -40,25 +40,6 @@ int32_t sae_train_loss_grad(sae_trainer *t, int64_t n)
                                               : sae_train_dense_loss_grad(t, n);
 }
 
-/* Squared norm of g in double (fixed blocks); +inf when anything is not finite. */
-static double grad_norm2(const float *g, int64_t p, int nt)
-{
-    double part[N_BLOCKS];
-    int64_t per = (p + N_BLOCKS - 1) / N_BLOCKS;
-    SAE_PARALLEL_FOR(nt)
-    for (int b = 0; b < N_BLOCKS; b++) {
-        double s = 0.0;
-        int64_t lo = b * per, hi = SAE_MIN(p, lo + per);
-        for (int64_t i = lo; i < hi; i++)
-            s += (double)g[i] * (double)g[i];
-        part[b] = s;
-    }
-    double s = 0.0;
-    for (int b = 0; b < N_BLOCKS; b++)
-        s += part[b];
-    return isfinite(s) ? s : INFINITY;
-}
-
 /* Remove from each decoder-row gradient its component along the row (the row stays on
  * the unit sphere to first order; dictionary_learning's ConstrainedAdam, Gao et al.). */
 static void project_decoder_grad(const sae_model *m, float *gdec, int nt)
@@ -109,6 +90,37 @@ static int adam_would_stay_finite(const sae_trainer *t, const adam_consts *k, in
         if (bad[b])
             return 0;
     return 1;
+}
+
+/* One read of p, g, m, v: the squared gradient norm (fixed blocks; +inf when anything is
+ * not finite) and whether the update with constants k would keep every parameter finite. */
+static int norm_and_check(const sae_trainer *t, const adam_consts *k, int nt, double *g2)
+{
+    const float *p = t->model->params, *g = t->grad;
+    int64_t n = t->model->lay.total, per = (n + N_BLOCKS - 1) / N_BLOCKS;
+    double part[N_BLOCKS];
+    int bad[N_BLOCKS];
+    SAE_PARALLEL_FOR(nt)
+    for (int b = 0; b < N_BLOCKS; b++) {
+        int64_t lo = b * per, hi = SAE_MIN(n, lo + per);
+        double s = 0.0;
+        int any = 0;
+        for (int64_t i = lo; i < hi; i++) {
+            float m = t->adam_m[i], v = t->adam_v[i];
+            s += (double)g[i] * (double)g[i];
+            any |= !isfinite(adam_new_param(k, p[i], g[i], &m, &v));
+        }
+        part[b] = s;
+        bad[b] = any;
+    }
+    double s = 0.0;
+    int ok = 1;
+    for (int b = 0; b < N_BLOCKS; b++) {
+        s += part[b];
+        ok &= !bad[b];
+    }
+    *g2 = isfinite(s) ? s : INFINITY;
+    return ok;
 }
 
 static void adam_apply(sae_trainer *t, const adam_consts *k, int nt)
@@ -178,7 +190,15 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
         t->last = good;
         return sae_fail(&t->err, st, "step: sizes exceed the BLAS integer range");
     }
-    double g2 = grad_norm2(t->grad, m->lay.total, nt);
+    double lr = sae_train_lr_at(&t->o, t->step), tt = (double)(t->step + 1), g2;
+    adam_consts k = {(float)t->o.beta1, (float)t->o.beta2,
+                     (float)(1.0 / (1.0 - pow(t->o.beta1, tt))),
+                     (float)(1.0 / (1.0 - pow(t->o.beta2, tt))), (float)lr, (float)t->o.eps, 1.0f};
+    /* the parallel component is discarded anyway: project first, then measure and clip
+     * (dictionary_learning's order) */
+    if (t->o.renorm)
+        project_decoder_grad(m, t->grad + m->lay.w_dec, nt);
+    int ok = norm_and_check(t, &k, nt, &g2);
     t->last.grad_norm = sqrt(g2);
     if (!isfinite(t->last.loss) || !isfinite(g2)) {
         t->last = good;
@@ -186,15 +206,11 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
                         "step %lld: loss or gradient is not finite; model kept at step %lld",
                         (long long)t->step + 1, (long long)t->step);
     }
-    double lr = sae_train_lr_at(&t->o, t->step), tt = (double)(t->step + 1);
-    adam_consts k = {(float)t->o.beta1, (float)t->o.beta2,
-                     (float)(1.0 / (1.0 - pow(t->o.beta1, tt))),
-                     (float)(1.0 / (1.0 - pow(t->o.beta2, tt))), (float)lr, (float)t->o.eps, 1.0f};
-    if (t->o.grad_clip > 0.0 && t->last.grad_norm > t->o.grad_clip)
+    if (t->o.grad_clip > 0.0 && t->last.grad_norm > t->o.grad_clip) {
         k.scale = (float)(t->o.grad_clip / t->last.grad_norm);
-    if (t->o.renorm)
-        project_decoder_grad(m, t->grad + m->lay.w_dec, nt);
-    if (!adam_would_stay_finite(t, &k, nt)) {
+        ok = adam_would_stay_finite(t, &k, nt);
+    }
+    if (!ok) {
         t->last = good;
         return sae_fail(&t->err, SAE_E_DIVERGED,
                         "step %lld: the update would make parameters non-finite; model kept at "
