@@ -232,6 +232,9 @@ static int32_t check_many(sae_trainer *const *ts, int64_t count, const sae_toy *
         return st;
     if (n_steps < 0)
         return sae_fail(&t0->err, SAE_E_SIZE, "n_steps = %lld is negative", (long long)n_steps);
+    for (int64_t i = 0; i < count; i++) /* scratch lost to an earlier failed allocation */
+        if (ts[i] != NULL && sae_train_ws_reserve(ts[i], ts[i]->o.batch) != SAE_OK)
+            return sae_fail(&ts[i]->err, SAE_E_NOMEM, "train_toy: out of memory");
     for (int64_t i = 1; i < count; i++) {
         if (ts[i] == NULL)
             return sae_fail(&t0->err, SAE_E_NULL, "trainers[%lld] is NULL", (long long)i);
