@@ -3,6 +3,8 @@
 # runs under valgrind; any memory error or leak (definite, indirect or possible) fails.
 #   bash .ci/memcheck.sh                 # unit tests (label "unit")
 #   SAE_MEMCHECK_LABEL='unit|slow' bash .ci/memcheck.sh
+# SAE_JOBS tests run at once; SAE_MEMCHECK_ORIGINS=1 adds --track-origins; a test running
+# longer than SAE_MEMCHECK_TIMEOUT seconds (default 3600) fails.
 # Build tree: $SAE_CI_DIR/memcheck (RelWithDebInfo, reference BLAS, no OpenMP: the
 # runtime's thread pool is not what we check). Logs: <build>/memcheck-logs/<test>.log
 set -euo pipefail
@@ -28,36 +30,52 @@ logs=$dir/memcheck-logs
 rm -rf "$logs" && mkdir -p "$logs"
 (cd "$dir" && ctest -L "$label" --show-only=json-v1) >"$logs/tests.json"
 "$SAE_PYTHON" - "$logs" <<'PY'
-import json, os, subprocess, sys, time
+import concurrent.futures as cf, json, os, subprocess, sys, time
 logs = sys.argv[1]
+jobs = int(os.environ.get("SAE_JOBS", "2"))
+limit = float(os.environ.get("SAE_MEMCHECK_TIMEOUT", "3600"))
 tests = json.load(open(os.path.join(logs, "tests.json")))["tests"]
 vg = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
       "--show-leak-kinds=definite,indirect,possible",
-      "--errors-for-leak-kinds=definite,indirect,possible", "--track-origins=yes",
-      "--num-callers=30"]
-failed, ran = [], 0
+      "--errors-for-leak-kinds=definite,indirect,possible", "--num-callers=30"]
+if os.environ.get("SAE_MEMCHECK_ORIGINS", "0") == "1":
+    vg.append("--track-origins=yes")  # where uninitialised values come from (about 2x slower)
+
+def prop(t, name, default=None):
+    return next((p["value"] for p in t.get("properties", []) if p["name"] == name), default)
+
+def run(t):
+    cmd = t["command"]
+    env = dict(os.environ)
+    for kv in prop(t, "ENVIRONMENT", []):
+        k, _, v = kv.partition("=")
+        env[k] = v
+    log = os.path.join(logs, t["name"] + ".log")
+    t0 = time.time()
+    try:
+        rc = subprocess.call(vg + ["--log-file=" + log] + cmd, cwd=prop(t, "WORKING_DIRECTORY"),
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             timeout=limit)
+    except subprocess.TimeoutExpired:
+        rc = "timeout"
+    lines = open(log).readlines() if os.path.exists(log) else []
+    summary = [l.split("== ", 1)[-1].strip() for l in lines if "ERROR SUMMARY" in l]
+    return t["name"], rc, time.time() - t0, summary[-1] if summary else ""
+
+runnable = []
 for t in tests:
     cmd = t.get("command") or []
     if not cmd or os.path.basename(cmd[0]).startswith(("cmake", "ctest", "python", "sh", "bash")):
         print(f"  skip   {t['name']} (not a test executable)")
-        continue
-    cwd = next((p["value"] for p in t.get("properties", []) if p["name"] == "WORKING_DIRECTORY"), None)
-    env = dict(os.environ)
-    for p in t.get("properties", []):
-        if p["name"] == "ENVIRONMENT":
-            for kv in p["value"]:
-                k, _, v = kv.partition("=")
-                env[k] = v
-    log = os.path.join(logs, t["name"] + ".log")
-    t0 = time.time()
-    rc = subprocess.call(vg + ["--log-file=" + log] + cmd, cwd=cwd, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ran += 1
-    summary = [l.split("== ", 1)[-1].strip() for l in open(log) if "ERROR SUMMARY" in l]
-    status = "ok" if rc == 0 else f"FAIL rc={rc}"
-    print(f"  {status:6s} {t['name']:28s} {time.time() - t0:6.1f}s  {summary[-1] if summary else ''}")
-    if rc != 0:
-        failed.append(t["name"])
-print(f"memcheck: {ran} test executables, {len(failed)} failed {failed if failed else ''}")
+    else:
+        runnable.append(t)
+failed = []
+with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+    for name, rc, secs, summary in pool.map(run, runnable):
+        status = "ok" if rc == 0 else f"FAIL rc={rc}"
+        print(f"  {status:6s} {name:28s} {secs:7.1f}s  {summary}", flush=True)
+        if rc != 0:
+            failed.append(name)
+print(f"memcheck: {len(runnable)} test executables, {len(failed)} failed {failed if failed else ''}")
 sys.exit(1 if failed else 0)
 PY
