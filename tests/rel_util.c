@@ -273,10 +273,10 @@ static void init_configs(rel_fixture *f, const sae_allocator *alloc)
 }
 
 const rel_variant rel_variants[] = {
-    {"relu", SAE_ARCH_RELU, 0},           {"relu tied", SAE_ARCH_RELU, 1},
-    {"topk", SAE_ARCH_TOPK, 0},           {"batchtopk", SAE_ARCH_BATCHTOPK, 0},
-    {"jumprelu", SAE_ARCH_JUMPRELU, 0},   {"gated", SAE_ARCH_GATED, 0},
-    {"matryoshka", SAE_ARCH_MATRYOSHKA, 0},
+    {"relu", SAE_ARCH_RELU, 0, 1},           {"relu tied", SAE_ARCH_RELU, 1, 1},
+    {"topk", SAE_ARCH_TOPK, 0, 1},           {"batchtopk", SAE_ARCH_BATCHTOPK, 0, 1},
+    {"jumprelu", SAE_ARCH_JUMPRELU, 0, 1},   {"gated", SAE_ARCH_GATED, 0, 1},
+    {"matryoshka", SAE_ARCH_MATRYOSHKA, 0, 1}, {"topk, 2 threads", SAE_ARCH_TOPK, 0, 2},
 };
 const int rel_n_variants = (int)(sizeof rel_variants / sizeof rel_variants[0]);
 
@@ -294,6 +294,11 @@ int rel_fixture_init_variant(rel_fixture *f, const sae_allocator *alloc, const r
     if (ok && v->arch == SAE_ARCH_MATRYOSHKA) {
         const int64_t widths[] = {4, REL_L};
         ok = sae_config_set_i64_array(m, SAE_MODEL_MATRYOSHKA_WIDTHS, widths, 2) == SAE_OK;
+    }
+    if (ok && v->threads > 1) {
+        ok = sae_config_set_by_name(f->cfg[SAE_KIND_TOY], "toy_threads", (double)v->threads) == SAE_OK &&
+             sae_config_set_i64(f->cfg[SAE_KIND_TRAINER], SAE_TRAINER_N_THREADS, v->threads) == SAE_OK &&
+             sae_config_set_by_name(f->cfg[SAE_KIND_METRICS], "metrics_threads", (double)v->threads) == SAE_OK;
     }
     if (!ok || sae_config_validate(m, NULL, 0) != SAE_OK)
         return 0;

@@ -89,6 +89,7 @@ void rel_fixture_init(rel_fixture *f, const sae_allocator *alloc);
 typedef struct rel_variant {
     const char *name;
     int64_t arch, tied;
+    int64_t threads; /* toy_threads and the trainer's n_threads (OpenMP builds) */
 } rel_variant;
 extern const rel_variant rel_variants[];
 extern const int rel_n_variants;
