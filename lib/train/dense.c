@@ -50,6 +50,62 @@ static void sparsity_weights(sae_trainer *t)
         t->ws.dec_norm[j] = t->o.l1_dec_norm ? (float)sae_norm_f64(m->w_dec + j * m->d, m->d) : 1.0f;
 }
 
+/* Branch-free selections on bit patterns: floating-point compares may trap, which stops
+ * GCC from vectorising the select (without -fno-trapping-math); integer masks do not. */
+static inline uint32_t f32_bits(float v)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+static inline float f32_from_bits(uint32_t b)
+{
+    float v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+/* max(v, 0) for finite v (a set sign bit gives +0). */
+static inline float relu_bits(float v)
+{
+    uint32_t b = f32_bits(v);
+    return f32_from_bits(b & ((b >> 31) - 1u));
+}
+/* v where z != +0, else +0 (z is a ReLU code, never negative). */
+static inline float where_nonzero(float z, float v)
+{
+    return f32_from_bits(f32_bits(v) & (f32_bits(z) != 0u ? 0xffffffffu : 0u));
+}
+
+/* ReLU activations of one row, its weighted L1 and L0: eight float lanes over blocks of
+ * 64 latents (vectorisable), each block's lanes added into double in a fixed order. */
+static void relu_row(const float *restrict p, const float *restrict wj, int64_t l,
+                     float *restrict z, double *pen, double *l0)
+{
+    double s = 0.0, c = 0.0;
+    for (int64_t j0 = 0; j0 < l; j0 += 64) {
+        int64_t e = SAE_MIN(l, j0 + 64), j = j0;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        uint32_t cnt[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (; j + 8 <= e; j += 8)
+            for (int q = 0; q < 8; q++) {
+                float zj = relu_bits(p[j + q]);
+                z[j + q] = zj;
+                acc[q] += wj[j + q] * zj;
+                cnt[q] += f32_bits(zj) != 0u;
+            }
+        for (; j < e; j++) {
+            float zj = relu_bits(p[j]);
+            z[j] = zj;
+            acc[0] += wj[j] * zj;
+            cnt[0] += f32_bits(zj) != 0u;
+        }
+        for (int q = 0; q < 8; q++)
+            s += (double)acc[q], c += (double)cnt[q];
+    }
+    *pen = s;
+    *l0 = c;
+}
+
 /* Activations of a block (rows of pre), per-row penalty S and L0. */
 static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
 {
@@ -57,6 +113,13 @@ static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
     sae_train_ws *w = &t->ws;
     int64_t l = m->n_latents;
     int nt = sae_train_threads(t);
+    if (m->arch == SAE_ARCH_RELU) {
+        SAE_PARALLEL_FOR(nt)
+        for (int64_t r = 0; r < nc; r++)
+            relu_row(w->pre + r * l, w->dec_norm, l, w->z + r * l, &w->row_sp[r0 + r],
+                     &w->row_loss[r0 + r]); /* L0 until decode_residual overwrites it */
+        return;
+    }
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < nc; r++) {
         const float *p = w->pre + r * l;
@@ -108,10 +171,52 @@ static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const
     return st;
 }
 
+/* ReLU: dLoss/dpre = 1[z > 0] (dLoss/dz + lambda/n w_j) in place, with the per-latent sums
+ * of one block of columns kept in locals (fixed row order). The bias sums are fused in
+ * unless the low-activation penalty still has to add to the gradient. */
+static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    int64_t l = m->n_latents, nb = (l + COL_BLOCK - 1) / COL_BLOCK;
+    int fuse = !t->o.lowact_on, nt = sae_train_threads(t);
+    float *gzb = gz_buffer(w);
+    SAE_PARALLEL_FOR(nt)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t j0 = b * COL_BLOCK, bw = SAE_MIN(l, j0 + COL_BLOCK) - j0;
+        float c[COL_BLOCK], zs[COL_BLOCK], gs[COL_BLOCK];
+        for (int64_t q = 0; q < bw; q++)
+            c[q] = (float)(coeff_n * w->dec_norm[j0 + q]), zs[q] = 0.0f, gs[q] = 0.0f;
+        for (int64_t r = 0; r < nc; r++) {
+            const float *restrict z = w->z + r * l + j0;
+            float *restrict gz = gzb + r * l + j0;
+            for (int64_t q = 0; q < bw; q++) {
+                float ge = where_nonzero(z[q], gz[q] + c[q]);
+                gz[q] = ge;
+                zs[q] += z[q];
+                gs[q] += ge;
+            }
+        }
+        for (int64_t q = 0; q < bw; q++) {
+            w->lsum[j0 + q] += zs[q];
+            w->fired[j0 + q] |= zs[q] > 0.0f; /* ReLU codes are >= 0 */
+            if (fuse) {
+                g.b_enc[j0 + q] += gs[q];
+                w->colsum[j0 + q] += gs[q];
+            }
+        }
+    }
+}
+
 /* Encoder-side gradient of a block, in place in gz, and every per-latent sum
  * (biases, thresholds, Gated magnitudes, pre-bias column sums, L1 sums, fired). */
 static void encoder_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
 {
+    if (t->model->arch == SAE_ARCH_RELU) {
+        relu_grad_block(t, nc, coeff_n);
+        return;
+    }
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
@@ -165,8 +270,9 @@ static void encoder_bias_sums(sae_trainer *t, int64_t nc)
     grads g = grad_views(t);
     int64_t l = m->n_latents;
     int nt = sae_train_threads(t);
-    if (m->arch == SAE_ARCH_GATED)
-        return; /* done in encoder_grad_block (gate bias differs from the encoder input grad) */
+    if (m->arch == SAE_ARCH_GATED || (m->arch == SAE_ARCH_RELU && !t->o.lowact_on))
+        return; /* done in encoder_grad_block (Gated: the gate bias differs from the encoder
+                   input gradient; ReLU: fused) */
     SAE_PARALLEL_FOR(nt)
     for (int64_t j = 0; j < l; j++) {
         double s = 0.0;
