@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "model/sparse.h"
 #include "train/regularisers.h"
 #include "train/trainer_internal.h"
 
@@ -436,6 +437,67 @@ static void test_jumprelu_ste_by_hand(void **state)
     sae_config_free(tc);
 }
 
+/* Per-row and batch top-k against a naive selection (ties: lower index / position wins),
+ * on rows with negatives, exact ties, masks and lengths that are not multiples of 16. */
+static void test_topk_selection_matches_naive(void **state)
+{
+    (void)state;
+    enum { LMAX = 200, ROWS = 7 };
+    float row[ROWS * LMAX], val[ROWS * LMAX], hval[ROWS * LMAX];
+    int32_t idx[ROWS * LMAX];
+    int64_t pos[ROWS * LMAX], row_ptr[ROWS + 1];
+    uint8_t allow[LMAX];
+    srand(3);
+    for (int trial = 0; trial < 300; trial++) {
+        int64_t l = 1 + rand() % LMAX, k = 1 + rand() % 12;
+        for (int64_t e = 0; e < ROWS * l; e++) /* few distinct values: many ties */
+            row[e] = (float)(rand() % 9 - 3) * 0.25f;
+        for (int64_t j = 0; j < l; j++)
+            allow[j] = (uint8_t)(rand() % 3 != 0);
+        for (int masked = 0; masked <= 1; masked++) {
+            int64_t cnt = sae_topk_row(row, l, k, masked ? allow : NULL, idx, val);
+            int64_t want = 0;
+            for (int64_t j = 0; j < l; j++) {
+                if (!(row[j] > 0.0f) || (masked && !allow[j]))
+                    continue;
+                int64_t better = 0;
+                for (int64_t q = 0; q < l; q++)
+                    better += row[q] > 0.0f && (!masked || allow[q]) &&
+                              (row[q] > row[j] || (row[q] == row[j] && q < j));
+                if (better < k) {
+                    assert_true(want < cnt);
+                    assert_int_equal(idx[want], j); /* sorted by index */
+                    assert_true(val[want] == row[j]);
+                    want++;
+                }
+            }
+            assert_int_equal(cnt, want);
+        }
+        /* batch: the k * ROWS best positive values over all rows */
+        sae_batch_heap h = {0, 0, hval, pos};
+        sae_codes c = {row_ptr, idx, val, ROWS * LMAX};
+        sae_batch_heap_reset(&h, k * ROWS);
+        for (int64_t r = 0; r < ROWS; r++)
+            sae_batch_heap_offer_row(&h, row + r * l, l, r);
+        sae_batch_heap_to_codes(&h, ROWS, l, &c);
+        int64_t at = 0;
+        for (int64_t e = 0; e < ROWS * l; e++) {
+            if (!(row[e] > 0.0f))
+                continue;
+            int64_t better = 0;
+            for (int64_t f = 0; f < ROWS * l; f++)
+                better += row[f] > 0.0f && (row[f] > row[e] || (row[f] == row[e] && f < e));
+            if (better < k * ROWS) {
+                assert_true(at < row_ptr[ROWS]);
+                assert_true(at >= row_ptr[e / l] && at < row_ptr[e / l + 1]); /* its row */
+                assert_int_equal(idx[at], e % l);
+                at++;
+            }
+        }
+        assert_int_equal(at, row_ptr[ROWS]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_grad_batchtopk),  cmocka_unit_test(test_grad_matryoshka),
         cmocka_unit_test(test_grad_jumprelu),   cmocka_unit_test(test_grad_gated),
         cmocka_unit_test(test_jumprelu_ste_by_hand),
+        cmocka_unit_test(test_topk_selection_matches_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
