@@ -356,6 +356,81 @@ static void zero_norm_decoder_rows_body(rel_fixture *f)
 }
 
 
+/* ---- degenerate generators ------------------------------------------------------------ */
+
+typedef struct degenerate {
+    const char *name;
+    double fire, mag_lo, mag_hi;
+    int n, d, l;
+} degenerate;
+
+/* Metrics whose value always applies: finite for any toy and model (others may be NaN,
+ * "does not apply", docs/metrics.md; never Inf). */
+static const int32_t always_defined[] = {SAE_METRIC_MMCS_TRUE, SAE_METRIC_MMCS_LEARNED,
+                                         SAE_METRIC_FRAC_RECOVERED, SAE_METRIC_MSE,
+                                         SAE_METRIC_L0_MEAN, SAE_METRIC_TRUE_L0_MEAN,
+                                         SAE_METRIC_FRAC_DEAD, SAE_METRIC_FRAC_DENSE};
+
+static void check_metrics_defined(const sae_metrics *mt, const char *what)
+{
+    for (size_t i = 0; i < sizeof always_defined / sizeof always_defined[0]; i++) {
+        double v;
+        assert_ok(sae_metrics_get(mt, always_defined[i], &v));
+        if (!isfinite(v))
+            fail_msg("%s: metric %d is %g", what, (int)always_defined[i], v);
+    }
+    for (int32_t w = 1; w <= 64; w++) {
+        double v;
+        if (sae_metrics_get(mt, w, &v) == SAE_OK && isinf(v))
+            fail_msg("%s: metric %d is infinite", what, (int)w);
+    }
+}
+
+static void run_degenerate(const degenerate *g)
+{
+    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", (double)g->n, "d", (double)g->d,
+                                 "fire_prob", g->fire, "mag_lo", g->mag_lo, "mag_hi", g->mag_hi, NULL);
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)g->d, "n_latents", (double)g->l, NULL);
+    sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 32.0, NULL);
+    sae_config *xc = test_config(SAE_KIND_METRICS, "n_eval", 256.0, NULL);
+    sae_toy *toy = NULL;
+    sae_model *m = NULL;
+    sae_trainer *t = NULL;
+    sae_metrics *mt = NULL;
+    assert_ok(sae_toy_create(&toy, tc, NULL));
+    assert_ok(sae_model_create(&m, mc, NULL));
+    assert_ok(sae_trainer_create(&t, m, rc, NULL));
+    assert_ok(sae_trainer_train_toy(t, toy, 20));
+    if (!model_finite(m) || !stats_finite(t))
+        fail_msg("%s: training left NaN/Inf", g->name);
+    assert_ok(sae_metrics_create(&mt, xc, NULL));
+    assert_ok(sae_metrics_compute(mt, m, toy));
+    check_metrics_defined(mt, g->name);
+    print_message("  %s: trained and measured\n", g->name);
+    sae_metrics_free(mt);
+    sae_trainer_free(t);
+    sae_model_free(m);
+    sae_toy_free(toy);
+    sae_config_free(tc);
+    sae_config_free(mc);
+    sae_config_free(rc);
+    sae_config_free(xc);
+}
+
+static void test_degenerate_generators(void **state)
+{
+    (void)state;
+    if (!REL_HAVE(sae_toy_create) || !REL_HAVE(sae_trainer_create) || !REL_HAVE(sae_metrics_create))
+        skip();
+    const degenerate cases[] = {
+        {"nothing fires", 0.0, 0.0, 1.0, 8, 6, 10},   {"everything fires", 1.0, 0.0, 1.0, 8, 6, 10},
+        {"zero magnitudes", 0.3, 0.0, 0.0, 8, 6, 10}, {"one feature, one dim, one latent", 0.5, 0.0, 1.0, 1, 1, 1},
+        {"magnitudes 1e6", 0.3, 1e6, 1e6, 8, 6, 10},  {"more latents than a batch", 0.05, 0.0, 1.0, 64, 8, 128},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_degenerate(&cases[i]);
+}
+
 /* ---- every model variant ------------------------------------------------------------ */
 
 static void each_variant(void (*body)(rel_fixture *f))
@@ -398,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_constant_inputs),
         cmocka_unit_test(test_latents_never_fire),
         cmocka_unit_test(test_zero_norm_decoder_rows),
+        cmocka_unit_test(test_degenerate_generators),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
