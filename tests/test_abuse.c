@@ -1159,37 +1159,20 @@ static void abuse_trainer_serialize(abuse *a) { ABUSE_WRITER(sae_trainer_seriali
 static void abuse_export_safetensors(abuse *a) { ABUSE_WRITER(sae_model_export_safetensors, H_MODEL, a->f.model); }
 static void abuse_export_saelens_cfg(abuse *a) { ABUSE_WRITER(sae_model_export_saelens_cfg, H_MODEL, a->f.model); }
 
-static void abuse_config_deserialize(abuse *a)
-{
-    blobs b;
-    make_blobs(a, &b);
-    ABUSE_READER(sae_config_deserialize, sae_config, b.cfg, b.cfg_len, b.model, b.model_len);
-    free_blobs(&b);
-}
-
-static void abuse_toy_deserialize(abuse *a)
-{
-    blobs b;
-    make_blobs(a, &b);
-    ABUSE_READER(sae_toy_deserialize, sae_toy, b.toy, b.toy_len, b.model, b.model_len);
-    free_blobs(&b);
-}
-
-static void abuse_model_deserialize(abuse *a)
-{
-    blobs b;
-    make_blobs(a, &b);
-    ABUSE_READER(sae_model_deserialize, sae_model, b.model, b.model_len, b.toy, b.toy_len);
-    free_blobs(&b);
-}
-
-static void abuse_trainer_deserialize(abuse *a)
-{
-    blobs b;
-    make_blobs(a, &b);
-    ABUSE_READER(sae_trainer_deserialize, sae_trainer, b.trainer, b.trainer_len, b.model, b.model_len);
-    free_blobs(&b);
-}
+/* abuse_<kind>_deserialize: the reader of <kind> on the fixture's buffers. */
+#define READER_ENTRY(kind, good, other)                                                    \
+    static void abuse_##kind##_deserialize(abuse *a)                                       \
+    {                                                                                      \
+        blobs b;                                                                           \
+        make_blobs(a, &b);                                                                 \
+        ABUSE_READER(sae_##kind##_deserialize, sae_##kind, b.good, b.good##_len, b.other,  \
+                     b.other##_len);                                                       \
+        free_blobs(&b);                                                                    \
+    }
+READER_ENTRY(config, cfg, model)
+READER_ENTRY(toy, toy, model)
+READER_ENTRY(model, model, toy)
+READER_ENTRY(trainer, trainer, model)
 
 static void abuse_io_inspect(abuse *a)
 {
