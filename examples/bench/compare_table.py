@@ -4,12 +4,15 @@
 Log lines are "<tag> <program output>", tags:
   roof:<cfg>            bench_sgemm (ROOFLINE ... lines)
   sae:<cfg>:<arch>      libsae bench_train        torch:<cfg>:<arch>  torch_ref.py
+  step:<cfg>:<arch>     libsae sae_step_rate (timed like torch_ref.py, with CPU time)
   sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
   thr<T>:medium:<arch>  bench_train with T threads
   saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
 Throughput is read from "samples_per_s=X", "samples/s=X" or "X samples/s"; the per-CPU-second
-rate, when printed, from "cpu_samples_per_s=X". Ratios use wall-clock rates; the CPU-time
-ratio is printed beside them because it is steadier on a shared machine.
+rate, when printed, from "cpu_samples_per_s=X". "ratio" is bench_train (wall, generation
+included) over torch_ref (wall); "step" and "cpu ratio" compare sae_step_rate with torch_ref
+timed the same way (pre-generated batches), by wall clock and by CPU time. The CPU-time
+ratio is the steadier one on a shared machine.
 Usage: compare_table.py LOG [THREADS]
 """
 import re
@@ -71,12 +74,13 @@ def ratio(a, b):
 
 
 def training_table(rates, cpu_rates, roofs):
-    keys = sorted({t.split(":", 1)[1] for t in rates if t.startswith(("sae:", "torch:"))
+    keys = sorted({t.split(":", 1)[1] for t in rates if t.startswith(("sae:", "torch:", "step:"))
                    and not t.split(":")[1] == "gen"}, key=order)
     print("\nTraining (samples/s; roofline = best possible with sgemm at the measured rate:")
     print(" dense = 5 GEMMs of 2ndL flops, enc = the encoder GEMM alone)")
     print(f"{'config':8} {'arch':10} {'libsae':>12} {'torch':>12} {'ratio':>8} "
-          f"{'roof dense':>12} {'roof enc':>12} {'libsae/dense':>13} {'cpu ratio':>10}")
+          f"{'roof dense':>12} {'roof enc':>12} {'libsae/dense':>13} {'step':>12} "
+          f"{'step ratio':>10} {'cpu ratio':>10}")
     for key in keys:
         cfg, arch = key.split(":")
         sae, torch = rates.get("sae:" + key), rates.get("torch:" + key)
@@ -85,7 +89,8 @@ def training_table(rates, cpu_rates, roofs):
         enc = float(roof["topk_samples_per_s_max"]) if "topk_samples_per_s_max" in roof else None
         print(f"{cfg:8} {arch:10} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} "
               f"{fmt(dense):>12} {fmt(enc):>12} {ratio(sae, dense):>13} "
-              f"{ratio(cpu_rates.get('sae:' + key), cpu_rates.get('torch:' + key)):>10}")
+              f"{fmt(rates.get('step:' + key)):>12} {ratio(rates.get('step:' + key), torch):>10} "
+              f"{ratio(cpu_rates.get('step:' + key), cpu_rates.get('torch:' + key)):>10}")
 
 
 def generator_table(rates, cpu_rates):

@@ -5,8 +5,8 @@
 #                                 [-c "tiny medium large"] [-a "relu topk batchtopk"]
 #                                 [-o LOG] [-G] [-T]
 #
-# Runs, for every configuration and architecture, libsae's bench_train, torch_ref.py
-# and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
+# Runs, for every configuration and architecture, libsae's bench_train and
+# sae_step_rate, torch_ref.py and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
 # torch_ref.py --mode gen) and the 1-vs-2-thread scaling of bench_train on medium.
 # Prints one table of samples/s with the ratio libsae/torch per configuration.
 # -G skips the generator part, -T the thread-scaling part. Every raw line goes to LOG.
@@ -47,6 +47,7 @@ done
 bench_train="$build/examples/bench_train"
 bench_toy="$build/examples/bench_toy"
 bench_sgemm="$build/examples/bench_sgemm"
+step_rate="$build/examples/sae_step_rate"
 for exe in "$bench_sgemm"; do
     [ -x "$exe" ] || { echo "missing $exe: build with -DSAE_BUILD_EXAMPLES=ON" >&2; exit 1; }
 done
@@ -85,6 +86,9 @@ for cfg in $configs; do
     for arch in $archs; do
         if [ -x "$bench_train" ]; then
             run_tagged "sae:$cfg:$arch" "$threads" "$bench_train" "$cfg-$arch" "$scale" "$threads"
+        fi
+        if [ -x "$step_rate" ]; then
+            run_tagged "step:$cfg:$arch" "$threads" "$step_rate" "$cfg" "$arch" "$steps" "$threads"
         fi
         run_tagged "torch:$cfg:$arch" "$threads" "$python" "$here/torch_ref.py" --arch "$arch" \
             --d "$d" --n-features "$n_feat" --latents "$latents" --batch "$batch" \
