@@ -9,10 +9,10 @@ Log lines are "<tag> <program output>", tags:
   thr<T>:medium:<arch>  bench_train with T threads
   saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
 Throughput is read from "samples_per_s=X", "samples/s=X" or "X samples/s"; the per-CPU-second
-rate, when printed, from "cpu_samples_per_s=X". "ratio" is bench_train (wall, generation
-included) over torch_ref (wall); "step" and "cpu ratio" compare sae_step_rate with torch_ref
-timed the same way (pre-generated batches), by wall clock and by CPU time. The CPU-time
-ratio is the steadier one on a shared machine.
+rate, when printed, from "cpu_samples_per_s=X". The wall-clock table compares bench_train
+(generation included) and sae_step_rate (pre-generated batches, timed like torch_ref) with
+torch_ref; the CPU-time table compares sae_step_rate, torch_ref and bench_sgemm's ceilings
+per CPU-second, which stays steady when other jobs share the machine.
 Usage: compare_table.py LOG [THREADS]
 """
 import re
@@ -76,21 +76,30 @@ def ratio(a, b):
 def training_table(rates, cpu_rates, roofs):
     keys = sorted({t.split(":", 1)[1] for t in rates if t.startswith(("sae:", "torch:", "step:"))
                    and not t.split(":")[1] == "gen"}, key=order)
-    print("\nTraining (samples/s; roofline = best possible with sgemm at the measured rate:")
-    print(" dense = 5 GEMMs of 2ndL flops, enc = the encoder GEMM alone)")
-    print(f"{'config':8} {'arch':10} {'libsae':>12} {'torch':>12} {'ratio':>8} "
-          f"{'roof dense':>12} {'roof enc':>12} {'libsae/dense':>13} {'step':>12} "
-          f"{'step ratio':>10} {'cpu ratio':>10}")
+    print("\nTraining, wall clock (samples/s): bench_train (generation included) vs torch_ref")
+    print(f"{'config':8} {'arch':10} {'bench_train':>12} {'torch':>12} {'ratio':>8} "
+          f"{'step':>12} {'step ratio':>10}")
     for key in keys:
         cfg, arch = key.split(":")
-        sae, torch = rates.get("sae:" + key), rates.get("torch:" + key)
-        roof = roofs.get(cfg, {})
-        dense = float(roof["relu_samples_per_s_max"]) if "relu_samples_per_s_max" in roof else None
-        enc = float(roof["topk_samples_per_s_max"]) if "topk_samples_per_s_max" in roof else None
+        sae, torch, step = rates.get("sae:" + key), rates.get("torch:" + key), rates.get("step:" + key)
         print(f"{cfg:8} {arch:10} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} "
-              f"{fmt(dense):>12} {fmt(enc):>12} {ratio(sae, dense):>13} "
-              f"{fmt(rates.get('step:' + key)):>12} {ratio(rates.get('step:' + key), torch):>10} "
-              f"{ratio(cpu_rates.get('step:' + key), cpu_rates.get('torch:' + key)):>10}")
+              f"{fmt(step):>12} {ratio(step, torch):>10}")
+    print("\nTraining, per CPU-second (samples/s; steady on a shared machine): sae_step_rate vs")
+    print(" torch_ref, and the sgemm ceilings: dense = 5 GEMMs of 2ndL flops, enc = encoder alone")
+    print(f"{'config':8} {'arch':10} {'libsae':>12} {'torch':>12} {'ratio':>8} "
+          f"{'roof dense':>12} {'roof enc':>12} {'of dense':>9} {'of enc':>8}")
+    for key in keys:
+        cfg, arch = key.split(":")
+        sae, torch = cpu_rates.get("step:" + key), cpu_rates.get("torch:" + key)
+        roof = roofs.get(cfg, {})
+        dense = float(roof["cpu_relu_samples_per_s_max"]) if "cpu_relu_samples_per_s_max" in roof else None
+        enc = float(roof["cpu_topk_samples_per_s_max"]) if "cpu_topk_samples_per_s_max" in roof else None
+        print(f"{cfg:8} {arch:10} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} "
+              f"{fmt(dense):>12} {fmt(enc):>12} {pct(sae, dense):>9} {pct(sae, enc):>8}")
+
+
+def pct(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{100 * a / b:.0f}%"
 
 
 def generator_table(rates, cpu_rates):
