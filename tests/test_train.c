@@ -590,8 +590,14 @@ static void test_argument_checks(void **state)
 
 int main(void)
 {
+#ifdef SAE_TRAIN_RECOVERY
+    /* the long recovery runs (label slow: kept out of the valgrind pass) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_architecture_recovers_easy_toy),
+        cmocka_unit_test(test_resampling),
+    };
+#else
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progress_cancel_and_continue),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_divergence_keeps_last_good_step),
@@ -601,10 +607,10 @@ int main(void)
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_batchtopk_threshold_by_hand),
         cmocka_unit_test(test_b_dec_init),
-        cmocka_unit_test(test_resampling),
         cmocka_unit_test(test_gradient_clipping),
         cmocka_unit_test(test_batchtopk_inference_l0),
         cmocka_unit_test(test_argument_checks),
     };
+#endif
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
