@@ -9,10 +9,11 @@ SAE_JOBS=${SAE_JOBS:-$(nproc 2>/dev/null || echo 2)}
 SAE_PYTHON=${SAE_PYTHON:-/usr/bin/python3}
 
 # Debian 12 packages the build, the tests, the docs and the ABI check need (clang with
-# its runtime libraries builds the libFuzzer harnesses that ctest sae.io_fuzz runs).
+# its runtime libraries builds the libFuzzer harnesses that ctest sae.io_fuzz runs;
+# valgrind is for .ci/memcheck.sh).
 SAE_DEPS=(build-essential cmake pkg-config libblas-dev libopenblas-dev libcmocka-dev
           python3 python3-numpy python3-cffi python3-pytest doxygen abigail-tools
-          clang libclang-rt-dev)
+          clang libclang-rt-dev valgrind)
 
 sae_log() { printf '\n==> %s\n' "$*"; }
 
