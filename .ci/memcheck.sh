@@ -4,7 +4,7 @@
 #   bash .ci/memcheck.sh                 # unit tests (label "unit")
 #   SAE_MEMCHECK_LABEL='unit|slow' bash .ci/memcheck.sh
 # SAE_JOBS tests run at once; SAE_MEMCHECK_ORIGINS=1 adds --track-origins; a test running
-# longer than SAE_MEMCHECK_TIMEOUT seconds (default 3600) fails.
+# longer than SAE_MEMCHECK_TIMEOUT seconds (default 7200) fails.
 # Build tree: $SAE_CI_DIR/memcheck (RelWithDebInfo, reference BLAS, no OpenMP: the
 # runtime's thread pool is not what we check). Logs: <build>/memcheck-logs/<test>.log
 set -euo pipefail
@@ -33,7 +33,7 @@ rm -rf "$logs" && mkdir -p "$logs"
 import concurrent.futures as cf, json, os, subprocess, sys, time
 logs = sys.argv[1]
 jobs = int(os.environ.get("SAE_JOBS", "2"))
-limit = float(os.environ.get("SAE_MEMCHECK_TIMEOUT", "3600"))
+limit = float(os.environ.get("SAE_MEMCHECK_TIMEOUT", "7200"))
 tests = json.load(open(os.path.join(logs, "tests.json")))["tests"]
 vg = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
       "--show-leak-kinds=definite,indirect,possible",
