@@ -21,6 +21,17 @@ kind ("toy", ...), type ("int", "float", "float array", "int array"), inclusive 
 default and one-line documentation."""
 
 
+def read_scalar(handle, getters, info):
+    """A scalar parameter through getters = (i64 getter, f64 getter), by its type."""
+    if info.type == "int":
+        v, ref = out_scalar(ctypes.c_int64)
+        handle._call(getters[0], info.key, ref)
+    else:
+        v, ref = out_scalar(ctypes.c_double)
+        handle._call(getters[1], info.key, ref)
+    return v.value
+
+
 def _kind_value(kind):
     if isinstance(kind, str):
         try:
@@ -178,14 +189,8 @@ class Config(Handle):
     def __getitem__(self, name):
         """The value of a parameter: int, float, or a NumPy array for array parameters."""
         info = param_info(name)
-        if info.type == "int":
-            v, ref = out_scalar(ctypes.c_int64)
-            self._call("sae_config_get_i64", info.key, ref)
-            return v.value
-        if info.type == "float":
-            v, ref = out_scalar(ctypes.c_double)
-            self._call("sae_config_get_f64", info.key, ref)
-            return v.value
+        if info.type in ("int", "float"):
+            return read_scalar(self, ("sae_config_get_i64", "sae_config_get_f64"), info)
         return self._get_array(info)
 
     def _get_array(self, info):

@@ -7,7 +7,7 @@ import numpy as np
 from . import _capi
 from ._handle import Handle, enum_value, in_matrix, out_matrix, out_scalar
 from ._lib import SaeError, check, lib
-from .config import Config, make_config, param_info
+from .config import Config, make_config, param_info, read_scalar
 from .io import deserialize, serialize
 
 _f32p = ctypes.POINTER(ctypes.c_float)
@@ -212,14 +212,7 @@ class Model(Handle):
 
     def get(self, name):
         """A model parameter as the model holds it (e.g. "arch", "k")."""
-        info = param_info(name)
-        if info.type == "int":
-            v, ref = out_scalar(ctypes.c_int64)
-            self._call("sae_model_get_i64", info.key, ref)
-        else:
-            v, ref = out_scalar(ctypes.c_double)
-            self._call("sae_model_get_f64", info.key, ref)
-        return v.value
+        return read_scalar(self, ("sae_model_get_i64", "sae_model_get_f64"), param_info(name))
 
     def encode(self, x, out=None):
         """Latent codes of x (n, d_in) as float32 (n, n_latents)."""
