@@ -1,6 +1,7 @@
 /* Sampling: fire, draw magnitudes, assemble x = sum_j m_j v_j, over threads.
  * Every row depends only on (seed, index), so any split of the work gives the same bits. */
 #include "toy_internal.h"
+#include "sampler.h"
 
 #include <math.h>
 #include <string.h>
@@ -256,6 +257,20 @@ static void chunk_write(const sae_toy *t, uint64_t first, int64_t n, toy_pool *p
 
 /* ---- public entry points ------------------------------------------------------ */
 
+/* Rows of samples into x with the chunks of pool (the first `nc` of them). */
+static void sample_rows(const sae_toy *t, toy_pool *pool, int32_t nc, uint64_t first, int64_t n,
+                        float *x, int64_t ldx)
+{
+    int32_t saved = pool->n;
+    pool->n = nc; /* chunk_rows splits by pool->n */
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nc) schedule(static, 1) if (nc > 1)
+#endif
+    for (int32_t c = 0; c < nc; c++)
+        chunk_samples(t, first, n, pool, c, x, ldx);
+    pool->n = saved;
+}
+
 int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, int64_t ldx)
 {
     if (t == NULL)
@@ -269,12 +284,33 @@ int32_t sae_toy_sample(const sae_toy *t, uint64_t first, int64_t n, float *x, in
     toy_pool *pool = pool_alloc(t, nc, 0);
     if (pool == NULL)
         return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nc) schedule(static, 1) if (nc > 1)
-#endif
-    for (int32_t c = 0; c < nc; c++)
-        chunk_samples(t, first, n, pool, c, x, ldx);
+    sample_rows(t, pool, nc, first, n, x, ldx);
     pool_free(t, pool);
+    return SAE_OK;
+}
+
+/* ---- reusable sampling workspace (training loops: no allocation per batch) ---------- */
+
+int32_t sae_toy_sampler_create(const sae_toy *t, int64_t max_rows, toy_pool **out)
+{
+    toy_pool *pool = pool_alloc(t, chunks_for(t, max_rows > 0 ? max_rows : 1), 0);
+    if (pool == NULL)
+        return sae_fail(&t->err, SAE_E_NOMEM, "out of memory for sampling scratch");
+    *out = pool;
+    return SAE_OK;
+}
+
+void sae_toy_sampler_free(const sae_toy *t, toy_pool *pool) { pool_free(t, pool); }
+
+int32_t sae_toy_sample_with(const sae_toy *t, toy_pool *pool, uint64_t first, int64_t n,
+                            float *x, int64_t ldx)
+{
+    int32_t st = check_range(t, first, n);
+    if (st == SAE_OK)
+        st = sae_check_matrix(&t->err, x, n, t->d, ldx, "x");
+    if (st != SAE_OK)
+        return st;
+    sample_rows(t, pool, SAE_MIN(chunks_for(t, n), pool->n), first, n, x, ldx);
     return SAE_OK;
 }
 
