@@ -313,23 +313,40 @@ static void test_many_equals_independent(void **state)
 static void test_no_allocation_after_first_step(void **state)
 {
     (void)state;
-    sae_toy *toy = easy_toy();
     for (int arch = SAE_ARCH_RELU; arch <= SAE_ARCH_MATRYOSHKA; arch++) {
         test_alloc counts = {0, 0, 0};
         sae_allocator al = test_alloc_hook(&counts);
+        /* the toy shares the counting allocator: its sampling must not allocate per step */
+        sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 32.0, "d", 64.0, "seed", 7.0,
+                                     "fire_prob", 0.05, NULL);
+        sae_toy *toy = NULL;
+        assert_ok(sae_toy_create(&toy, tc, &al));
+        sae_config_free(tc);
         sae_model *m;
         sae_trainer *t = small_trainer(arch, "dead_steps", 2, "resample_every", 3, &al, &m);
         assert_ok(sae_trainer_train_toy(t, toy, 1));
-        int64_t after_first = counts.calls;
+        int64_t before = counts.calls;
+        assert_ok(sae_trainer_train_toy(t, toy, 1));
+        int64_t per_call = counts.calls - before; /* the call's sampling workspace */
+        before = counts.calls;
         assert_ok(sae_trainer_train_toy(t, toy, 12));
-        if (counts.calls != after_first)
-            fail_msg("arch %d: %lld allocations in 12 steps", arch,
-                     (long long)(counts.calls - after_first));
+        if (counts.calls - before != per_call)
+            fail_msg("arch %d: %lld allocations in a 12-step call, %lld in a 1-step call", arch,
+                     (long long)(counts.calls - before), (long long)per_call);
+        before = counts.calls;
+        float x[64 * 64];
+        assert_ok(sae_toy_sample(toy, 0, 64, x, 64));
+        counts.calls = before; /* plain sampling may allocate per call; steps on data may not */
+        assert_ok(sae_trainer_step(t, x, 64, 64));
+        assert_ok(sae_trainer_train_data(t, x, 64, 64, 5));
+        if (counts.calls != before)
+            fail_msg("arch %d: %lld allocations in steps on caller data", arch,
+                     (long long)(counts.calls - before));
         sae_trainer_free(t);
         sae_model_free(m);
+        sae_toy_free(toy);
         assert_int_equal(counts.live, 0);
     }
-    sae_toy_free(toy);
 }
 
 /* Caller data with a row stride, cycling: equals explicit steps on the same rows. */

@@ -3,6 +3,8 @@
 
 #include <sae/toy.h>
 
+#include "toy/sampler.h"
+
 #include <string.h>
 
 static void read_opts(sae_train_opts *o, const sae_config *c)
@@ -263,23 +265,27 @@ int32_t sae_trainer_train_toy_many(sae_trainer *const *trainers, int64_t count, 
         return st;
     sae_trainer *t0 = trainers[0];
     int64_t b = t0->o.batch, d = t0->model->d;
-    for (int64_t s = 0; s < n_steps; s++) {
-        st = sae_toy_sample(toy, t0->sample_pos, b, t0->ws.x, d);
-        if (st != SAE_OK)
-            return sae_fail(&t0->err, st, "toy sampling failed: %s", sae_toy_errmsg(toy));
-        for (int64_t i = 0; i < count; i++) {
+    toy_pool *pool; /* one sampling workspace per call: the steps allocate nothing */
+    if ((st = sae_toy_sampler_create(toy, b, &pool)) != SAE_OK)
+        return sae_fail(&t0->err, st, "toy sampling workspace: %s", sae_toy_errmsg(toy));
+    for (int64_t s = 0; s < n_steps && st == SAE_OK; s++) {
+        st = sae_toy_sample_with(toy, pool, t0->sample_pos, b, t0->ws.x, d);
+        if (st != SAE_OK) {
+            st = sae_fail(&t0->err, st, "toy sampling failed: %s", sae_toy_errmsg(toy));
+            break;
+        }
+        for (int64_t i = 0; i < count && st == SAE_OK; i++) {
             sae_trainer *t = trainers[i];
             if (i > 0)
                 memcpy(t->ws.x, t0->ws.x, (size_t)(b * d) * sizeof(float));
-            if ((st = sae_train_step_rows(t, b)) != SAE_OK)
-                return st;
-            t->sample_pos += (uint64_t)b;
+            if ((st = sae_train_step_rows(t, b)) == SAE_OK)
+                t->sample_pos += (uint64_t)b;
         }
-        for (int64_t i = 0; i < count; i++)
-            if ((st = report(trainers[i], s + 1, n_steps)) != SAE_OK)
-                return st;
+        for (int64_t i = 0; i < count && st == SAE_OK; i++)
+            st = report(trainers[i], s + 1, n_steps);
     }
-    return SAE_OK;
+    sae_toy_sampler_free(toy, pool);
+    return st;
 }
 
 int32_t sae_trainer_stat(const sae_trainer *trainer, int32_t which, double *value)
