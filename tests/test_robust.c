@@ -51,12 +51,6 @@ static int have(const rel_fixture *f, int trainer)
     return f->model != NULL && f->toy != NULL && (!trainer || f->trainer != NULL);
 }
 
-/* Known bug, reported (docs/reliability.md "Known gaps"): a first step that initialises
- * b_dec from the batch (b_dec_init mean / geometric median) and then diverges keeps the new
- * b_dec. While it is open the check below reports it without failing; once fixed it says
- * so, and this exception should go. */
-static int known_bdec_gap;
-
 /* A step either succeeds with a finite model and statistics, or returns DIVERGED with
  * the trainer exactly as before. Returns the status. */
 static int32_t checked_step(sae_trainer *t, const float *x, int64_t n, const char *what)
@@ -68,17 +62,12 @@ static int32_t checked_step(sae_trainer *t, const float *x, int64_t n, const cha
         if (!model_finite(sae_trainer_model(t)) || !stats_finite(t))
             fail_msg("%s: step returned SAE_OK with NaN/Inf in the model or statistics", what);
     } else if (st == SAE_E_DIVERGED) {
-        int moved = rel_digest_model(sae_trainer_model(t)) != model_before;
-        if (known_bdec_gap)
-            print_message("  %s: %s\n", what,
-                          moved ? "KNOWN BUG: diverged first step kept the b_dec initialisation"
-                                : "known b_dec bug is FIXED: remove the exception in test_robust.c");
-        else if (moved)
+        if (rel_digest_model(sae_trainer_model(t)) != model_before)
             fail_msg("%s: SAE_E_DIVERGED but the model is not at its last good step", what);
         if (stat(t, SAE_STAT_STEP) != steps)
             fail_msg("%s: SAE_E_DIVERGED but the step count moved from %g to %g", what, steps,
                      stat(t, SAE_STAT_STEP));
-        if (rel_digest_trainer(t) != before && !(known_bdec_gap && moved))
+        if (rel_digest_trainer(t) != before)
             fail_msg("%s: SAE_E_DIVERGED but the trainer statistics changed", what);
         if (sae_trainer_errmsg(t)[0] == '\0')
             fail_msg("%s: SAE_E_DIVERGED without a message", what);
@@ -136,12 +125,10 @@ static void first_step_divergence(rel_fixture *f, int64_t b_dec_init, int patter
     char what[96];
     snprintf(what, sizeof what, "first step at scale 3e38 (pattern %d), b_dec_init %lld", pattern,
              (long long)b_dec_init);
-    known_bdec_gap = pattern == 1 && b_dec_init != 0;
     int32_t st = checked_step(t, x, ROWS, what);
     print_message("  %s: %s\n", what, sae_status_str(st));
-    if (st == SAE_E_DIVERGED && !known_bdec_gap)
+    if (st == SAE_E_DIVERGED)
         assert_true(rel_digest_model(m) == before);
-    known_bdec_gap = 0;
     sae_trainer_free(t);
     sae_model_free(m);
     sae_config_free(c);

@@ -177,17 +177,33 @@ static void commit(sae_trainer *t, int64_t n)
         sae_train_resample(t, n);
 }
 
+/* A failed step leaves the trainer as it was: the statistics of the last good step, and
+ * b_dec as it was before this step initialised it from the batch (ws.dvec holds it; it is
+ * free until the step commits). */
+static void undo_step(sae_trainer *t, const sae_train_stats *good, int b_dec_from_batch)
+{
+    t->last = *good;
+    if (b_dec_from_batch) {
+        memcpy(t->model->b_dec, t->ws.dvec, (size_t)t->model->d * sizeof(float));
+        t->b_dec_done = 0;
+    }
+}
+
 int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
 {
     sae_model *m = t->model;
     int nt = sae_train_threads(t);
-    if (!t->b_dec_done && t->step == 0 && t->o.b_dec_init != SAE_B_DEC_INIT_KEEP)
+    int b_dec_from_batch =
+        !t->b_dec_done && t->step == 0 && t->o.b_dec_init != SAE_B_DEC_INIT_KEEP;
+    if (b_dec_from_batch) {
+        memcpy(t->ws.dvec, m->b_dec, (size_t)m->d * sizeof(float));
         sae_train_init_b_dec(t, n);
+    }
     t->b_dec_done = 1;
     sae_train_stats good = t->last; /* a diverged step must leave the statistics as they were */
     int32_t st = sae_train_loss_grad(t, n);
     if (st != SAE_OK) {
-        t->last = good;
+        undo_step(t, &good, b_dec_from_batch);
         return sae_fail(&t->err, st, "step: sizes exceed the BLAS integer range");
     }
     double lr = sae_train_lr_at(&t->o, t->step), tt = (double)(t->step + 1), g2;
@@ -201,7 +217,7 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
     int ok = norm_and_check(t, &k, nt, &g2);
     t->last.grad_norm = sqrt(g2);
     if (!isfinite(t->last.loss) || !isfinite(g2)) {
-        t->last = good;
+        undo_step(t, &good, b_dec_from_batch);
         return sae_fail(&t->err, SAE_E_DIVERGED,
                         "step %lld: loss or gradient is not finite; model kept at step %lld",
                         (long long)t->step + 1, (long long)t->step);
@@ -211,7 +227,7 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
         ok = adam_would_stay_finite(t, &k, nt);
     }
     if (!ok) {
-        t->last = good;
+        undo_step(t, &good, b_dec_from_batch);
         return sae_fail(&t->err, SAE_E_DIVERGED,
                         "step %lld: the update would make parameters non-finite; model kept at "
                         "step %lld", (long long)t->step + 1, (long long)t->step);
