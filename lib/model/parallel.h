@@ -13,4 +13,11 @@
 #  define SAE_PARALLEL_FOR_DYNAMIC(nt)
 #endif
 
+/* For thread counts that only the OpenMP pragmas read. */
+#if defined(__GNUC__)
+#  define SAE_MAYBE_UNUSED __attribute__((unused))
+#else
+#  define SAE_MAYBE_UNUSED
+#endif
+
 #endif

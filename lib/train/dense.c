@@ -44,7 +44,7 @@ static grads grad_views(sae_trainer *t)
 static void sparsity_weights(sae_trainer *t)
 {
     const sae_model *m = t->model;
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     SAE_PARALLEL_FOR(nt)
     for (int64_t j = 0; j < m->n_latents; j++)
         t->ws.dec_norm[j] = t->o.l1_dec_norm ? (float)sae_norm_f64(m->w_dec + j * m->d, m->d) : 1.0f;
@@ -112,7 +112,7 @@ static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t l = m->n_latents;
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     if (m->arch == SAE_ARCH_RELU) {
         SAE_PARALLEL_FOR(nt)
         for (int64_t r = 0; r < nc; r++)
@@ -157,7 +157,7 @@ static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const
         memcpy(out + r * d, m->b_dec, (size_t)d * sizeof(float));
     int32_t st = sae_gemm(0, 0, nc, d, m->n_latents, 1.0f, a, m->n_latents, m->w_dec, d, 1.0f,
                           out, d);
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < nc; r++) {
         double s = 0.0;
@@ -180,7 +180,8 @@ static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t l = m->n_latents, nb = (l + COL_BLOCK - 1) / COL_BLOCK;
-    int fuse = !t->o.lowact_on, nt = sae_train_threads(t);
+    int fuse = !t->o.lowact_on;
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     float *gzb = gz_buffer(w);
     SAE_PARALLEL_FOR(nt)
     for (int64_t b = 0; b < nb; b++) {
@@ -221,7 +222,7 @@ static void encoder_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t l = m->n_latents;
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     double inv_eps = 1.0 / t->o.bandwidth;
     int64_t nb = (l + COL_BLOCK - 1) / COL_BLOCK;
     SAE_PARALLEL_FOR(nt)
@@ -269,7 +270,7 @@ static void encoder_bias_sums(sae_trainer *t, int64_t nc)
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t l = m->n_latents;
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     if (m->arch == SAE_ARCH_GATED || (m->arch == SAE_ARCH_RELU && !t->o.lowact_on))
         return; /* done in encoder_grad_block (Gated: the gate bias differs from the encoder
                    input gradient; ReLU: fused) */
@@ -331,7 +332,7 @@ static void relu_sparse_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc,
     int64_t d = m->d, l = m->n_latents;
     const float *x = w->x + r0 * d;
     float two_n = (float)(2.0 / (double)n);
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     block_codes(t, nc);
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < nc; r++) {
@@ -438,7 +439,7 @@ static void finish_grads(sae_trainer *t, double coeff_n, double *reg)
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t d = m->d, l = m->n_latents;
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     if (m->pre_bias) /* xc = x - b_dec: dL/db_dec -= sum_j colsum_j W_enc,j */
         for (int64_t j = 0; j < l; j++)
             if (w->colsum[j] != 0.0)

@@ -52,7 +52,7 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents, k = m->k, ka = t->aux_k;
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     int batch = sae_arch_is_batch(m->arch);
     if (batch)
         sae_batch_heap_reset(&w->heap, n * k);
@@ -103,7 +103,7 @@ static void reconstruct_rows(sae_trainer *t, int64_t n)
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, ng = m->n_widths;
     float two_n = (float)(2.0 / (double)n);
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < n; r++) {
         const int32_t *idx = w->codes.idx;
@@ -177,7 +177,7 @@ static double auxk_rows(sae_trainer *t, int64_t n)
         return 0.0;
     }
     float scale = (float)(2.0 * t->o.aux_coef / ((double)n * var));
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < n; r++) {
         float *ga = w->ga + r * d;
@@ -235,7 +235,7 @@ static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
     if (use_aux)
         sae_codes_transpose(w->aux.row_ptr, w->aux.idx, n, l, w->aux_col_ptr, w->aux_ent,
                             w->aux_erow);
-    int nt = sae_train_threads(t);
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     SAE_PARALLEL_FOR_DYNAMIC(nt)
     for (int64_t j = 0; j < l; j++) {
         float *gd = gdec + j * d, *ge = genc + j * d;
