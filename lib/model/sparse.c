@@ -5,6 +5,15 @@
 
 /* ---- per-row top-k: a min-heap of the k best seen so far ---------------------------- */
 
+/* Swap entries a and b of the parallel (value, index) arrays. */
+static inline void swap_entry(float *val, int32_t *idx, int64_t a, int64_t b)
+{
+    float tv = val[a];
+    int32_t ti = idx[a];
+    val[a] = val[b], idx[a] = idx[b];
+    val[b] = tv, idx[b] = ti;
+}
+
 /* a is worse than b: smaller value, or equal value and larger index. */
 static int worse(float va, int32_t ia, float vb, int32_t ib)
 {
@@ -21,10 +30,7 @@ static void heap_sift_down(float *val, int32_t *idx, int64_t n, int64_t i)
             w = r;
         if (w == i)
             return;
-        float tv = val[i];
-        int32_t ti = idx[i];
-        val[i] = val[w], idx[i] = idx[w];
-        val[w] = tv, idx[w] = ti;
+        swap_entry(val, idx, i, w);
         i = w;
     }
 }
@@ -35,10 +41,7 @@ static void heap_sift_up(float *val, int32_t *idx, int64_t i)
         int64_t p = (i - 1) / 2;
         if (!worse(val[i], idx[i], val[p], idx[p]))
             return;
-        float tv = val[i];
-        int32_t ti = idx[i];
-        val[i] = val[p], idx[i] = idx[p];
-        val[p] = tv, idx[p] = ti;
+        swap_entry(val, idx, i, p);
         i = p;
     }
 }
@@ -54,10 +57,7 @@ static void index_sift_down(int32_t *idx, float *val, int64_t n, int64_t i)
             w = r;
         if (w == i)
             return;
-        int32_t ti = idx[i];
-        float tv = val[i];
-        idx[i] = idx[w], val[i] = val[w];
-        idx[w] = ti, val[w] = tv;
+        swap_entry(val, idx, i, w);
         i = w;
     }
 }
@@ -68,10 +68,7 @@ static void sort_by_index(int32_t *idx, float *val, int64_t n)
     for (int64_t start = n / 2 - 1; start >= 0; start--)
         index_sift_down(idx, val, n, start);
     for (int64_t end = n - 1; end > 0; end--) {
-        int32_t ti = idx[0];
-        float tv = val[0];
-        idx[0] = idx[end], val[0] = val[end];
-        idx[end] = ti, val[end] = tv;
+        swap_entry(val, idx, 0, end);
         index_sift_down(idx, val, end, 0);
     }
 }
