@@ -221,6 +221,13 @@ int svg_heatmap(svg_figure *f, int panel, const char *title, const float *m, int
                 ch + 0.05, rgb[0], rgb[1], rgb[2]);
         }
     frame(f, &a);
+    char label[32];
+    snprintf(label, sizeof label, "%d", cols - 1); /* first and last index of each axis */
+    put_text(f, a.x0 + cw / 2, a.y0 + a.h + 14, 10, "middle", NULL, "0");
+    put_text(f, a.x0 + a.w - cw / 2, a.y0 + a.h + 14, 10, "middle", NULL, label);
+    snprintf(label, sizeof label, "%d", rows - 1);
+    put_text(f, a.x0 - 4, a.y0 + ch / 2 + 4, 10, "end", NULL, "0");
+    put_text(f, a.x0 - 4, a.y0 + a.h - ch / 2 + 4, 10, "end", NULL, label);
     for (int i = 0; i < 20; i++) { /* colour bar, vmax at the top */
         int rgb[3];
         diverging(1 - (i + 0.5) / 20, rgb);
@@ -228,7 +235,6 @@ int svg_heatmap(svg_figure *f, int panel, const char *title, const float *m, int
                "fill=\"rgb(%d,%d,%d)\"/>\n", a.x0 + a.w + 8, a.y0 + i * a.h / 20,
             a.h / 20 + 0.05, rgb[0], rgb[1], rgb[2]);
     }
-    char label[32];
     snprintf(label, sizeof label, "%.3g", vmax);
     put_text(f, a.x0 + a.w + 20, a.y0 + 8, 9, "start", NULL, label);
     snprintf(label, sizeof label, "%.3g", vmin);
