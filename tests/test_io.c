@@ -219,7 +219,7 @@ static void test_toy_roundtrip(void **state)
     assert_ok(sae_toy_create(&toy, c, NULL));
     size_t len;
     uint8_t *buf = serialize(ser_toy, toy, &len);
-    sae_toy *back = NULL;
+    sae_toy *back = NULL, *back2 = NULL;
     char msg[256];
     assert_ok(sae_toy_deserialize(&back, buf, len, NULL, msg, sizeof msg));
     enum { N = 300, D = 12 };
@@ -236,6 +236,29 @@ static void test_toy_roundtrip(void **state)
     assert_status(sae_model_deserialize(&m, buf, len, NULL, msg, sizeof msg), SAE_E_MISMATCH);
     assert_null(m);
     assert_non_null(strstr(msg, "toy"));
+    /* the buffer ends with the generator version: another version is refused, and a
+     * buffer without the section (written before it existed) is generator version 1 */
+    double version = 0;
+    assert_ok(sae_toy_info(toy, SAE_TOY_INFO_GENERATOR_VERSION, &version));
+    assert_true(version == SAE_TOY_GENERATOR_VERSION);
+    size_t gver = len - 4;
+    assert_int_equal(sae_le32(buf + gver - SAE_FMT_SECTION_HEADER), SAE_TAG_GENERATOR);
+    assert_int_equal(sae_le32(buf + gver), SAE_TOY_GENERATOR_VERSION);
+    uint8_t *edit = malloc(len);
+    memcpy(edit, buf, len);
+    sae_put_le32(edit + gver, SAE_TOY_GENERATOR_VERSION + 1);
+    reseal(edit, len);
+    assert_status(sae_toy_deserialize(&back2, edit, len, NULL, msg, sizeof msg),
+                  SAE_E_FORMAT_VERSION);
+    assert_null(back2);
+    assert_non_null(strstr(msg, "generator version"));
+    size_t old_len = gver - SAE_FMT_SECTION_HEADER;
+    reseal(edit, old_len);
+    assert_ok(sae_toy_deserialize(&back2, edit, old_len, NULL, msg, sizeof msg));
+    assert_ok(sae_toy_sample(back2, 77777, N, y, D));
+    assert_memory_equal(x, y, sizeof(float) * N * D);
+    sae_toy_free(back2);
+    free(edit);
     free(dx);
     free(dy);
     free(x);

@@ -108,8 +108,14 @@ typedef enum sae_toy_info_key {
     SAE_TOY_INFO_SCALE = 1,       /**< factor applied to samples and magnitudes ("normalize"; else 1) */
     SAE_TOY_INFO_MEAN_ACTIVE = 2, /**< expected number of active features per sample (sum of fire_probs) */
     SAE_TOY_INFO_P_EMPTY = 3,     /**< probability of a sample without active features before min_one_active */
-    SAE_TOY_INFO_TMS_LOSS = 4     /**< final importance-weighted loss of the superposition model (else 0) */
+    SAE_TOY_INFO_TMS_LOSS = 4,    /**< final importance-weighted loss of the superposition model (else 0) */
+    SAE_TOY_INFO_GENERATOR_VERSION = 5 /**< SAE_TOY_GENERATOR_VERSION of the library running */
 } sae_toy_info_key;
+
+/** Version of the sampling algorithms: the same configuration and seed give the same
+ * samples in every library with the same generator version. It grows whenever a change
+ * would alter samples; serialized toys record it and another version is refused. */
+#define SAE_TOY_GENERATOR_VERSION 1
 
 /** Build a generator from a SAE_KIND_TOY configuration (copied). Invalid
  * configurations return SAE_E_CONFIG; sae_config_validate gives the reason. */

@@ -26,6 +26,7 @@
 #define SAE_TAG_MODEL_STATE SAE_TAG('M', 'S', 'T', 'A') /* model non-tensor state */
 #define SAE_TAG_TRAINER_CFG SAE_TAG('T', 'C', 'F', 'G') /* the trainer's configuration */
 #define SAE_TAG_TRAINER_STATE SAE_TAG('T', 'S', 'T', 'A') /* optimiser, step, positions */
+#define SAE_TAG_GENERATOR SAE_TAG('G', 'V', 'E', 'R') /* toy: generator version (u32) */
 
 /* A reason for the caller (msg may be NULL). */
 typedef struct sae_io_msg {

@@ -188,6 +188,7 @@ int32_t sae_toy_info(const sae_toy *t, int32_t key, double *value)
     }
     case SAE_TOY_INFO_P_EMPTY: *value = t->fire.p_empty; return SAE_OK;
     case SAE_TOY_INFO_TMS_LOSS: *value = t->tms_loss; return SAE_OK;
+    case SAE_TOY_INFO_GENERATOR_VERSION: *value = SAE_TOY_GENERATOR_VERSION; return SAE_OK;
     default: return sae_fail(&t->err, SAE_E_UNKNOWN_KEY, "unknown toy info key %d", (int)key);
     }
 }
