@@ -281,7 +281,7 @@ static void test_arguments(void **state)
     sae_toy_free(NULL);
     assert_non_null(sae_toy_errmsg(NULL));
     assert_status(sae_toy_dims(NULL, &nf, &d), SAE_E_NULL);
-    assert_status(sae_toy_dims(t, NULL, &d), SAE_E_NULL);
+    assert_status(sae_toy_dims(t, NULL, NULL), SAE_E_NULL);
     assert_ok(sae_toy_dims(t, &nf, &d));
     assert_int_equal(nf, 10);
     assert_int_equal(d, 4);

@@ -180,7 +180,8 @@ SAE_API SAE_NODISCARD int32_t sae_config_set_i64_array(sae_config *cfg, int32_t 
                                                        const int64_t *values, int64_t n);
 /**
  * Copy an array parameter out. *n receives its length; if cap < length the call
- * returns SAE_E_BUFFER_TOO_SMALL and copies nothing. dst may be NULL when cap is 0.
+ * returns SAE_E_BUFFER_TOO_SMALL and copies nothing (a negative cap is SAE_E_SIZE).
+ * dst may be NULL when cap is 0.
  */
 SAE_API SAE_NODISCARD int32_t sae_config_get_f64_array(const sae_config *cfg, int32_t key,
                                                        double *dst, int64_t cap, int64_t *n);

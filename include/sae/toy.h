@@ -125,6 +125,7 @@ SAE_API void sae_toy_free(sae_toy *toy);
 SAE_API SAE_NODISCARD int32_t sae_toy_clone(sae_toy **out, const sae_toy *src);
 /** Detailed message of the last failed call on this handle ("" if none). */
 SAE_API const char *sae_toy_errmsg(const sae_toy *toy);
+/** Number of true features N and dimension d; either output may be NULL, not both. */
 SAE_API SAE_NODISCARD int32_t sae_toy_dims(const sae_toy *toy, int64_t *n_features, int64_t *d);
 
 /** Fill x (n x d, row stride ldx) with samples first .. first+n-1. */
@@ -146,7 +147,8 @@ SAE_API SAE_NODISCARD int32_t sae_toy_sample_codes(const sae_toy *toy, uint64_t 
  *  except for the superposition model, whose rows are the columns W_j of its trained W. */
 SAE_API SAE_NODISCARD int32_t sae_toy_dictionary(const sae_toy *toy, float *dst, int64_t ld);
 /** Copy the marginal firing probability P(feature j active) of each feature (length N),
- *  after hierarchy, sets, combinations and min_one_active are taken into account. */
+ *  after hierarchy, sets, combinations and min_one_active are taken into account.
+ *  cap < N gives SAE_E_BUFFER_TOO_SMALL; a negative cap is SAE_E_SIZE. */
 SAE_API SAE_NODISCARD int32_t sae_toy_fire_probs(const sae_toy *toy, double *dst, int64_t cap);
 /** A copy of the generator's configuration (the caller frees it): hierarchy, sets,
  *  combinations and every other setting can be read from it. */

@@ -336,6 +336,8 @@ static int32_t get_array(const sae_config *c, int32_t key, int32_t type, void *d
         return SAE_E_NULL;
     if (n == NULL)
         return sae_fail(&c->err, SAE_E_NULL, "n is NULL");
+    if (cap < 0)
+        return sae_fail(&c->err, SAE_E_SIZE, "cap is negative (%lld)", (long long)cap);
     if ((st = slot(c, key, type, &i)) != SAE_OK)
         return st;
     const sae_value *v = &c->vals[i];

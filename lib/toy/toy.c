@@ -127,10 +127,12 @@ int32_t sae_toy_dims(const sae_toy *t, int64_t *n_features, int64_t *d)
 {
     if (t == NULL)
         return SAE_E_NULL;
-    if (n_features == NULL || d == NULL)
-        return sae_fail(&t->err, SAE_E_NULL, "n_features and d must not be NULL");
-    *n_features = t->n;
-    *d = t->d;
+    if (n_features == NULL && d == NULL)
+        return sae_fail(&t->err, SAE_E_NULL, "dims: both outputs are NULL");
+    if (n_features != NULL)
+        *n_features = t->n;
+    if (d != NULL)
+        *d = t->d;
     return SAE_OK;
 }
 
@@ -152,6 +154,8 @@ int32_t sae_toy_fire_probs(const sae_toy *t, double *dst, int64_t cap)
         return SAE_E_NULL;
     if (dst == NULL)
         return sae_fail(&t->err, SAE_E_NULL, "dst is NULL");
+    if (cap < 0)
+        return sae_fail(&t->err, SAE_E_SIZE, "cap is negative (%lld)", (long long)cap);
     if (cap < t->n)
         return sae_fail(&t->err, SAE_E_BUFFER_TOO_SMALL, "fire_probs needs %lld entries, cap is %lld",
                         (long long)t->n, (long long)cap);
