@@ -6,9 +6,13 @@ static int32_t ser(const void *o, void *b, size_t c, size_t *w) { return sae_toy
 
 static int small_enough(const uint8_t *buf, size_t len)
 {
+    sae_rbuf payload, body[2];
+    const uint32_t tags[2] = {SAE_TAG_CONFIG, SAE_TAG_GENERATOR};
     sae_config *cfg;
     sae_io_msg m = {NULL, 0};
-    if (sae_io_read_config_buffer(buf, len, SAE_OBJECT_TOY, SAE_KIND_TOY, NULL, &cfg, m) != SAE_OK)
+    if (sae_fmt_open(buf, len, SAE_OBJECT_TOY, &payload, m) != SAE_OK ||
+        sae_fmt_sections(payload, tags, 2, body, m) != SAE_OK || body[0].p == NULL ||
+        sae_io_read_config(&body[0], SAE_KIND_TOY, NULL, &cfg, m) != SAE_OK)
         return 1; /* refused before anything is built: fuzz it */
     int64_t n = 0, d = 0, tms = 0, threads = 0;
     int ok = sae_config_get_i64(cfg, SAE_TOY_N_FEATURES, &n) == SAE_OK &&
