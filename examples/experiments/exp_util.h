@@ -54,3 +54,24 @@ int exp_exit_status(const exp_args *args);
 int exp_figure_path(const exp_args *args, const char *name, char *path, int cap);
 
 #endif
+
+/** A configuration of kind with scalar parameters set by name: pairs of (const char *name,
+ *  double value) ending with NULL. Prints the reason and returns NULL on failure. */
+sae_config *exp_config(int32_t kind, ...);
+
+/** Sets an array parameter; prints the reason and returns 1 on failure. */
+int exp_set_i64s(sae_config *cfg, int32_t key, const int64_t *values, int64_t n);
+int exp_set_f64s(sae_config *cfg, int32_t key, const double *values, int64_t n);
+
+/** A scalar result, NaN when it is not available. */
+double exp_metric(const sae_metrics *metrics, int32_t which);
+
+/** A malloc'd copy of an array result (rows x cols, dense); NULL when not available. */
+float *exp_array(const sae_metrics *metrics, int32_t which, int64_t *rows, int64_t *cols);
+
+/** A toy, model, trainer or metrics handle from a configuration, printing the reason on
+ *  failure (NULL). */
+sae_toy *exp_toy(const sae_config *cfg);
+sae_model *exp_model(const sae_config *cfg);
+sae_trainer *exp_trainer(sae_model *model, const sae_config *cfg);
+sae_metrics *exp_metrics(const sae_config *cfg);
