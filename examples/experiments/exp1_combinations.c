@@ -170,7 +170,7 @@ static void sorted_by_feature(const float *cos, int64_t n, int64_t l, float *out
             out[i * l + j] = cos[i * l + order[j]];
 }
 
-/* Each of l random unit directions in n dimensions: max |cosine| to the others. */
+/* Each of l random unit directions in n dimensions: max cosine to the others. */
 static void random_max_cos(int64_t n, int64_t l, uint64_t seed, double *out)
 {
     double *v = malloc(sizeof(double) * (size_t)(n * l));
@@ -194,12 +194,12 @@ static void random_max_cos(int64_t n, int64_t l, uint64_t seed, double *out)
             v[j * n + k] /= sqrt(norm);
     }
     for (int64_t j = 0; j < l; j++) {
-        out[j] = 0;
+        out[j] = -1;
         for (int64_t o = 0; o < l; o++) {
             double dot = 0;
             for (int64_t k = 0; o != j && k < n; k++)
                 dot += v[j * n + k] * v[o * n + k];
-            out[j] = fmax(out[j], fabs(dot));
+            out[j] = fmax(out[j], dot);
         }
     }
     free(v);
@@ -254,7 +254,7 @@ static int write_figures(const exp_args *args, const setup *s, const outcome o[N
         svg_series hb[2] = {{sae_name[PLAIN], NULL, best[0], (int)n},
                             {sae_name[ORTHO], NULL, best[1], (int)n}};
         svg_figure *f = svg_figure_create(2, 1, "Experiment 1: decoder similarity and recovery");
-        svg_histogram(f, 0, "each latent's max |cos| to another latent", hd, 3, 20, 0, 1,
+        svg_histogram(f, 0, "each latent's max cosine to another latent", hd, 3, 22, -0.1, 1,
                       "max cosine", 0);
         svg_histogram(f, 1, "each true feature's max cos to a latent", hb, 2, 20, 0, 1,
                       "max cosine", 0);
