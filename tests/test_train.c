@@ -88,8 +88,11 @@ static double train_recipe(const recipe *rc)
         assert_ok(sae_config_set_by_name(tc, rc->keys[i], rc->vals[i]));
     sae_trainer *t = NULL;
     assert_ok(sae_trainer_create(&t, m, tc, NULL));
-    assert_ok(sae_trainer_train_toy(t, toy, rc->steps));
+    double before = mmcs(toy, m);
+    assert_ok(sae_trainer_train_toy(t, toy, test_small_scale() ? rc->steps / 5 : rc->steps));
     double v = mmcs(toy, m), l0, mse, dead;
+    if (test_small_scale()) /* a fifth of the steps: training must at least be under way */
+        assert_true(v >= before + 0.1);
     assert_ok(sae_trainer_stat(t, SAE_STAT_L0, &l0));
     assert_ok(sae_trainer_stat(t, SAE_STAT_MSE, &mse));
     assert_ok(sae_trainer_stat(t, SAE_STAT_DEAD, &dead));
@@ -115,13 +118,17 @@ static const recipe recipes[] = {
     {"matryoshka k=1 (16,32,64)", SAE_ARCH_MATRYOSHKA, 1, 0, {NULL}, {0}, 1500},
 };
 
+/* MMCS every recipe must reach: 0.95 after the full run; after the fifth of it that
+ * SAE_TEST_SCALE=small trains (under valgrind), well above the ~0.4 of the initialisation. */
+static double recovery_bar(void) { return test_small_scale() ? 0.6 : 0.95; }
+
 static void test_every_architecture_recovers_easy_toy(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
         double v = train_recipe(&recipes[i]);
-        if (v < 0.95 && !getenv("SAE_TEST_SURVEY"))
-            fail_msg("%s: mmcs %.4f < 0.95", recipes[i].name, v);
+        if (v < recovery_bar() && !getenv("SAE_TEST_SURVEY"))
+            fail_msg("%s: mmcs %.4f < %.2f", recipes[i].name, v, recovery_bar());
     }
 }
 
@@ -494,7 +501,7 @@ static void test_resampling(void **state)
     resample_logs = 0;
     (void)on_log;
     double v = train_recipe(&rc);
-    assert_true(v >= 0.95);
+    assert_true(v >= recovery_bar());
     sae_toy *toy = easy_toy();
     sae_model *m;
     sae_trainer *t = small_trainer(SAE_ARCH_RELU, "resample_every", 20, "dead_steps", 10, NULL, &m);

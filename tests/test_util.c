@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void *t_alloc(void *user, size_t size, size_t align)
 {
@@ -44,4 +45,10 @@ sae_config *test_config(int32_t kind, ...)
     }
     va_end(ap);
     return c;
+}
+
+int test_small_scale(void)
+{
+    const char *v = getenv("SAE_TEST_SCALE");
+    return v != NULL && strcmp(v, "small") == 0;
 }

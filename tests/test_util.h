@@ -45,4 +45,8 @@ sae_allocator test_alloc_hook(test_alloc *state);
  * on error. Values are read as double: write 32.0, not 32. Pairs end with NULL. */
 sae_config *test_config(int32_t kind, ...);
 
+/* 1 when SAE_TEST_SCALE=small: long training tests then run a reduced version (fewer
+ * steps and seeds, weaker but real assertions) so they fit under valgrind. */
+int test_small_scale(void);
+
 #endif
