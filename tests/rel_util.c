@@ -164,7 +164,9 @@ uint64_t rel_digest_trainer(const sae_trainer *trainer)
     for (int32_t which = 1; which <= REL_MAX_ENUM; which++) {
         double v = 0;
         mix_i64(&dg, sae_trainer_stat(trainer, which, &v));
-        mix(&dg, &v, sizeof v);
+        /* the phase timers measure the clock, not the trainer's state */
+        if (which < SAE_STAT_TIME_GENERATE || which > SAE_STAT_TIME_CONSTRAIN)
+            mix(&dg, &v, sizeof v);
     }
     mix_i64(&dg, (int64_t)rel_digest_model(sae_trainer_model(trainer)));
     return dg.h;

@@ -579,6 +579,43 @@ static void test_batchtopk_inference_l0(void **state)
     sae_toy_free(toy);
 }
 
+/* The phase timers: zero at creation, non-negative, growing with work; generation is
+ * charged only when the trainer draws from a toy. */
+static void test_phase_timers(void **state)
+{
+    (void)state;
+    sae_model *m;
+    for (double arch = SAE_ARCH_RELU; arch <= SAE_ARCH_TOPK; arch++) {
+        sae_trainer *t = small_trainer(arch, NULL, 0, NULL, 0, NULL, &m);
+        double v[7], total = 0;
+        for (int32_t p = 0; p < 7; p++) {
+            assert_ok(sae_trainer_stat(t, SAE_STAT_TIME_GENERATE + p, &v[p]));
+            assert_true(v[p] == 0.0);
+        }
+        float *x = calloc(256 * 64, sizeof *x);
+        for (int i = 0; i < 256 * 64; i++)
+            x[i] = (float)((i * 37) % 11) / 11.0f;
+        for (int s = 0; s < 5; s++)
+            assert_ok(sae_trainer_step(t, x, 256, 64));
+        for (int32_t p = 0; p < 7; p++) {
+            assert_ok(sae_trainer_stat(t, SAE_STAT_TIME_GENERATE + p, &v[p]));
+            assert_true(v[p] >= 0.0);
+            total += v[p];
+        }
+        assert_true(v[0] == 0.0); /* caller data: nothing generated */
+        assert_true(total > 0.0);
+        sae_toy *toy = easy_toy();
+        assert_ok(sae_trainer_train_toy(t, toy, 3));
+        double gen;
+        assert_ok(sae_trainer_stat(t, SAE_STAT_TIME_GENERATE, &gen));
+        assert_true(gen > 0.0);
+        free(x);
+        sae_toy_free(toy);
+        sae_trainer_free(t);
+        sae_model_free(m);
+    }
+}
+
 static void test_argument_checks(void **state)
 {
     (void)state;
@@ -633,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_b_dec_init),
         cmocka_unit_test(test_gradient_clipping),
         cmocka_unit_test(test_batchtopk_inference_l0),
+        cmocka_unit_test(test_phase_timers),
         cmocka_unit_test(test_argument_checks),
     };
 #endif

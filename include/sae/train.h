@@ -111,7 +111,17 @@ typedef enum sae_stat {
     SAE_STAT_GRAD_NORM = 10, /**< global gradient norm before clipping */
     SAE_STAT_SAMPLES = 11,  /**< next toy sample index */
     SAE_STAT_SPARSITY_COEFF = 12, /**< sparsity coefficient after warm-up */
-    SAE_STAT_THRESHOLD = 13 /**< BatchTopK/Matryoshka inference threshold */
+    SAE_STAT_THRESHOLD = 13, /**< BatchTopK/Matryoshka inference threshold */
+    /* Where the time goes: wall-clock seconds this trainer has spent in each phase of its
+     * steps since it was created (not saved in checkpoints). train_toy_many counts the
+     * shared sampling once for every trainer of the call. */
+    SAE_STAT_TIME_GENERATE = 14, /**< drawing samples from the toy (train_toy*) */
+    SAE_STAT_TIME_ENCODE = 15,   /**< encoder pre-activations (the encoder GEMM) */
+    SAE_STAT_TIME_ACTIVATE = 16, /**< activation: ReLU/JumpReLU/gates, top-k and batch top-k selection */
+    SAE_STAT_TIME_DECODE = 17,   /**< reconstruction and residuals */
+    SAE_STAT_TIME_BACKWARD = 18, /**< gradients of every parameter, AuxK, regularisers */
+    SAE_STAT_TIME_OPTIMISE = 19, /**< gradient norm, finiteness checks, clipping, Adam */
+    SAE_STAT_TIME_CONSTRAIN = 20 /**< decoder projection and renormalisation, thresholds, dead-latent bookkeeping, resampling */
 } sae_stat;
 
 /** A trainer for `model` (a reference is taken). */

@@ -391,20 +391,25 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     int64_t d = m->d, l = m->n_latents;
     const float *x = w->x + r0 * d, *xc = w->xc;
     float *res = w->r;
+    double since = sae_train_now();
     sae_fwd_center(m, x, nc, d, w->xc);
     int32_t st = sae_fwd_scores(m, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
     if (st != SAE_OK)
         return st;
+    sae_train_tick(t, SAE_PHASE_ENCODE, &since);
     activate_block(t, nc, r0);
+    sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     double l0 = 0.0;
     for (int64_t r = 0; r < nc; r++)
         l0 += w->row_loss[r0 + r]; /* L0, see activate_block */
     sums[2] += l0;
     if (w->codes.idx != NULL && l0 * (double)t->sparse_div <= (double)(nc * l)) {
-        relu_sparse_block(t, n, r0, nc, coeff_n, sums);
+        relu_sparse_block(t, n, r0, nc, coeff_n, sums); /* decode and gradients, fused */
+        sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
         return SAE_OK;
     }
     st = decode_residual(t, w->z, nc, x, res, w->row_loss + r0);
+    sae_train_tick(t, SAE_PHASE_DECODE, &since);
     float two_n = (float)(2.0 / (double)n);
     for (int64_t i = 0; i < nc * d; i++)
         w->go[i] = two_n * res[i];
@@ -429,7 +434,9 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
                                   g.w_enc_t, d, w->lowact_work);
     encoder_bias_sums(t, nc);
     /* dW_enc^T += G^T xc */
-    return sae_gemm(1, 0, l, d, nc, 1.0f, gz_buffer(w), l, xc, d, 1.0f, g.w_enc_t, d);
+    st = sae_gemm(1, 0, l, d, nc, 1.0f, gz_buffer(w), l, xc, d, 1.0f, g.w_enc_t, d);
+    sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
+    return st;
 }
 
 /* Terms that depend on the whole batch: b_dec, decoder-norm L1, orthogonality. */
@@ -481,8 +488,9 @@ int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
         if (st != SAE_OK)
             return st;
     }
-    double reg = sums[4];
+    double reg = sums[4], since = sae_train_now();
     finish_grads(t, coeff_n, &reg);
+    sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
     sae_train_stats *s = &t->last;
     s->mse = sums[0] / (double)n;
     s->sparsity = sums[1] / (double)n;

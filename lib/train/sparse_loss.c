@@ -58,10 +58,12 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
         sae_batch_heap_reset(&w->heap, n * k);
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int64_t nc = SAE_MIN(w->chunk, n - r0);
+        double since = sae_train_now();
         sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
         int32_t st = sae_fwd_scores(m, w->xc, d, nc, w->pre, l, 1);
         if (st != SAE_OK)
             return st;
+        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
         if (!batch) {
             SAE_PARALLEL_FOR(nt)
             for (int64_t r = 0; r < nc; r++) {
@@ -81,7 +83,9 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
                     sae_topk_row(w->pre + r * l, l, ka, w->dead, w->aux.idx + at, w->aux.val + at);
             }
         }
+        sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     }
+    double since = sae_train_now();
     if (batch) {
         w->batch_min = sae_batch_heap_min(&w->heap);
         sae_batch_heap_to_codes(&w->heap, n, l, &w->codes);
@@ -91,6 +95,7 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
     }
     if (use_aux)
         compact_codes(&w->aux, n, ka);
+    sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     return SAE_OK;
 }
 
@@ -293,7 +298,9 @@ int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n)
     int32_t st = select_codes(t, n, use_aux);
     if (st != SAE_OK)
         return st;
+    double since = sae_train_now();
     reconstruct_rows(t, n);
+    sae_train_tick(t, SAE_PHASE_DECODE, &since);
     double aux = use_aux ? auxk_rows(t, n) : 0.0;
     scatter_grads(t, n, use_aux);
     b_dec_grad(t, n);
@@ -301,6 +308,7 @@ int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n)
     if (t->o.ortho_on)
         reg = sae_reg_ortho(t->cfg, m->w_dec, l, m->d, m->d, (uint64_t)t->step,
                             t->grad + m->lay.w_dec, m->d, w->ortho_work);
+    sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
     double total = 0.0, full = 0.0;
     for (int64_t r = 0; r < n; r++)
         total += w->row_loss[r], full += w->row_sp[r];

@@ -212,8 +212,10 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
                      (float)(1.0 / (1.0 - pow(t->o.beta2, tt))), (float)lr, (float)t->o.eps, 1.0f};
     /* the parallel component is discarded anyway: project first, then measure and clip
      * (dictionary_learning's order) */
+    double since = sae_train_now();
     if (t->o.renorm)
         project_decoder_grad(m, t->grad + m->lay.w_dec, nt);
+    sae_train_tick(t, SAE_PHASE_CONSTRAIN, &since);
     int ok = norm_and_check(t, &k, nt, &g2);
     t->last.grad_norm = sqrt(g2);
     if (!isfinite(t->last.loss) || !isfinite(g2)) {
@@ -234,6 +236,8 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
     }
     adam_apply(t, &k, nt);
     t->last.lr = lr;
+    sae_train_tick(t, SAE_PHASE_OPTIMISE, &since);
     commit(t, n);
+    sae_train_tick(t, SAE_PHASE_CONSTRAIN, &since);
     return SAE_OK;
 }

@@ -269,7 +269,11 @@ int32_t sae_trainer_train_toy_many(sae_trainer *const *trainers, int64_t count, 
     if ((st = sae_toy_sampler_create(toy, b, &pool)) != SAE_OK)
         return sae_fail(&t0->err, st, "toy sampling workspace: %s", sae_toy_errmsg(toy));
     for (int64_t s = 0; s < n_steps && st == SAE_OK; s++) {
+        double since = sae_train_now();
         st = sae_toy_sample_with(toy, pool, t0->sample_pos, b, t0->ws.x, d);
+        double sampled = sae_train_now() - since;
+        for (int64_t i = 0; i < count; i++)
+            trainers[i]->phase_s[SAE_PHASE_GENERATE] += sampled;
         if (st != SAE_OK) {
             st = sae_fail(&t0->err, st, "toy sampling failed: %s", sae_toy_errmsg(toy));
             break;
@@ -310,6 +314,10 @@ int32_t sae_trainer_stat(const sae_trainer *trainer, int32_t which, double *valu
     case SAE_STAT_SPARSITY_COEFF: *value = s->coeff; break;
     case SAE_STAT_THRESHOLD: *value = trainer->model->batch_threshold; break;
     default:
+        if (which >= SAE_STAT_TIME_GENERATE && which <= SAE_STAT_TIME_CONSTRAIN) {
+            *value = trainer->phase_s[which - SAE_STAT_TIME_GENERATE];
+            break;
+        }
         return sae_fail(&trainer->err, SAE_E_UNKNOWN_KEY, "unknown statistic %d", (int)which);
     }
     return SAE_OK;

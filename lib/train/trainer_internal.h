@@ -27,6 +27,10 @@ typedef struct sae_train_opts {
 } sae_train_opts;
 
 /* Loss parts and counters of the last step (SAE_STAT_*). */
+/* Phases of a step timed for sae_trainer_stat (SAE_STAT_TIME_* in this order). */
+enum { SAE_PHASE_GENERATE, SAE_PHASE_ENCODE, SAE_PHASE_ACTIVATE, SAE_PHASE_DECODE,
+       SAE_PHASE_BACKWARD, SAE_PHASE_OPTIMISE, SAE_PHASE_CONSTRAIN, SAE_N_PHASES };
+
 typedef struct sae_train_stats {
     double loss, mse, sparsity, aux, reg, l0, lr, coeff, grad_norm;
     int64_t dead;
@@ -83,12 +87,24 @@ struct sae_trainer {
     int64_t sparse_div;   /* ReLU sparse blocks: density <= 1/sparse_div (tests set 1) */
 
     sae_train_stats last;
+    double phase_s[SAE_N_PHASES]; /* seconds spent in each phase since creation */
     sae_log_fn log;
     sae_progress_fn progress;
     void *user;
 
     sae_train_ws ws;
 };
+
+/* Monotonic wall-clock seconds (lib/train/clock.c). */
+double sae_train_now(void);
+/* Charges the time since *since to phase p and restarts the clock there: a few tens of
+ * nanoseconds, a handful of times per step. */
+static inline void sae_train_tick(sae_trainer *t, int p, double *since)
+{
+    double now = sae_train_now();
+    t->phase_s[p] += now - *since;
+    *since = now;
+}
 
 /* ---- internal entry points (lib/train) -------------------------------------------- */
 /* Grow the scratch to hold n rows (allocates only when n > cap). */
