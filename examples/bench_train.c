@@ -1,6 +1,9 @@
 /* Training throughput of libsae: tiny / medium / large toy settings for ReLU-L1, TopK (k=8)
  * and BatchTopK (k=8). Each configuration runs in its own child process so its peak RSS is
- * its own. Usage: bench_train [filter] [steps_scale] [threads]
+ * its own. Per configuration: samples per wall second and per CPU second, ms/step, the
+ * per-phase breakdown from the trainer's timers (SAE_STAT_TIME_*), the achieved GFLOP/s of
+ * the dense products over the phases that run them, peak RSS, loss and L0.
+ * Usage: bench_train [filter] [steps_scale] [threads]
  *   filter: substring of "tiny-relu", "medium-topk", ... (default: all)
  *   steps_scale: multiplies the default step counts (default 1)
  *   threads: the trainer's n_threads (default 1) */
@@ -45,6 +48,18 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU seconds of this process (user + system, every thread). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enum { N_PHASES = 7 };
+static const char *const phase_name[N_PHASES] = {"gen", "enc", "act", "dec", "bwd", "adam",
+                                                 "constr"};
+
 #define CHECK(expr)                                                                          \
     do {                                                                                     \
         int32_t st_ = (expr);                                                                \
@@ -86,17 +101,18 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     if (steps < 1)
         steps = 1;
     CHECK(sae_trainer_train_toy(t, toy, 1)); /* warm-up: first-touch of every buffer */
-    double t0 = now();
+    double ph0[N_PHASES], ph[N_PHASES];
+    for (int p = 0; p < N_PHASES; p++)
+        CHECK(sae_trainer_stat(t, SAE_STAT_TIME_GENERATE + p, &ph0[p]));
+    double t0 = now(), c0 = cpu_now();
     CHECK(sae_trainer_train_toy(t, toy, steps));
-    double el = now() - t0;
-    struct rusage ru; /* peak of the training run, before the timing buffer below */
+    double el = now() - t0, cpu = cpu_now() - c0;
+    for (int p = 0; p < N_PHASES; p++) {
+        CHECK(sae_trainer_stat(t, SAE_STAT_TIME_GENERATE + p, &ph[p]));
+        ph[p] = 1e3 * (ph[p] - ph0[p]) / (double)steps; /* ms per step */
+    }
+    struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    /* generation alone, same batches */
-    float *x = malloc((size_t)(s->batch * s->d) * sizeof *x);
-    double g0 = now();
-    for (int64_t i = 0; i < steps; i++)
-        CHECK(sae_toy_sample(toy, (uint64_t)(i * s->batch), s->batch, x, s->d));
-    double gen = now() - g0;
     double loss, l0;
     CHECK(sae_trainer_stat(t, SAE_STAT_LOSS, &loss));
     CHECK(sae_trainer_stat(t, SAE_STAT_L0, &l0));
@@ -111,13 +127,20 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
         floats += (double)(rows * cols);
     }
     double bound = 1.5 * (3.0 * floats + (double)(s->batch * s->d)) * 4.0 / 1048576.0;
-    printf("%-7s %-10s steps %4lld  %10.0f samples/s  %9.2f ms/step  gen %7.2f ms/step  "
+    /* the dense products run in the encoder phase, and for ReLU also in decode + backward */
+    double dense_ms = ph[1] + (a->arch == SAE_ARCH_RELU ? ph[3] + ph[4] : 0.0);
+    printf("%-7s %-10s steps %4lld  %10.0f samples/s  %10.0f samples/CPU-s  %9.2f ms/step  "
            "dense %6.1f GFLOP/s  peak RSS %7.1f MiB (bound %.1f)  loss %.4g  L0 %.2f\n",
            s->name, a->name, (long long)steps, (double)(steps * s->batch) / el,
-           1e3 * el / (double)steps, 1e3 * gen / (double)steps, dense * (double)steps / el * 1e-9,
-           (double)ru.ru_maxrss / 1024.0, bound, loss, l0);
+           (double)(steps * s->batch) / cpu, 1e3 * el / (double)steps,
+           dense_ms > 0 ? dense / dense_ms * 1e-6 : 0.0, (double)ru.ru_maxrss / 1024.0, bound,
+           loss, l0);
+    printf("        ms/step:");
+    for (int p = 0; p < N_PHASES; p++)
+        printf("  %s %.2f", phase_name[p], ph[p]);
+    printf("  (other %.2f)\n", 1e3 * el / (double)steps - (ph[0] + ph[1] + ph[2] + ph[3] +
+                                                              ph[4] + ph[5] + ph[6]));
     fflush(stdout);
-    free(x);
     sae_trainer_free(t);
     sae_model_free(m);
     sae_toy_free(toy);
@@ -131,8 +154,10 @@ int main(int argc, char **argv)
     const char *filter = argc > 1 ? argv[1] : "";
     double scale = argc > 2 ? atof(argv[2]) : 1.0;
     int64_t threads = argc > 3 ? atoll(argv[3]) : 1;
-    printf("libsae %s | %s | trainer threads %lld\n", sae_version_string(), sae_build_info(),
-           (long long)threads);
+    const char *coretype = getenv("OPENBLAS_CORETYPE"), *ob = getenv("OPENBLAS_NUM_THREADS");
+    printf("libsae %s | %s | trainer threads %lld | OPENBLAS_CORETYPE=%s "
+           "OPENBLAS_NUM_THREADS=%s\n", sae_version_string(), sae_build_info(),
+           (long long)threads, coretype ? coretype : "(unset)", ob ? ob : "(unset)");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (size_t j = 0; j < sizeof archs / sizeof archs[0]; j++) {
             char name[64];
