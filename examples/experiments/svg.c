@@ -216,6 +216,8 @@ int svg_heatmap(svg_figure *f, int panel, const char *title, const float *m, int
         for (int c = 0; c < cols; c++) {
             int rgb[3];
             diverging((m[(size_t)r * ld + c] - vmin) / (vmax - vmin), rgb);
+            if (rgb[0] >= 250 && rgb[1] >= 250 && rgb[2] >= 250)
+                continue; /* white on the white background: keeps files small */
             put(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
                    "fill=\"rgb(%d,%d,%d)\"/>\n", a.x0 + c * cw, a.y0 + r * ch, cw + 0.05,
                 ch + 0.05, rgb[0], rgb[1], rgb[2]);
