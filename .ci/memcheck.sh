@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Valgrind memcheck of the test suite: every ctest test whose command is a test executable
 # runs under valgrind; any memory error or leak (definite, indirect or possible) fails.
-#   bash .ci/memcheck.sh                 # unit tests (label "unit")
-#   SAE_MEMCHECK_LABEL='unit|slow' bash .ci/memcheck.sh
+#   bash .ci/memcheck.sh                 # every test executable (labels unit and slow)
+#   SAE_MEMCHECK_LABEL=unit bash .ci/memcheck.sh
+# The slow training tests run their reduced version (SAE_TEST_SCALE=small: fewer steps and
+# seeds, the same code paths) so the whole suite fits under valgrind.
 # SAE_JOBS tests run at once; SAE_MEMCHECK_ORIGINS=1 adds --track-origins; a test running
 # longer than SAE_MEMCHECK_TIMEOUT seconds (default 7200) fails.
 # Build tree: $SAE_CI_DIR/memcheck (RelWithDebInfo, reference BLAS, no OpenMP: the
@@ -14,15 +16,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 SAE_DEPS+=(valgrind)
 sae_install_deps missing
 cd "$SAE_ROOT"
-label=${SAE_MEMCHECK_LABEL:-unit}
+label=${SAE_MEMCHECK_LABEL:-unit|slow}
+export SAE_TEST_SCALE=${SAE_TEST_SCALE:-small}
 dir=$SAE_CI_DIR/memcheck
 pcdir=$(sae_refblas_module)
 export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
 sae_log "memcheck: configure + build ($dir)"
-# warnings are checked by the other CI builds; here only memory/threads matter
 sae_configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAE_BLAS=sae-refblas \
-  -DSAE_OPENMP=OFF -DSAE_BUILD_EXAMPLES=OFF -DSAE_WERROR=OFF
+  -DSAE_OPENMP=OFF -DSAE_BUILD_EXAMPLES=OFF
 sae_build "$dir"
 
 sae_log "memcheck: tests labelled '$label' under valgrind"

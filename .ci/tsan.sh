@@ -15,9 +15,8 @@ pcdir=$(sae_refblas_module)
 export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
 sae_log "TSan: configure + build ($dir)"
-# warnings are checked by the other CI builds; here only memory/threads matter
 sae_configure "$dir" -DCMAKE_BUILD_TYPE=TSAN -DSAE_BLAS=sae-refblas -DSAE_OPENMP=OFF \
-  -DSAE_BUILD_EXAMPLES=OFF -DSAE_WERROR=OFF
+  -DSAE_BUILD_EXAMPLES=OFF
 sae_build "$dir"
 sae_log "TSan: ctest -L unit (halt on the first race)"
 # Some kernels refuse TSan's fixed memory layout with high ASLR entropy; rerun without ASLR.

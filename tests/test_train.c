@@ -83,7 +83,8 @@ static double train_recipe(const recipe *rc)
     }
     sae_model *m = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
-    sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", 256.0, "lr", 3e-3, NULL);
+    sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", test_small_scale() ? 64.0 : 256.0,
+                                 "lr", 3e-3, NULL);
     for (int i = 0; i < 6 && rc->keys[i] != NULL; i++)
         assert_ok(sae_config_set_by_name(tc, rc->keys[i], rc->vals[i]));
     sae_trainer *t = NULL;
@@ -119,8 +120,9 @@ static const recipe recipes[] = {
 };
 
 /* MMCS every recipe must reach: 0.95 after the full run; after the fifth of it that
- * SAE_TEST_SCALE=small trains (under valgrind), well above the ~0.4 of the initialisation. */
-static double recovery_bar(void) { return test_small_scale() ? 0.6 : 0.95; }
+ * SAE_TEST_SCALE=small trains on batches of 64 (under valgrind), well above the ~0.4 of
+ * the initialisation. */
+static double recovery_bar(void) { return test_small_scale() ? 0.55 : 0.95; }
 
 static void test_every_architecture_recovers_easy_toy(void **state)
 {
