@@ -438,7 +438,8 @@ static void test_jumprelu_ste_by_hand(void **state)
 }
 
 /* Per-row and batch top-k against a naive selection (ties: lower index / position wins),
- * on rows with negatives, exact ties, masks and lengths that are not multiples of 16. */
+ * on rows with negatives, exact ties, masks and lengths that are not multiples of 16; the
+ * batch buffer is reduced many times per trial (its room is twice k * ROWS). */
 static void test_topk_selection_matches_naive(void **state)
 {
     (void)state;
@@ -474,13 +475,14 @@ static void test_topk_selection_matches_naive(void **state)
             assert_int_equal(cnt, want);
         }
         /* batch: the k * ROWS best positive values over all rows */
-        sae_batch_heap h = {0, 0, hval, pos};
+        sae_batch_heap h = {0, 0, hval, pos, 0.0f};
         sae_codes c = {row_ptr, idx, val, ROWS * LMAX};
         sae_batch_heap_reset(&h, k * ROWS);
         for (int64_t r = 0; r < ROWS; r++)
             sae_batch_heap_offer_row(&h, row + r * l, l, r);
         sae_batch_heap_to_codes(&h, ROWS, l, &c);
         int64_t at = 0;
+        float worst = 0.0f; /* the smallest selected value: the batch threshold */
         for (int64_t e = 0; e < ROWS * l; e++) {
             if (!(row[e] > 0.0f))
                 continue;
@@ -488,6 +490,7 @@ static void test_topk_selection_matches_naive(void **state)
             for (int64_t f = 0; f < ROWS * l; f++)
                 better += row[f] > 0.0f && (row[f] > row[e] || (row[f] == row[e] && f < e));
             if (better < k * ROWS) {
+                worst = at == 0 || row[e] < worst ? row[e] : worst;
                 assert_true(at < row_ptr[ROWS]);
                 assert_true(at >= row_ptr[e / l] && at < row_ptr[e / l + 1]); /* its row */
                 assert_int_equal(idx[at], e % l);
@@ -495,6 +498,7 @@ static void test_topk_selection_matches_naive(void **state)
             }
         }
         assert_int_equal(at, row_ptr[ROWS]);
+        assert_true(sae_batch_heap_min(&h) == worst);
     }
 }
 

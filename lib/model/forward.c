@@ -66,8 +66,8 @@ static int32_t select_sparse(const sae_model *m, float *z, int64_t n, int64_t ld
     int64_t cap = batch ? n * k : k;
     int32_t *idx = sae_malloc(&m->al, (size_t)cap * sizeof *idx);
     float *val = sae_malloc(&m->al, (size_t)cap * sizeof *val);
-    int64_t *pos = batch ? sae_malloc(&m->al, (size_t)cap * sizeof *pos) : NULL;
-    float *hval = batch ? sae_malloc(&m->al, (size_t)cap * sizeof *hval) : NULL;
+    int64_t *pos = batch ? sae_malloc(&m->al, (size_t)SAE_BATCH_ROOM(cap) * sizeof *pos) : NULL;
+    float *hval = batch ? sae_malloc(&m->al, (size_t)SAE_BATCH_ROOM(cap) * sizeof *hval) : NULL;
     int64_t *row_ptr = batch ? sae_malloc(&m->al, (size_t)(n + 1) * sizeof *row_ptr) : NULL;
     int32_t st = SAE_OK;
     if (idx == NULL || val == NULL || (batch && (pos == NULL || row_ptr == NULL || hval == NULL))) {
@@ -81,7 +81,7 @@ static int32_t select_sparse(const sae_model *m, float *z, int64_t n, int64_t ld
                 row[idx[a]] = val[a];
         }
     } else {
-        sae_batch_heap h = {0, 0, hval, pos};
+        sae_batch_heap h = {0, 0, hval, pos, 0.0f};
         sae_batch_heap_reset(&h, cap);
         for (int64_t r = 0; r < n; r++)
             sae_batch_heap_offer_row(&h, z + r * ldz, l, r);

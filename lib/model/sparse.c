@@ -117,14 +117,15 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
     return n;
 }
 
-/* ---- batch top-K: the same heap keyed by (value, batch position) --------------------- */
+/* ---- batch top-K: buffer and select, keyed by (value, batch position) ------------------ */
 
-static int bworse(float va, int64_t pa, float vb, int64_t pb)
+/* a comes before b: larger value, then smaller position (keys are distinct). */
+static inline int bbetter(float va, int64_t pa, float vb, int64_t pb)
 {
-    return va < vb || (va == vb && pa > pb);
+    return va > vb || (va == vb && pa < pb);
 }
 
-static void bheap_swap(sae_batch_heap *h, int64_t a, int64_t b)
+static void bswap(sae_batch_heap *h, int64_t a, int64_t b)
 {
     float tv = h->val[a];
     int64_t tp = h->pos[a];
@@ -132,76 +133,95 @@ static void bheap_swap(sae_batch_heap *h, int64_t a, int64_t b)
     h->val[b] = tv, h->pos[b] = tp;
 }
 
-static void bheap_sift_down(sae_batch_heap *h, int64_t i)
+/* Moves the entries of [lo, hi] (inclusive) so that those before `at` are all better than
+ * those from `at` on. Quickselect with a median-of-three pivot, deterministic. */
+static void bselect(sae_batch_heap *h, int64_t lo, int64_t hi, int64_t at)
 {
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < h->n && bworse(h->val[l], h->pos[l], h->val[w], h->pos[w]))
-            w = l;
-        if (r < h->n && bworse(h->val[r], h->pos[r], h->val[w], h->pos[w]))
-            w = r;
-        if (w == i)
+    while (hi > lo) {
+        int64_t mid = lo + (hi - lo) / 2;
+        /* median of three into mid */
+        if (bbetter(h->val[mid], h->pos[mid], h->val[lo], h->pos[lo]))
+            bswap(h, mid, lo);
+        if (bbetter(h->val[hi], h->pos[hi], h->val[lo], h->pos[lo]))
+            bswap(h, hi, lo);
+        if (bbetter(h->val[hi], h->pos[hi], h->val[mid], h->pos[mid]))
+            bswap(h, hi, mid);
+        float pv = h->val[mid];
+        int64_t pp = h->pos[mid];
+        int64_t i = lo, j = hi;
+        while (i <= j) { /* Hoare partition around the pivot key */
+            while (bbetter(h->val[i], h->pos[i], pv, pp))
+                i++;
+            while (bbetter(pv, pp, h->val[j], h->pos[j]))
+                j--;
+            if (i <= j)
+                bswap(h, i++, j--);
+        }
+        if (at <= j)
+            hi = j;
+        else if (at >= i)
+            lo = i;
+        else
             return;
-        bheap_swap(h, i, w);
-        i = w;
     }
+}
+
+/* Keeps the K best entries of the buffer and raises the floor to the worst of them. */
+static void bcompact(sae_batch_heap *h)
+{
+    if (h->n <= h->cap)
+        return;
+    bselect(h, 0, h->n - 1, h->cap);
+    h->n = h->cap;
+    float worst = h->val[0];
+    for (int64_t e = 1; e < h->n; e++)
+        worst = h->val[e] < worst ? h->val[e] : worst;
+    h->floor = worst;
 }
 
 void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
 {
     h->cap = cap;
     h->n = 0;
-}
-
-/* Offer value v at batch position pos (caller checked v > *floor). */
-static void batch_offer(sae_batch_heap *h, float v, int64_t pos, float *floor)
-{
-    if (h->n < h->cap) {
-        int64_t i = h->n++;
-        h->val[i] = v, h->pos[i] = pos;
-        while (i > 0) {
-            int64_t p = (i - 1) / 2;
-            if (!bworse(h->val[i], h->pos[i], h->val[p], h->pos[p]))
-                break;
-            bheap_swap(h, i, p);
-            i = p;
-        }
-        if (h->n == h->cap)
-            *floor = h->val[0];
-    } else {
-        h->val[0] = v, h->pos[0] = pos;
-        bheap_sift_down(h, 0);
-        *floor = h->val[0];
-    }
+    h->floor = 0.0f;
 }
 
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
 {
-    /* rows arrive in order, so positions only grow: a newcomer must beat the worst kept
-     * value strictly; blocks are screened as in sae_topk_row */
+    /* rows arrive in order, so positions only grow: once the buffer has been reduced, a
+     * newcomer must beat the worst kept value strictly; blocks are screened as in
+     * sae_topk_row */
     if (h->cap == 0)
         return;
-    int64_t base = r * n_latents, j = 0;
-    float floor = h->n == h->cap ? h->val[0] : 0.0f;
-    for (; j + TOPK_BLOCK <= n_latents; j += TOPK_BLOCK) {
+    int64_t base = r * n_latents, room = SAE_BATCH_ROOM(h->cap);
+    for (int64_t j = 0; j < n_latents; j += TOPK_BLOCK) {
+        int64_t end = j + TOPK_BLOCK < n_latents ? j + TOPK_BLOCK : n_latents;
         int any = 0;
-        for (int i = 0; i < TOPK_BLOCK; i++)
-            any |= row[j + i] > floor;
+        for (int64_t q = j; q < end; q++)
+            any |= row[q] > h->floor;
         if (!any)
             continue;
-        for (int64_t q = j; q < j + TOPK_BLOCK; q++)
-            if (row[q] > floor)
-                batch_offer(h, row[q], base + q, &floor);
+        for (int64_t q = j; q < end; q++)
+            if (row[q] > h->floor) {
+                h->val[h->n] = row[q], h->pos[h->n] = base + q;
+                if (++h->n == room)
+                    bcompact(h);
+            }
     }
-    for (; j < n_latents; j++)
-        if (row[j] > floor)
-            batch_offer(h, row[j], base + j, &floor);
 }
 
-float sae_batch_heap_min(const sae_batch_heap *h) { return h->n > 0 ? h->val[0] : 0.0f; }
+float sae_batch_heap_min(sae_batch_heap *h)
+{
+    bcompact(h);
+    float lo = h->n > 0 ? h->val[0] : 0.0f;
+    for (int64_t e = 1; e < h->n; e++)
+        lo = h->val[e] < lo ? h->val[e] : lo;
+    return lo;
+}
 
 void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c)
 {
+    bcompact(h);
     /* counting sort by row, then by latent inside a row via the position order */
     memset(c->row_ptr, 0, (size_t)(n_rows + 1) * sizeof *c->row_ptr);
     for (int64_t e = 0; e < h->n; e++)

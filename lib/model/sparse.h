@@ -21,18 +21,23 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
                      int32_t *idx, float *val);
 
 /* Streaming top-K over a whole batch (BatchTopK): positions are row * n_latents + latent;
- * order is value descending, then position ascending. Only positive values enter. */
+ * order is value descending, then position ascending. Only positive values enter.
+ * Candidates above a floor are appended to a buffer of SAE_BATCH_ROOM(K) entries; when it
+ * fills, a selection keeps the K best and raises the floor to the worst of them (amortised
+ * O(1) per candidate, sequential memory, instead of a heap's O(log K) scattered steps). */
+#define SAE_BATCH_ROOM(cap) (2 * (cap))
 typedef struct sae_batch_heap {
-    int64_t cap, n;
-    float *val;
+    int64_t cap, n; /* K kept at the end; entries in the buffer */
+    float *val;     /* SAE_BATCH_ROOM(cap) entries each */
     int64_t *pos;
+    float floor;    /* values <= floor can no longer enter */
 } sae_batch_heap;
 
 void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap);
-/* Offer a row of pre-activations (row index r of the batch). */
+/* Offer a row of pre-activations (row index r of the batch). Rows arrive in order. */
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r);
-/* Smallest kept value (0 when empty). */
-float sae_batch_heap_min(const sae_batch_heap *h);
+/* Smallest kept value (0 when empty); reduces the buffer to the K best first. */
+float sae_batch_heap_min(sae_batch_heap *h);
 /* Turn the kept entries into CSR codes for rows [0, n_rows) (destroys the heap order). */
 void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c);
 

@@ -76,8 +76,8 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap)
     w->go = get(a, cap * m->n_widths * d, sizeof(float));
     alloc_codes(a, main_codes(w), cap, nnz, l);
     if (sae_arch_is_batch(m->arch)) {
-        w->heap.val = get(a, nnz, sizeof(float));
-        w->heap.pos = get(a, nnz, sizeof(int64_t));
+        w->heap.val = get(a, SAE_BATCH_ROOM(nnz), sizeof(float));
+        w->heap.pos = get(a, SAE_BATCH_ROOM(nnz), sizeof(int64_t));
         w->heap.cap = nnz;
     }
     if (t->o.aux_coef > 0.0) {
