@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Valgrind memcheck of the test suite: every ctest test whose command is a test executable
 # runs under valgrind; any memory error or leak (definite, indirect or possible) fails.
-#   bash .ci/memcheck.sh                 # every test executable (labels unit and slow)
+#   bash .ci/memcheck.sh                 # every test executable (labels unit, slow, repro)
 #   SAE_MEMCHECK_LABEL=unit bash .ci/memcheck.sh
-# The slow training tests run their reduced version (SAE_TEST_SCALE=small: fewer steps and
+# The long training tests run their reduced version (SAE_TEST_SCALE=small: fewer steps and
 # seeds, the same code paths) so the whole suite fits under valgrind.
 # SAE_JOBS tests run at once; SAE_MEMCHECK_ORIGINS=1 adds --track-origins; a test running
 # longer than SAE_MEMCHECK_TIMEOUT seconds (default 7200) fails.
@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SAE_DEPS+=(valgrind)
 sae_install_deps missing
 cd "$SAE_ROOT"
-label=${SAE_MEMCHECK_LABEL:-unit|slow}
+label=${SAE_MEMCHECK_LABEL:-unit|slow|repro}
 export SAE_TEST_SCALE=${SAE_TEST_SCALE:-small}
 dir=$SAE_CI_DIR/memcheck
 pcdir=$(sae_refblas_module)
