@@ -444,9 +444,9 @@ static void test_topk_selection_matches_naive(void **state)
 {
     (void)state;
     enum { LMAX = 200, ROWS = 7 };
-    float row[ROWS * LMAX], val[ROWS * LMAX], hval[ROWS * LMAX];
+    float row[ROWS * LMAX], val[ROWS * LMAX], hval[SAE_BATCH_ROOM(12 * ROWS)];
     int32_t idx[ROWS * LMAX];
-    int64_t pos[ROWS * LMAX], row_ptr[ROWS + 1];
+    int64_t pos[SAE_BATCH_ROOM(12 * ROWS)], row_ptr[ROWS + 1];
     uint8_t allow[LMAX];
     srand(3);
     for (int trial = 0; trial < 300; trial++) {

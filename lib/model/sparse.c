@@ -91,13 +91,26 @@ static inline void topk_offer(float v, int32_t j, int64_t k, int32_t *idx, float
 
 #define TOPK_BLOCK 16
 
-int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
-                     int32_t *idx, float *val)
+/* GCC function multi-versioning for the selection loops: they only compare and copy, so
+ * every ISA selects the same entries; AVX2 doubles the width of the screens. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
+#  define SELECT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#  define SELECT_CLONES
+#endif
+#if defined(__GNUC__)
+#  define SELECT_INLINE static inline __attribute__((always_inline))
+#else
+#  define SELECT_INLINE static inline
+#endif
+
+/* The reference algorithm: one pass with the heap, blocks screened against its floor.
+ * Latents arrive in ascending index order, so a newcomer equal to the heap's worst entry
+ * loses the tie: only strictly larger values enter once the heap is full. */
+static int64_t topk_heap_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
+                             int32_t *idx, float *val)
 {
-    /* Latents arrive in ascending index order, so a newcomer equal to the heap's worst
-     * entry loses the tie: only strictly larger values enter once the heap is full. Blocks
-     * of TOPK_BLOCK values are first tested against `floor` with a branch-free (vectorisable)
-     * reduction, so most of a row costs one comparison per value. */
     int64_t n = 0, j = 0;
     float floor = 0.0f; /* only strictly positive values qualify */
     for (; j + TOPK_BLOCK <= n_latents; j += TOPK_BLOCK) {
@@ -117,7 +130,175 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
     return n;
 }
 
+#define TOPK_COLS_MAX 512  /* column maxima kept on the stack */
+#define TOPK_RANK_COLS 64  /* up to this many columns the floor is found by counting */
+#define TOPK_CAND 512      /* candidates kept on the stack */
+#define TOPK_RANK_CAND 64  /* up to this many candidates the k best are found by counting */
+
+/* k-th largest of m[0..n) (n >= k >= 1, values >= 0; m is reordered). Quickselect. */
+static float kth_largest(float *m, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1, at = k - 1;
+    while (hi > lo) {
+        float p = m[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (m[i] > p)
+                i++;
+            while (m[j] < p)
+                j--;
+            if (i <= j) {
+                float t = m[i];
+                m[i++] = m[j], m[j--] = t;
+            }
+        }
+        if (at <= j)
+            hi = j;
+        else if (at >= i)
+            lo = i;
+        else
+            break;
+    }
+    return m[at];
+}
+
+/* A value f such that at least k allowed values of the row are >= f (0 when no such bound
+ * was found): the row is split into nb interleaved columns (latent j in column j mod nb),
+ * and the k-th largest column maximum is such a bound, as k columns each hold a value at
+ * least that large. With nb about 2k, only about 1.4k values of a row reach it. */
+SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uint8_t *allow)
+{
+    float m[TOPK_COLS_MAX];
+    int64_t nb = (2 * k + 7) / 8 * 8;
+    nb = nb < l ? nb : l;
+    nb = nb < TOPK_COLS_MAX ? nb : TOPK_COLS_MAX;
+    if (nb < k)
+        return 0.0f;
+    for (int64_t b = 0; b < nb; b++)
+        m[b] = 0.0f;
+    int64_t t = 0;
+    for (; t + nb <= l; t += nb)
+        for (int64_t b = 0; b < nb; b++) {
+            float v = allow == NULL || allow[t + b] ? row[t + b] : 0.0f;
+            m[b] = v > m[b] ? v : m[b];
+        }
+    for (int64_t b = 0; t + b < l; b++) {
+        float v = allow == NULL || allow[t + b] ? row[t + b] : 0.0f;
+        m[b] = v > m[b] ? v : m[b];
+    }
+    if (nb > TOPK_RANK_COLS)
+        return kth_largest(m, nb, k);
+    /* the largest m[i] with at least k column maxima >= it */
+    float f = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t c = 0;
+        for (int64_t j = 0; j < nb; j++)
+            c += m[j] >= m[i];
+        f = c >= k && m[i] > f ? m[i] : f;
+    }
+    return f;
+}
+
+/* Heap selection over a candidate list in ascending index order. */
+static int64_t topk_heap_list(const float *cv, const int32_t *ci, int64_t c, int64_t k,
+                              int32_t *idx, float *val)
+{
+    int64_t n = 0;
+    float floor = 0.0f;
+    for (int64_t a = 0; a < c; a++)
+        if (cv[a] > floor)
+            topk_offer(cv[a], ci[a], k, idx, val, &n, &floor);
+    sort_by_index(idx, val, n);
+    return n;
+}
+
+SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const uint8_t *allow,
+                                  int32_t *idx, float *val)
+{
+    float f = topk_floor(row, l, k, allow);
+    /* candidates: allowed values > 0 and >= f, in index order (blocks screened first, then
+     * appended branch-free); every value of the top k is among them */
+    float cv[TOPK_CAND + TOPK_BLOCK];
+    int32_t ci[TOPK_CAND + TOPK_BLOCK], rk[TOPK_RANK_CAND];
+    int64_t c = 0;
+    for (int64_t j = 0; j < l; j += TOPK_BLOCK) {
+        int64_t end = j + TOPK_BLOCK < l ? j + TOPK_BLOCK : l;
+        int any = 0;
+        if (end - j == TOPK_BLOCK) {
+            for (int i = 0; i < TOPK_BLOCK; i++)
+                any |= (row[j + i] >= f) & (row[j + i] > 0.0f);
+        } else {
+            any = 1;
+        }
+        if (!any)
+            continue;
+        if (c > TOPK_CAND - TOPK_BLOCK) /* a flat row (ties at the floor): no shortcut */
+            return topk_heap_row(row, l, k, allow, idx, val);
+        for (int64_t q = j; q < end; q++) {
+            float v = row[q];
+            cv[c] = v, ci[c] = (int32_t)q;
+            c += (v >= f) & (v > 0.0f) & (allow == NULL || allow[q] != 0);
+        }
+    }
+    if (c > TOPK_RANK_CAND)
+        return topk_heap_list(cv, ci, c, k, idx, val);
+    if (c > k) {
+        /* rank = candidates before it: larger, or equal with a smaller index; keep rank < k.
+         * Zeros pad to a multiple of 8 (never larger than a candidate, never equal). */
+        int64_t cpad = (c + 7) / 8 * 8;
+        for (int64_t a = c; a < cpad; a++)
+            cv[a] = 0.0f;
+        for (int64_t a = 0; a < c; a++) {
+            float v = cv[a];
+            int32_t r = 0;
+            for (int64_t b = 0; b < cpad; b++)
+                r += (cv[b] > v) | ((cv[b] == v) & (b < a));
+            rk[a] = r;
+        }
+        int64_t n = 0;
+        for (int64_t a = 0; a < c; a++) {
+            cv[n] = cv[a], ci[n] = ci[a];
+            n += rk[a] < k;
+        }
+        c = n;
+    }
+    memcpy(idx, ci, (size_t)c * sizeof *idx);
+    memcpy(val, cv, (size_t)c * sizeof *val);
+    return c;
+}
+
+SELECT_CLONES
+int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
+                     int32_t *idx, float *val)
+{
+    /* A floor from column maxima leaves about 1.4k candidates, which are ranked by counting
+     * (no heap, no sort: they are already in index order). */
+    if (k <= 0)
+        return 0;
+    if (allow == NULL)
+        return topk_select(row, n_latents, k, NULL, idx, val);
+    return topk_select(row, n_latents, k, allow, idx, val);
+}
+
 /* ---- batch top-K: buffer and select, keyed by (value, batch position) ------------------ */
+
+/* Histogram of the buffer by the top bits of the values (positive floats order like their
+ * bit patterns): bin b holds values with bits >> BIN_SHIFT == b. */
+#define BIN_SHIFT 19
+
+static inline int64_t bin_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (int64_t)(u >> BIN_SHIFT);
+}
+
+/* Bookkeeping behind the buffer in pos: [0] the lowest bin still accepted, [1] how many
+ * buffer entries are in bins >= it, then SAE_BATCH_BINS counts. */
+static inline int64_t *bmeta(const sae_batch_heap *h)
+{
+    return h->pos + SAE_BATCH_FILL(h->cap);
+}
 
 /* a comes before b: larger value, then smaller position (keys are distinct). */
 static inline int bbetter(float va, int64_t pa, float vb, int64_t pb)
@@ -166,17 +347,53 @@ static void bselect(sae_batch_heap *h, int64_t lo, int64_t hi, int64_t at)
     }
 }
 
-/* Keeps the K best entries of the buffer and raises the floor to the worst of them. */
-static void bcompact(sae_batch_heap *h)
+/* Raise the accepted bin while the bins above it hold K entries: every value below such a
+ * bin is beaten by K larger ones, so the floor moves to just under the bin's lower edge. */
+static void braise(sae_batch_heap *h, int64_t *meta)
 {
-    if (h->n <= h->cap)
+    int64_t fb = meta[0], above = meta[1], *hist = meta + 2;
+    if (above - hist[fb] < h->cap)
         return;
-    bselect(h, 0, h->n - 1, h->cap);
-    h->n = h->cap;
-    float worst = h->val[0];
-    for (int64_t e = 1; e < h->n; e++)
-        worst = h->val[e] < worst ? h->val[e] : worst;
-    h->floor = worst;
+    do {
+        above -= hist[fb++];
+    } while (above - hist[fb] >= h->cap);
+    meta[0] = fb, meta[1] = above;
+    uint32_t below = ((uint32_t)fb << BIN_SHIFT) - 1u; /* fb >= 1 */
+    float edge;
+    memcpy(&edge, &below, sizeof edge);
+    h->floor = edge > h->floor ? edge : h->floor;
+}
+
+/* Drops the entries below the accepted bin; if more than `limit` remain, keeps exactly the
+ * K best (the entries of bins above the accepted one all belong to them, so the selection
+ * only runs among the accepted bin's entries) and raises the floor to the worst kept. */
+static void bcompact(sae_batch_heap *h, int64_t limit)
+{
+    int64_t *meta = bmeta(h), *hist = meta + 2, fb = meta[0], n = 0;
+    for (int64_t e = 0; e < h->n; e++) {
+        float v = h->val[e];
+        int64_t p = h->pos[e];
+        h->val[n] = v, h->pos[n] = p;
+        n += bin_of(v) >= fb;
+    }
+    h->n = n;
+    if (n > limit && n > h->cap) {
+        int64_t m = 0; /* fewer than K entries lie above bin fb (braise keeps it so) */
+        for (int64_t e = 0; e < n; e++)
+            if (bin_of(h->val[e]) > fb)
+                bswap(h, m++, e);
+        bselect(h, m, n - 1, h->cap);
+        h->n = h->cap;
+        float worst = h->val[0];
+        for (int64_t e = 1; e < h->n; e++)
+            worst = h->val[e] < worst ? h->val[e] : worst;
+        h->floor = worst > h->floor ? worst : h->floor;
+    }
+    memset(hist, 0, SAE_BATCH_BINS * sizeof *hist);
+    for (int64_t e = 0; e < h->n; e++)
+        hist[bin_of(h->val[e])]++;
+    meta[1] = h->n; /* every entry is in a bin >= fb */
+    braise(h, meta);
 }
 
 void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
@@ -184,44 +401,81 @@ void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
     h->cap = cap;
     h->n = 0;
     h->floor = 0.0f;
+    int64_t *meta = bmeta(h);
+    meta[0] = 0, meta[1] = 0;
+    memset(meta + 2, 0, SAE_BATCH_BINS * sizeof *meta);
 }
 
+SELECT_CLONES
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
 {
-    /* rows arrive in order, so positions only grow: once the buffer has been reduced, a
-     * newcomer must beat the worst kept value strictly; blocks are screened as in
-     * sae_topk_row */
+    /* rows arrive in order, so positions only grow: a newcomer equal to the floor (the
+     * worst kept value after an exact reduction) loses the tie; blocks are screened as in
+     * sae_topk_row and the values of a block that passes are appended branch-free */
     if (h->cap == 0)
         return;
-    int64_t base = r * n_latents, room = SAE_BATCH_ROOM(h->cap);
+    int64_t *meta = bmeta(h), *hist = meta + 2;
+    int64_t base = r * n_latents, fill = SAE_BATCH_FILL(h->cap);
     for (int64_t j = 0; j < n_latents; j += TOPK_BLOCK) {
         int64_t end = j + TOPK_BLOCK < n_latents ? j + TOPK_BLOCK : n_latents;
+        float fl = h->floor;
         int any = 0;
-        for (int64_t q = j; q < end; q++)
-            any |= row[q] > h->floor;
+        if (end - j == TOPK_BLOCK) {
+            for (int i = 0; i < TOPK_BLOCK; i++)
+                any |= row[j + i] > fl;
+        } else {
+            for (int64_t q = j; q < end; q++)
+                any |= row[q] > fl;
+        }
         if (!any)
             continue;
-        for (int64_t q = j; q < end; q++)
-            if (row[q] > h->floor) {
-                h->val[h->n] = row[q], h->pos[h->n] = base + q;
-                if (++h->n == room)
-                    bcompact(h);
-            }
+        if (h->n + TOPK_BLOCK > fill) {
+            bcompact(h, h->cap + h->cap / 2);
+            fl = h->floor;
+        }
+        int64_t n = h->n, n0 = n;
+        for (int64_t q = j; q < end; q++) {
+            float v = row[q];
+            int acc = v > fl;
+            h->val[n] = v, h->pos[n] = base + q;
+            hist[acc ? bin_of(v) : 0] += acc;
+            n += acc;
+        }
+        h->n = n;
+        meta[1] += n - n0;
+        braise(h, meta);
     }
 }
 
 float sae_batch_heap_min(sae_batch_heap *h)
 {
-    bcompact(h);
+    bcompact(h, h->cap);
     float lo = h->n > 0 ? h->val[0] : 0.0f;
     for (int64_t e = 1; e < h->n; e++)
         lo = h->val[e] < lo ? h->val[e] : lo;
     return lo;
 }
 
+/* Sort a short run by index (insertion sort; heapsort beyond 16 entries). */
+static void sort_short_by_index(int32_t *idx, float *val, int64_t n)
+{
+    if (n > 16) {
+        sort_by_index(idx, val, n);
+        return;
+    }
+    for (int64_t a = 1; a < n; a++) {
+        int32_t ti = idx[a];
+        float tv = val[a];
+        int64_t b = a;
+        for (; b > 0 && idx[b - 1] > ti; b--)
+            idx[b] = idx[b - 1], val[b] = val[b - 1];
+        idx[b] = ti, val[b] = tv;
+    }
+}
+
 void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c)
 {
-    bcompact(h);
+    bcompact(h, h->cap);
     /* counting sort by row, then by latent inside a row via the position order */
     memset(c->row_ptr, 0, (size_t)(n_rows + 1) * sizeof *c->row_ptr);
     for (int64_t e = 0; e < h->n; e++)
@@ -240,8 +494,8 @@ void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latent
         fill[r] = fill[r - 1];
     fill[0] = 0;
     for (int64_t r = 0; r < n_rows; r++)
-        sort_by_index(c->idx + c->row_ptr[r], c->val + c->row_ptr[r],
-                      c->row_ptr[r + 1] - c->row_ptr[r]);
+        sort_short_by_index(c->idx + c->row_ptr[r], c->val + c->row_ptr[r],
+                            c->row_ptr[r + 1] - c->row_ptr[r]);
 }
 
 /* ---- gather / transpose --------------------------------------------------------------- */

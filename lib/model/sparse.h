@@ -22,10 +22,17 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
 
 /* Streaming top-K over a whole batch (BatchTopK): positions are row * n_latents + latent;
  * order is value descending, then position ascending. Only positive values enter.
- * Candidates above a floor are appended to a buffer of SAE_BATCH_ROOM(K) entries; when it
- * fills, a selection keeps the K best and raises the floor to the worst of them (amortised
- * O(1) per candidate, sequential memory, instead of a heap's O(log K) scattered steps). */
-#define SAE_BATCH_ROOM(cap) (2 * (cap))
+ * Candidates above a floor are appended to a buffer of SAE_BATCH_FILL(K) entries. A
+ * histogram of the buffered values by their top bits raises the floor as entries arrive
+ * (to the lower edge of the highest bin with K entries at or above it); when the buffer
+ * fills, the entries below that bin are dropped, and a selection keeps exactly the K best
+ * when too many remain (amortised O(1) per candidate, sequential memory).
+ * val and pos must hold SAE_BATCH_ROOM(K) entries: pos's last SAE_BATCH_META hold the
+ * histogram (val's are unused). */
+#define SAE_BATCH_BINS 4096
+#define SAE_BATCH_META (2 + SAE_BATCH_BINS)
+#define SAE_BATCH_FILL(cap) (2 * (cap) + 16)
+#define SAE_BATCH_ROOM(cap) (SAE_BATCH_FILL(cap) + SAE_BATCH_META)
 typedef struct sae_batch_heap {
     int64_t cap, n; /* K kept at the end; entries in the buffer */
     float *val;     /* SAE_BATCH_ROOM(cap) entries each */

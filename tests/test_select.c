@@ -1,0 +1,184 @@
+/* Per-row top-k (sae_topk_row) and batch top-K (sae_batch_heap_*) against a brute-force
+ * reference that sorts every (value, position) key: value descending, position ascending,
+ * strictly positive values only (and allowed ones for a mask). Rows are drawn to reach each
+ * path of the selection: continuous values (the column-maxima floor and the ranking),
+ * heavy ties (the heap fallbacks), all-negative rows, rows with fewer than k positives, NaN
+ * and infinities, lengths below 16 and not multiples of 16, k >= L, and large k. */
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/sparse.h"
+
+typedef struct {
+    float v;
+    int64_t p;
+} key;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const key *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v > y->v ? -1 : 1;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+static int pos_cmp(const void *a, const void *b)
+{
+    const key *x = a, *y = b;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* The best `cap` keys of v[0..n) (allowed, > 0), sorted by position; returns how many. */
+static int64_t reference(const float *v, int64_t n, const uint8_t *allow, int64_t cap, key *out)
+{
+    int64_t c = 0;
+    for (int64_t e = 0; e < n; e++)
+        if (v[e] > 0.0f && (allow == NULL || allow[e]))
+            out[c].v = v[e], out[c].p = e, c++;
+    qsort(out, (size_t)c, sizeof *out, key_cmp);
+    c = c < cap ? c : cap;
+    qsort(out, (size_t)c, sizeof *out, pos_cmp);
+    return c;
+}
+
+static uint32_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 33);
+}
+
+static float unif(uint64_t *s)
+{
+    return (float)lcg(s) / 2147483648.0f; /* [0, 1) */
+}
+
+/* Fill n values in one of several styles. */
+static void fill(float *v, int64_t n, int style, uint64_t *s)
+{
+    for (int64_t e = 0; e < n; e++) {
+        float u = unif(s);
+        switch (style) {
+        case 0: /* continuous, about half positive */
+            v[e] = 2.0f * u - 1.0f;
+            break;
+        case 1: /* few distinct values: many exact ties */
+            v[e] = (float)((int)(u * 9.0f) - 3) * 0.25f;
+            break;
+        case 2: /* all non-positive, with signed zeros */
+            v[e] = e % 3 == 0 ? (e % 2 ? -0.0f : 0.0f) : -u;
+            break;
+        case 3: /* sparse positives: rows with fewer than k */
+            v[e] = u < 0.03f ? u : -u;
+            break;
+        case 4: /* wide magnitudes, tiny and huge values, denormals, NaN and infinities */
+            v[e] = (2.0f * u - 1.0f) * ldexpf(1.0f, (int)(lcg(s) % 200) - 140);
+            if (lcg(s) % 97 == 0)
+                v[e] = lcg(s) % 2 ? INFINITY : NAN;
+            break;
+        default: /* narrow range: one histogram bin, many near-equal values */
+            v[e] = 1.0f + (float)(lcg(s) % 64) * 0x1p-20f;
+            break;
+        }
+    }
+}
+
+static void test_topk_row_matches_reference(void **state)
+{
+    (void)state;
+    enum { LMAX = 5000 };
+    float *row = malloc(LMAX * sizeof *row), *val = malloc(LMAX * sizeof *val);
+    int32_t *idx = malloc(LMAX * sizeof *idx);
+    uint8_t *allow = malloc(LMAX);
+    key *ref = malloc(LMAX * sizeof *ref);
+    assert_non_null(row), assert_non_null(val), assert_non_null(idx), assert_non_null(allow);
+    assert_non_null(ref);
+    static const int64_t lens[] = {1, 3, 15, 16, 17, 31, 64, 100, 128, 129, 1000, 4096, 4999};
+    static const int64_t ks[] = {1, 2, 7, 8, 16, 33, 40, 128, 300};
+    uint64_t s = 11;
+    int64_t fast = 0; /* rows whose k best are all distinct continuous values */
+    for (int trial = 0; trial < 3000; trial++) {
+        int64_t l = lens[trial % 13], k = ks[(trial / 13) % 9];
+        int64_t style = trial % 3 == 0 ? 0 : lcg(&s) % 6;
+        if (trial % 5 == 0)
+            k = l + (int64_t)(lcg(&s) % 3); /* k >= L */
+        fill(row, l, style, &s);
+        int density = (int)(lcg(&s) % 4); /* mask: none, sparse, half, dense */
+        for (int64_t j = 0; j < l; j++)
+            allow[j] = (uint8_t)(lcg(&s) % 8 < (uint32_t)(1 + 3 * density));
+        const uint8_t *mask = density == 0 || trial % 2 == 0 ? NULL : allow;
+        memset(idx, 0xff, (size_t)(k < LMAX ? k : LMAX) * sizeof *idx);
+        int64_t cnt = sae_topk_row(row, l, k, mask, idx, val);
+        int64_t want = reference(row, l, mask, k, ref);
+        assert_int_equal(cnt, want);
+        for (int64_t a = 0; a < cnt; a++) {
+            assert_int_equal(idx[a], ref[a].p);
+            assert_memory_equal(&val[a], &ref[a].v, sizeof(float));
+        }
+        fast += style == 0 && mask == NULL && k < l;
+    }
+    print_message("%lld fast rows\n", (long long)fast);
+    assert_true(fast > 200);
+    free(row), free(val), free(idx), free(allow), free(ref);
+}
+
+/* Batch top-K over rows offered in order; the codes, row by row sorted by latent, and the
+ * smallest kept value equal the reference. Several K per batch size so the buffer is
+ * reduced many times, by the histogram floor and by the exact selection. */
+static void test_batch_topk_matches_reference(void **state)
+{
+    (void)state;
+    enum { NMAX = 60000 };
+    float *v = malloc(NMAX * sizeof *v), *cval = malloc(NMAX * sizeof *cval);
+    int32_t *cidx = malloc(NMAX * sizeof *cidx);
+    key *ref = malloc(NMAX * sizeof *ref);
+    int64_t *row_ptr = malloc(1001 * sizeof *row_ptr);
+    float *hval = malloc((size_t)SAE_BATCH_ROOM(NMAX + 2000) * sizeof *hval);
+    int64_t *hpos = malloc((size_t)SAE_BATCH_ROOM(NMAX + 2000) * sizeof *hpos);
+    assert_non_null(v), assert_non_null(cval), assert_non_null(cidx), assert_non_null(ref);
+    assert_non_null(row_ptr), assert_non_null(hval), assert_non_null(hpos);
+    static const int64_t lens[] = {1, 5, 16, 37, 128, 300};
+    uint64_t s = 5;
+    for (int trial = 0; trial < 240; trial++) {
+        int64_t l = lens[trial % 6], rows = 1 + (int64_t)(lcg(&s) % (NMAX / l < 1000 ? NMAX / l : 1000));
+        int64_t n = rows * l, style = (trial / 6) % 6;
+        int64_t k = 1 + (int64_t)(lcg(&s) % 12);
+        if (trial % 7 == 0)
+            k = l + 2; /* more than a row */
+        int64_t cap = rows * k;
+        fill(v, n, style, &s);
+        if (trial % 11 == 0) /* magnitudes growing down the batch: the floor keeps rising */
+            for (int64_t e = 0; e < n; e++)
+                v[e] *= (float)(1 + e / l);
+        sae_batch_heap h = {0, 0, hval, hpos, 0.0f};
+        sae_batch_heap_reset(&h, cap);
+        for (int64_t r = 0; r < rows; r++)
+            sae_batch_heap_offer_row(&h, v + r * l, l, r);
+        float lo = sae_batch_heap_min(&h);
+        sae_codes c = {row_ptr, cidx, cval, NMAX};
+        sae_batch_heap_to_codes(&h, rows, l, &c);
+        int64_t want = reference(v, n, NULL, cap, ref);
+        assert_int_equal(row_ptr[rows], want);
+        float worst = 0.0f;
+        for (int64_t a = 0; a < want; a++) {
+            int64_t r = ref[a].p / l;
+            assert_true(a >= row_ptr[r] && a < row_ptr[r + 1]);
+            assert_int_equal(cidx[a], ref[a].p - r * l);
+            assert_memory_equal(&cval[a], &ref[a].v, sizeof(float));
+            worst = a == 0 || ref[a].v < worst ? ref[a].v : worst;
+        }
+        assert_memory_equal(&lo, &worst, sizeof(float));
+    }
+    free(v), free(cval), free(cidx), free(ref), free(row_ptr), free(hval), free(hpos);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_topk_row_matches_reference),
+        cmocka_unit_test(test_batch_topk_matches_reference),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
