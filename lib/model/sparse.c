@@ -226,7 +226,7 @@ SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const 
         int any = 0;
         if (end - j == TOPK_BLOCK) {
             for (int i = 0; i < TOPK_BLOCK; i++)
-                any |= (row[j + i] >= f) & (row[j + i] > 0.0f);
+                any |= row[j + i] >= f; /* a superset: zeros pass when f == 0 */
         } else {
             any = 1;
         }
