@@ -91,14 +91,109 @@ static inline void topk_offer(float v, int32_t j, int64_t k, int32_t *idx, float
 
 #define TOPK_BLOCK 16
 
-/* GCC function multi-versioning for the selection loops: they only compare and copy, so
- * every ISA selects the same entries; AVX2 doubles the width of the screens. */
+/* An AVX2 version of the screens and of the appends (left-packing the passing lanes with a
+ * permutation), chosen at run time on x86-64; it only compares and copies, so it selects
+ * the same entries as the portable code (which sanitiser builds test). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
-#  define SELECT_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#  define SELECT_CLONES
+#  define SELECT_AVX2 1
+#  include <immintrin.h>
+#  define AVX2_FN __attribute__((target("avx2,popcnt")))
+
+static int have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+}
+
+/* Lane numbers of the set bits of a 4-bit mask, in order. */
+static const int32_t pack4[16][4] = {
+    {0, 0, 0, 0}, {0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0},
+    {2, 0, 0, 0}, {0, 2, 0, 0}, {1, 2, 0, 0}, {0, 1, 2, 0},
+    {3, 0, 0, 0}, {0, 3, 0, 0}, {1, 3, 0, 0}, {0, 1, 3, 0},
+    {2, 3, 0, 0}, {0, 2, 3, 0}, {1, 2, 3, 0}, {0, 1, 2, 3},
+};
+
+/* Bits of the lanes of row[j..j+8) that pass (allowed values > 0 and >= f). */
+AVX2_FN static inline uint32_t pass8(const float *x, __m256 vf, const uint8_t *allow)
+{
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 ok = _mm256_and_ps(_mm256_cmp_ps(v, vf, _CMP_GE_OQ),
+                              _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+    uint32_t m = (uint32_t)_mm256_movemask_ps(ok);
+    if (allow != NULL) {
+        int64_t a;
+        memcpy(&a, allow, sizeof a);
+        __m128i zero = _mm_cmpeq_epi8(_mm_cvtsi64_si128(a), _mm_setzero_si128());
+        m &= ~(uint32_t)_mm_movemask_epi8(zero);
+    }
+    return m;
+}
+
+/* Appends the lanes of x[0..8) set in m, with indices j.., at cv/ci + c; returns the new c
+ * (writes up to 8 entries past it). */
+AVX2_FN static inline int64_t pack8(const float *x, int32_t j, uint32_t m, float *cv, int32_t *ci,
+                                    int64_t c)
+{
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 iv = _mm256_castsi256_ps(
+        _mm256_add_epi32(_mm256_set1_epi32(j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    for (int h = 0; h < 2; h++) {
+        uint32_t mh = (m >> (4 * h)) & 15u;
+        __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
+        __m128 vh = h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+        __m128 ih = h ? _mm256_extractf128_ps(iv, 1) : _mm256_castps256_ps128(iv);
+        _mm_storeu_ps(cv + c, _mm_permutevar_ps(vh, p));
+        _mm_storeu_si128((__m128i *)(ci + c), _mm_castps_si128(_mm_permutevar_ps(ih, p)));
+        c += __builtin_popcount(mh);
+    }
+    return c;
+}
+
+/* Nonzero when a value of x[0..32) is >= f. */
+AVX2_FN static inline int any32(const float *x, __m256 vf)
+{
+    __m256 a = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), vf, _CMP_GE_OQ),
+                            _mm256_cmp_ps(_mm256_loadu_ps(x + 8), vf, _CMP_GE_OQ));
+    __m256 b = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + 16), vf, _CMP_GE_OQ),
+                            _mm256_cmp_ps(_mm256_loadu_ps(x + 24), vf, _CMP_GE_OQ));
+    return _mm256_movemask_ps(_mm256_or_ps(a, b));
+}
+
+/* The largest m[i] with at least k of m[0..nb) >= it (nb a multiple of 8). */
+AVX2_FN static inline float rank_floor_avx2(const float *m, int64_t nb, int64_t k)
+{
+    float f = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        __m256 b = _mm256_set1_ps(m[i]);
+        int64_t c = 0;
+        for (int64_t j = 0; j < nb; j += 8)
+            c += __builtin_popcount(
+                (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(m + j), b, _CMP_GE_OQ)));
+        float cand = c >= k ? m[i] : 0.0f;
+        f = cand > f ? cand : f;
+    }
+    return f;
+}
+
+/* rk[a] = how many of cv[0..cpad) come before cv[a]: larger, or equal at a smaller place. */
+AVX2_FN static inline void rank_avx2(const float *cv, int64_t c, int64_t cpad, int32_t *rk)
+{
+    for (int64_t a = 0; a < c; a++) {
+        __m256 v = _mm256_set1_ps(cv[a]);
+        int32_t r = 0;
+        for (int64_t b = 0; b < cpad; b += 8) {
+            __m256 x = _mm256_loadu_ps(cv + b);
+            uint32_t gt = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(x, v, _CMP_GT_OQ));
+            uint32_t eq = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(x, v, _CMP_EQ_OQ));
+            int64_t below = a - b; /* lanes before a */
+            uint32_t lo = below >= 8 ? 0xffu : below <= 0 ? 0u : (1u << below) - 1u;
+            r += __builtin_popcount(gt | (eq & lo));
+        }
+        rk[a] = r;
+    }
+}
 #endif
+
 #if defined(__GNUC__)
 #  define SELECT_INLINE static inline __attribute__((always_inline))
 #else
@@ -166,7 +261,8 @@ static float kth_largest(float *m, int64_t n, int64_t k)
  * was found): the row is split into nb interleaved columns (latent j in column j mod nb),
  * and the k-th largest column maximum is such a bound, as k columns each hold a value at
  * least that large. With nb about 2k, only about 1.4k values of a row reach it. */
-SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uint8_t *allow)
+SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uint8_t *allow,
+                               int wide)
 {
     float m[TOPK_COLS_MAX];
     int64_t nb = (2 * k + 7) / 8 * 8;
@@ -188,13 +284,20 @@ SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uin
     }
     if (nb > TOPK_RANK_COLS)
         return kth_largest(m, nb, k);
+#ifdef SELECT_AVX2
+    if (wide && nb % 8 == 0)
+        return rank_floor_avx2(m, nb, k);
+#else
+    (void)wide;
+#endif
     /* the largest m[i] with at least k column maxima >= it */
     float f = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         int32_t c = 0;
         for (int64_t j = 0; j < nb; j++)
             c += m[j] >= m[i];
-        f = c >= k && m[i] > f ? m[i] : f;
+        float cand = c >= k ? m[i] : 0.0f;
+        f = cand > f ? cand : f;
     }
     return f;
 }
@@ -212,14 +315,12 @@ static int64_t topk_heap_list(const float *cv, const int32_t *ci, int64_t c, int
     return n;
 }
 
-SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const uint8_t *allow,
-                                  int32_t *idx, float *val)
+/* The allowed values > 0 and >= f of a row, in index order, appended to cv/ci (blocks are
+ * screened first, then appended branch-free); returns how many, or -1 when more than
+ * TOPK_CAND - TOPK_BLOCK would be needed. */
+SELECT_INLINE int64_t collect(const float *row, int64_t l, float f, const uint8_t *allow,
+                              float *cv, int32_t *ci)
 {
-    float f = topk_floor(row, l, k, allow);
-    /* candidates: allowed values > 0 and >= f, in index order (blocks screened first, then
-     * appended branch-free); every value of the top k is among them */
-    float cv[TOPK_CAND + TOPK_BLOCK];
-    int32_t ci[TOPK_CAND + TOPK_BLOCK], rk[TOPK_RANK_CAND];
     int64_t c = 0;
     for (int64_t j = 0; j < l; j += TOPK_BLOCK) {
         int64_t end = j + TOPK_BLOCK < l ? j + TOPK_BLOCK : l;
@@ -232,14 +333,59 @@ SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const 
         }
         if (!any)
             continue;
-        if (c > TOPK_CAND - TOPK_BLOCK) /* a flat row (ties at the floor): no shortcut */
-            return topk_heap_row(row, l, k, allow, idx, val);
+        if (c > TOPK_CAND - TOPK_BLOCK)
+            return -1;
         for (int64_t q = j; q < end; q++) {
             float v = row[q];
             cv[c] = v, ci[c] = (int32_t)q;
             c += (v >= f) & (v > 0.0f) & (allow == NULL || allow[q] != 0);
         }
     }
+    return c;
+}
+
+#ifdef SELECT_AVX2
+/* collect() with 32-value screens and packed appends of 8 lanes. */
+AVX2_FN static inline int64_t collect_avx2(const float *row, int64_t l, float f,
+                                           const uint8_t *allow, float *cv, int32_t *ci)
+{
+    __m256 vf = _mm256_set1_ps(f);
+    int64_t c = 0, j = 0;
+    for (; j + 32 <= l; j += 32) {
+        if (!any32(row + j, vf))
+            continue;
+        if (c > TOPK_CAND - 32)
+            return -1;
+        for (int64_t q = j; q < j + 32; q += 8)
+            c = pack8(row + q, (int32_t)q, pass8(row + q, vf, allow == NULL ? NULL : allow + q),
+                      cv, ci, c);
+    }
+    int64_t rest = collect(row + j, l - j, f, allow == NULL ? NULL : allow + j, cv + c, ci + c);
+    if (rest < 0 || c + rest > TOPK_CAND)
+        return -1;
+    for (int64_t a = c; a < c + rest; a++)
+        ci[a] += (int32_t)j;
+    return c + rest;
+}
+#endif
+
+SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const uint8_t *allow,
+                                  int32_t *idx, float *val, int wide)
+{
+    float f = topk_floor(row, l, k, allow, wide);
+    /* candidates: allowed values > 0 and >= f, in index order (blocks screened first, then
+     * appended branch-free); every value of the top k is among them */
+    float cv[TOPK_CAND + 32];
+    int32_t ci[TOPK_CAND + 32], rk[TOPK_RANK_CAND];
+    int64_t c = 0;
+#ifdef SELECT_AVX2
+    if (wide)
+        c = collect_avx2(row, l, f, allow, cv, ci);
+    else
+#endif
+        c = collect(row, l, f, allow, cv, ci);
+    if (c < 0) /* a flat row (ties at the floor): no shortcut */
+        return topk_heap_row(row, l, k, allow, idx, val);
     if (c > TOPK_RANK_CAND)
         return topk_heap_list(cv, ci, c, k, idx, val);
     if (c > k) {
@@ -248,13 +394,18 @@ SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const 
         int64_t cpad = (c + 7) / 8 * 8;
         for (int64_t a = c; a < cpad; a++)
             cv[a] = 0.0f;
-        for (int64_t a = 0; a < c; a++) {
-            float v = cv[a];
-            int32_t r = 0;
-            for (int64_t b = 0; b < cpad; b++)
-                r += (cv[b] > v) | ((cv[b] == v) & (b < a));
-            rk[a] = r;
-        }
+#ifdef SELECT_AVX2
+        if (wide)
+            rank_avx2(cv, c, cpad, rk);
+        else
+#endif
+            for (int64_t a = 0; a < c; a++) {
+                float v = cv[a];
+                int32_t r = 0;
+                for (int64_t b = 0; b < cpad; b++)
+                    r += (cv[b] > v) | ((cv[b] == v) & (b < a));
+                rk[a] = r;
+            }
         int64_t n = 0;
         for (int64_t a = 0; a < c; a++) {
             cv[n] = cv[a], ci[n] = ci[a];
@@ -267,7 +418,16 @@ SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const 
     return c;
 }
 
-SELECT_CLONES
+#ifdef SELECT_AVX2
+AVX2_FN static int64_t topk_row_avx2(const float *row, int64_t l, int64_t k, const uint8_t *allow,
+                                     int32_t *idx, float *val)
+{
+    if (allow == NULL)
+        return topk_select(row, l, k, NULL, idx, val, 1);
+    return topk_select(row, l, k, allow, idx, val, 1);
+}
+#endif
+
 int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8_t *allow,
                      int32_t *idx, float *val)
 {
@@ -275,9 +435,13 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
      * (no heap, no sort: they are already in index order). */
     if (k <= 0)
         return 0;
+#ifdef SELECT_AVX2
+    if (have_avx2())
+        return topk_row_avx2(row, n_latents, k, allow, idx, val);
+#endif
     if (allow == NULL)
-        return topk_select(row, n_latents, k, NULL, idx, val);
-    return topk_select(row, n_latents, k, allow, idx, val);
+        return topk_select(row, n_latents, k, NULL, idx, val, 0);
+    return topk_select(row, n_latents, k, allow, idx, val, 0);
 }
 
 /* ---- batch top-K: buffer and select, keyed by (value, batch position) ------------------ */
@@ -406,7 +570,6 @@ void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
     memset(meta + 2, 0, SAE_BATCH_BINS * sizeof *meta);
 }
 
-SELECT_CLONES
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
 {
     /* rows arrive in order, so positions only grow: a newcomer equal to the floor (the
