@@ -90,6 +90,10 @@ static inline void topk_offer(float v, int32_t j, int64_t k, int32_t *idx, float
 }
 
 #define TOPK_BLOCK 16
+#define TOPK_COLS_MAX 512  /* column maxima kept on the stack */
+#define TOPK_RANK_COLS 64  /* up to this many columns the floor is found by counting */
+#define TOPK_CAND 512      /* candidates kept on the stack */
+#define TOPK_RANK_CAND 64  /* up to this many candidates the k best are found by counting */
 
 /* An AVX2 version of the screens and of the appends (left-packing the passing lanes with a
  * permutation), chosen at run time on x86-64; it only compares and copies, so it selects
@@ -159,20 +163,30 @@ AVX2_FN static inline int any32(const float *x, __m256 vf)
     return _mm256_movemask_ps(_mm256_or_ps(a, b));
 }
 
-/* The largest m[i] with at least k of m[0..nb) >= it (nb a multiple of 8). */
+/* The largest m[i] with at least k of m[0..nb) >= it (nb a multiple of 8, at most
+ * TOPK_RANK_COLS): the counts of all i are kept in vectors, one broadcast m[j] at a time. */
 AVX2_FN static inline float rank_floor_avx2(const float *m, int64_t nb, int64_t k)
 {
-    float f = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        __m256 b = _mm256_set1_ps(m[i]);
-        int64_t c = 0;
-        for (int64_t j = 0; j < nb; j += 8)
-            c += __builtin_popcount(
-                (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(m + j), b, _CMP_GE_OQ)));
-        float cand = c >= k ? m[i] : 0.0f;
-        f = cand > f ? cand : f;
+    __m256i cnt[TOPK_RANK_COLS / 8];
+    int64_t nv = nb / 8;
+    for (int64_t v = 0; v < nv; v++)
+        cnt[v] = _mm256_setzero_si256();
+    for (int64_t j = 0; j < nb; j++) {
+        __m256 b = _mm256_set1_ps(m[j]);
+        for (int64_t v = 0; v < nv; v++) /* m[8v + lane] <= m[j]: subtract the -1 masks */
+            cnt[v] = _mm256_sub_epi32(
+                cnt[v], _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(m + 8 * v), b, _CMP_LE_OQ)));
     }
-    return f;
+    __m256 best = _mm256_setzero_ps();
+    __m256i km1 = _mm256_set1_epi32((int32_t)(k - 1));
+    for (int64_t v = 0; v < nv; v++) {
+        __m256 sel = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cnt[v], km1));
+        best = _mm256_max_ps(best, _mm256_and_ps(_mm256_loadu_ps(m + 8 * v), sel));
+    }
+    best = _mm256_max_ps(best, _mm256_permute2f128_ps(best, best, 1));
+    best = _mm256_max_ps(best, _mm256_permute_ps(best, 0x4e));
+    best = _mm256_max_ps(best, _mm256_permute_ps(best, 0xb1));
+    return _mm256_cvtss_f32(best);
 }
 
 /* rk[a] = how many of cv[0..cpad) come before cv[a]: larger, or equal at a smaller place. */
@@ -224,11 +238,6 @@ static int64_t topk_heap_row(const float *row, int64_t n_latents, int64_t k, con
     sort_by_index(idx, val, n);
     return n;
 }
-
-#define TOPK_COLS_MAX 512  /* column maxima kept on the stack */
-#define TOPK_RANK_COLS 64  /* up to this many columns the floor is found by counting */
-#define TOPK_CAND 512      /* candidates kept on the stack */
-#define TOPK_RANK_CAND 64  /* up to this many candidates the k best are found by counting */
 
 /* k-th largest of m[0..n) (n >= k >= 1, values >= 0; m is reordered). Quickselect. */
 static float kth_largest(float *m, int64_t n, int64_t k)
