@@ -117,13 +117,10 @@ static const int32_t pack4[16][4] = {
     {2, 3, 0, 0}, {0, 2, 3, 0}, {1, 2, 3, 0}, {0, 1, 2, 3},
 };
 
-/* Bits of the lanes of row[j..j+8) that pass (allowed values > 0 and >= f). */
-AVX2_FN static inline uint32_t pass8(const float *x, __m256 vf, const uint8_t *allow)
+/* Bits of the lanes of x[0..8) that pass (allowed values > g, with g >= 0). */
+AVX2_FN static inline uint32_t pass8(const float *x, __m256 vg, const uint8_t *allow)
 {
-    __m256 v = _mm256_loadu_ps(x);
-    __m256 ok = _mm256_and_ps(_mm256_cmp_ps(v, vf, _CMP_GE_OQ),
-                              _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
-    uint32_t m = (uint32_t)_mm256_movemask_ps(ok);
+    uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), vg, _CMP_GT_OQ));
     if (allow != NULL) {
         int64_t a;
         memcpy(&a, allow, sizeof a);
@@ -153,13 +150,13 @@ AVX2_FN static inline int64_t pack8(const float *x, int32_t j, uint32_t m, float
     return c;
 }
 
-/* Nonzero when a value of x[0..32) is >= f. */
-AVX2_FN static inline int any32(const float *x, __m256 vf)
+/* Nonzero when a value of x[0..32) is > g. */
+AVX2_FN static inline int any32(const float *x, __m256 vg)
 {
-    __m256 a = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), vf, _CMP_GE_OQ),
-                            _mm256_cmp_ps(_mm256_loadu_ps(x + 8), vf, _CMP_GE_OQ));
-    __m256 b = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + 16), vf, _CMP_GE_OQ),
-                            _mm256_cmp_ps(_mm256_loadu_ps(x + 24), vf, _CMP_GE_OQ));
+    __m256 a = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), vg, _CMP_GT_OQ),
+                            _mm256_cmp_ps(_mm256_loadu_ps(x + 8), vg, _CMP_GT_OQ));
+    __m256 b = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + 16), vg, _CMP_GT_OQ),
+                            _mm256_cmp_ps(_mm256_loadu_ps(x + 24), vg, _CMP_GT_OQ));
     return _mm256_movemask_ps(_mm256_or_ps(a, b));
 }
 
@@ -324,10 +321,10 @@ static int64_t topk_heap_list(const float *cv, const int32_t *ci, int64_t c, int
     return n;
 }
 
-/* The allowed values > 0 and >= f of a row, in index order, appended to cv/ci (blocks are
+/* The allowed values > g (g >= 0) of a row, in index order, appended to cv/ci (blocks are
  * screened first, then appended branch-free); returns how many, or -1 when more than
  * TOPK_CAND - TOPK_BLOCK would be needed. */
-SELECT_INLINE int64_t collect(const float *row, int64_t l, float f, const uint8_t *allow,
+SELECT_INLINE int64_t collect(const float *row, int64_t l, float g, const uint8_t *allow,
                               float *cv, int32_t *ci)
 {
     int64_t c = 0;
@@ -336,7 +333,7 @@ SELECT_INLINE int64_t collect(const float *row, int64_t l, float f, const uint8_
         int any = 0;
         if (end - j == TOPK_BLOCK) {
             for (int i = 0; i < TOPK_BLOCK; i++)
-                any |= row[j + i] >= f; /* a superset: zeros pass when f == 0 */
+                any |= row[j + i] > g;
         } else {
             any = 1;
         }
@@ -347,7 +344,7 @@ SELECT_INLINE int64_t collect(const float *row, int64_t l, float f, const uint8_
         for (int64_t q = j; q < end; q++) {
             float v = row[q];
             cv[c] = v, ci[c] = (int32_t)q;
-            c += (v >= f) & (v > 0.0f) & (allow == NULL || allow[q] != 0);
+            c += (v > g) & (allow == NULL || allow[q] != 0);
         }
     }
     return c;
@@ -355,10 +352,10 @@ SELECT_INLINE int64_t collect(const float *row, int64_t l, float f, const uint8_
 
 #ifdef SELECT_AVX2
 /* collect() with 32-value screens and packed appends of 8 lanes. */
-AVX2_FN static inline int64_t collect_avx2(const float *row, int64_t l, float f,
+AVX2_FN static inline int64_t collect_avx2(const float *row, int64_t l, float g,
                                            const uint8_t *allow, float *cv, int32_t *ci)
 {
-    __m256 vf = _mm256_set1_ps(f);
+    __m256 vf = _mm256_set1_ps(g);
     int64_t c = 0, j = 0;
     for (; j + 32 <= l; j += 32) {
         if (!any32(row + j, vf))
@@ -369,7 +366,7 @@ AVX2_FN static inline int64_t collect_avx2(const float *row, int64_t l, float f,
             c = pack8(row + q, (int32_t)q, pass8(row + q, vf, allow == NULL ? NULL : allow + q),
                       cv, ci, c);
     }
-    int64_t rest = collect(row + j, l - j, f, allow == NULL ? NULL : allow + j, cv + c, ci + c);
+    int64_t rest = collect(row + j, l - j, g, allow == NULL ? NULL : allow + j, cv + c, ci + c);
     if (rest < 0 || c + rest > TOPK_CAND)
         return -1;
     for (int64_t a = c; a < c + rest; a++)
@@ -381,18 +378,25 @@ AVX2_FN static inline int64_t collect_avx2(const float *row, int64_t l, float f,
 SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const uint8_t *allow,
                                   int32_t *idx, float *val, int wide)
 {
-    float f = topk_floor(row, l, k, allow, wide);
-    /* candidates: allowed values > 0 and >= f, in index order (blocks screened first, then
+    /* the strict form of the floor: v > g iff v >= f and v > 0 (g is the float below f) */
+    float f = topk_floor(row, l, k, allow, wide), g = 0.0f;
+    if (f > 0.0f) {
+        uint32_t u;
+        memcpy(&u, &f, sizeof u);
+        u--;
+        memcpy(&g, &u, sizeof g);
+    }
+    /* candidates: allowed values > g, in index order (blocks screened first, then
      * appended branch-free); every value of the top k is among them */
     float cv[TOPK_CAND + 32];
     int32_t ci[TOPK_CAND + 32], rk[TOPK_RANK_CAND];
     int64_t c = 0;
 #ifdef SELECT_AVX2
     if (wide)
-        c = collect_avx2(row, l, f, allow, cv, ci);
+        c = collect_avx2(row, l, g, allow, cv, ci);
     else
 #endif
-        c = collect(row, l, f, allow, cv, ci);
+        c = collect(row, l, g, allow, cv, ci);
     if (c < 0) /* a flat row (ties at the floor): no shortcut */
         return topk_heap_row(row, l, k, allow, idx, val);
     if (c > TOPK_RANK_CAND)
@@ -579,44 +583,99 @@ void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
     memset(meta + 2, 0, SAE_BATCH_BINS * sizeof *meta);
 }
 
-void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
+#define BATCH_STEP 48 /* free buffer entries needed before a block is appended */
+
+/* Counts the appended entries [n0, h->n) and raises the floor. */
+static inline void bcount(sae_batch_heap *h, int64_t *meta, int64_t n0)
 {
-    /* rows arrive in order, so positions only grow: a newcomer equal to the floor (the
-     * worst kept value after an exact reduction) loses the tie; blocks are screened as in
-     * sae_topk_row and the values of a block that passes are appended branch-free */
-    if (h->cap == 0)
-        return;
-    int64_t *meta = bmeta(h), *hist = meta + 2;
-    int64_t base = r * n_latents, fill = SAE_BATCH_FILL(h->cap);
-    for (int64_t j = 0; j < n_latents; j += TOPK_BLOCK) {
-        int64_t end = j + TOPK_BLOCK < n_latents ? j + TOPK_BLOCK : n_latents;
+    int64_t *hist = meta + 2;
+    for (int64_t e = n0; e < h->n; e++)
+        hist[bin_of(h->val[e])]++;
+    meta[1] += h->n - n0;
+    braise(h, meta);
+}
+
+/* Offers x[0..len) at positions base..: blocks of TOPK_BLOCK values are screened against
+ * the floor, and the values of a block that passes are appended branch-free. */
+static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t base)
+{
+    int64_t *meta = bmeta(h), fill = SAE_BATCH_FILL(h->cap);
+    for (int64_t j = 0; j < len; j += TOPK_BLOCK) {
+        int64_t end = j + TOPK_BLOCK < len ? j + TOPK_BLOCK : len;
         float fl = h->floor;
         int any = 0;
         if (end - j == TOPK_BLOCK) {
             for (int i = 0; i < TOPK_BLOCK; i++)
-                any |= row[j + i] > fl;
+                any |= x[j + i] > fl;
         } else {
             for (int64_t q = j; q < end; q++)
-                any |= row[q] > fl;
+                any |= x[q] > fl;
         }
         if (!any)
             continue;
-        if (h->n + TOPK_BLOCK > fill) {
+        if (h->n + BATCH_STEP > fill) {
             bcompact(h, h->cap + h->cap / 2);
             fl = h->floor;
         }
         int64_t n = h->n, n0 = n;
         for (int64_t q = j; q < end; q++) {
-            float v = row[q];
-            int acc = v > fl;
+            float v = x[q];
             h->val[n] = v, h->pos[n] = base + q;
-            hist[acc ? bin_of(v) : 0] += acc;
-            n += acc;
+            n += v > fl;
         }
         h->n = n;
-        meta[1] += n - n0;
-        braise(h, meta);
+        bcount(h, meta, n0);
     }
+}
+
+#ifdef SELECT_AVX2
+/* sae_batch_heap_offer_row with 32-value screens; the passing lanes of a block are packed
+ * into the buffer 8 at a time. */
+AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t l, int64_t r)
+{
+    int64_t *meta = bmeta(h), base = r * l, fill = SAE_BATCH_FILL(h->cap), j = 0;
+    for (; j + 32 <= l; j += 32) {
+        __m256 vg = _mm256_set1_ps(h->floor);
+        if (!any32(row + j, vg))
+            continue;
+        if (h->n + BATCH_STEP > fill) {
+            bcompact(h, h->cap + h->cap / 2);
+            vg = _mm256_set1_ps(h->floor);
+        }
+        int64_t n0 = h->n, n = n0;
+        for (int64_t q = j; q < j + 32; q += 8) {
+            float tv[8];
+            int32_t ti[8];
+            int64_t c = pack8(row + q, (int32_t)q, pass8(row + q, vg, NULL), tv, ti, 0);
+            __m256i b = _mm256_set1_epi64x(base);
+            _mm256_storeu_ps(h->val + n, _mm256_loadu_ps(tv));
+            _mm256_storeu_si256((__m256i *)(h->pos + n),
+                                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)ti))));
+            _mm256_storeu_si256(
+                (__m256i *)(h->pos + n + 4),
+                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(ti + 4)))));
+            n += c;
+        }
+        h->n = n;
+        bcount(h, meta, n0);
+    }
+    offer_tail(h, row + j, l - j, base + j);
+}
+#endif
+
+void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
+{
+    /* rows arrive in order, so positions only grow: a newcomer equal to the floor (the
+     * worst kept value after an exact reduction) loses the tie */
+    if (h->cap == 0)
+        return;
+#ifdef SELECT_AVX2
+    if (have_avx2()) {
+        offer_row_avx2(h, row, n_latents, r);
+        return;
+    }
+#endif
+    offer_tail(h, row, n_latents, r * n_latents);
 }
 
 float sae_batch_heap_min(sae_batch_heap *h)

@@ -31,7 +31,7 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
  * histogram (val's are unused). */
 #define SAE_BATCH_BINS 4096
 #define SAE_BATCH_META (2 + SAE_BATCH_BINS)
-#define SAE_BATCH_FILL(cap) (2 * (cap) + 16)
+#define SAE_BATCH_FILL(cap) (2 * (cap) + 64)
 #define SAE_BATCH_ROOM(cap) (SAE_BATCH_FILL(cap) + SAE_BATCH_META)
 typedef struct sae_batch_heap {
     int64_t cap, n; /* K kept at the end; entries in the buffer */
