@@ -124,7 +124,7 @@ static void test_topk_row_matches_reference(void **state)
     free(row), free(val), free(idx), free(allow), free(ref);
 }
 
-/* Batch top-K over rows offered in order; the codes, row by row sorted by latent, and the
+/* Batch top-K over rows offered in order (one by one, or in blocks); the codes, row by row sorted by latent, and the
  * smallest kept value equal the reference. Several K per batch size so the buffer is
  * reduced many times, by the histogram floor and by the exact selection. */
 static void test_batch_topk_matches_reference(void **state)
@@ -154,8 +154,14 @@ static void test_batch_topk_matches_reference(void **state)
                 v[e] *= (float)(1 + e / l);
         sae_batch_heap h = {0, 0, hval, hpos, 0.0f};
         sae_batch_heap_reset(&h, cap);
-        for (int64_t r = 0; r < rows; r++)
-            sae_batch_heap_offer_row(&h, v + r * l, l, r);
+        if (trial % 2 == 0) {
+            for (int64_t r = 0; r < rows; r++)
+                sae_batch_heap_offer_row(&h, v + r * l, l, r);
+        } else { /* in blocks of rows, the first raising the floor from column maxima */
+            int64_t step = 1 + (int64_t)(lcg(&s) % (uint32_t)rows);
+            for (int64_t r = 0; r < rows; r += step)
+                sae_batch_heap_offer_rows(&h, v + r * l, rows - r < step ? rows - r : step, l, r);
+        }
         float lo = sae_batch_heap_min(&h);
         sae_codes c = {row_ptr, cidx, cval, NMAX};
         sae_batch_heap_to_codes(&h, rows, l, &c);

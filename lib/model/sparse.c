@@ -267,15 +267,9 @@ static float kth_largest(float *m, int64_t n, int64_t k)
  * was found): the row is split into nb interleaved columns (latent j in column j mod nb),
  * and the k-th largest column maximum is such a bound, as k columns each hold a value at
  * least that large. With nb about 2k, only about 1.4k values of a row reach it. */
-SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uint8_t *allow,
-                               int wide)
+/* m[b] = max(0, allowed row[j] with j mod nb == b) for b < nb. */
+SELECT_INLINE void col_max(const float *row, int64_t l, const uint8_t *allow, int64_t nb, float *m)
 {
-    float m[TOPK_COLS_MAX];
-    int64_t nb = (2 * k + 7) / 8 * 8;
-    nb = nb < l ? nb : l;
-    nb = nb < TOPK_COLS_MAX ? nb : TOPK_COLS_MAX;
-    if (nb < k)
-        return 0.0f;
     for (int64_t b = 0; b < nb; b++)
         m[b] = 0.0f;
     int64_t t = 0;
@@ -288,6 +282,18 @@ SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uin
         float v = allow == NULL || allow[t + b] ? row[t + b] : 0.0f;
         m[b] = v > m[b] ? v : m[b];
     }
+}
+
+SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uint8_t *allow,
+                               int wide)
+{
+    float m[TOPK_COLS_MAX];
+    int64_t nb = (2 * k + 7) / 8 * 8;
+    nb = nb < l ? nb : l;
+    nb = nb < TOPK_COLS_MAX ? nb : TOPK_COLS_MAX;
+    if (nb < k)
+        return 0.0f;
+    col_max(row, l, allow, nb, m);
     if (nb > TOPK_RANK_COLS)
         return kth_largest(m, nb, k);
 #ifdef SELECT_AVX2
@@ -676,6 +682,62 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
     }
 #endif
     offer_tail(h, row, n_latents, r * n_latents);
+}
+
+/* Before rows r0.. are offered: the column maxima of each row (nb columns as in
+ * sae_topk_row) are distinct values of the batch, so if the buffer and the maxima together
+ * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
+ * under bin b at once instead of following the buffer up from 0. */
+SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l)
+{
+    int64_t *meta = bmeta(h), *hist = meta + 2, *mh = hist + SAE_BATCH_BINS;
+    int64_t need = h->cap - meta[1];
+    if (need <= 0 || h->floor > 0.0f)
+        return; /* the buffer's own floor is already up */
+    int64_t nb = (2 * need + n_rows - 1) / n_rows;
+    nb = (nb + 7) / 8 * 8;
+    if (nb > TOPK_COLS_MAX || 2 * nb > l)
+        return; /* columns too short to save work */
+    float m[TOPK_COLS_MAX];
+    memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
+    for (int64_t r = 0; r < n_rows; r++) {
+        col_max(rows + r * l, l, NULL, nb, m);
+        for (int64_t b = 0; b < nb; b++)
+            mh[m[b] > 0.0f ? bin_of(m[b]) : 0] += m[b] > 0.0f;
+    }
+    int64_t total = 0, b = SAE_BATCH_BINS;
+    while (b > 1 && total < h->cap) {
+        b--;
+        total += hist[b] + mh[b];
+    }
+    if (total < h->cap)
+        return;
+    uint32_t below = ((uint32_t)b << BIN_SHIFT) - 1u;
+    float edge;
+    memcpy(&edge, &below, sizeof edge);
+    h->floor = edge > h->floor ? edge : h->floor;
+}
+
+#ifdef SELECT_AVX2
+AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l)
+{
+    batch_prefloor(h, rows, n_rows, l);
+}
+#endif
+
+void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                               int64_t n_latents, int64_t r0)
+{
+    if (h->cap == 0 || n_rows <= 0)
+        return;
+#ifdef SELECT_AVX2
+    if (have_avx2())
+        prefloor_avx2(h, rows, n_rows, n_latents);
+    else
+#endif
+        batch_prefloor(h, rows, n_rows, n_latents);
+    for (int64_t r = 0; r < n_rows; r++)
+        sae_batch_heap_offer_row(h, rows + r * n_latents, n_latents, r0 + r);
 }
 
 float sae_batch_heap_min(sae_batch_heap *h)

@@ -28,9 +28,9 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
  * fills, the entries below that bin are dropped, and a selection keeps exactly the K best
  * when too many remain (amortised O(1) per candidate, sequential memory).
  * val and pos must hold SAE_BATCH_ROOM(K) entries: pos's last SAE_BATCH_META hold the
- * histogram (val's are unused). */
+ * histograms (val's are unused). */
 #define SAE_BATCH_BINS 4096
-#define SAE_BATCH_META (2 + SAE_BATCH_BINS)
+#define SAE_BATCH_META (2 + 2 * SAE_BATCH_BINS)
 #define SAE_BATCH_FILL(cap) (2 * (cap) + 64)
 #define SAE_BATCH_ROOM(cap) (SAE_BATCH_FILL(cap) + SAE_BATCH_META)
 typedef struct sae_batch_heap {
@@ -43,6 +43,10 @@ typedef struct sae_batch_heap {
 void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap);
 /* Offer a row of pre-activations (row index r of the batch). Rows arrive in order. */
 void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r);
+/* Offer rows r0 .. r0 + n_rows - 1, row i at rows + i * n_latents: the same as offering
+ * them one by one, but the floor is first raised from the column maxima of these rows. */
+void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                               int64_t n_latents, int64_t r0);
 /* Smallest kept value (0 when empty); reduces the buffer to the K best first. */
 float sae_batch_heap_min(sae_batch_heap *h);
 /* Turn the kept entries into CSR codes for rows [0, n_rows) (destroys the heap order). */

@@ -72,8 +72,7 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
                     sae_topk_row(w->pre + r * l, l, k, NULL, w->codes.idx + at, w->codes.val + at);
             }
         } else {
-            for (int64_t r = 0; r < nc; r++)
-                sae_batch_heap_offer_row(&w->heap, w->pre + r * l, l, r0 + r);
+            sae_batch_heap_offer_rows(&w->heap, w->pre, nc, l, r0);
         }
         if (use_aux) {
             SAE_PARALLEL_FOR(nt)
