@@ -483,53 +483,6 @@ static inline int64_t *bmeta(const sae_batch_heap *h)
     return h->pos + SAE_BATCH_FILL(h->cap);
 }
 
-/* a comes before b: larger value, then smaller position (keys are distinct). */
-static inline int bbetter(float va, int64_t pa, float vb, int64_t pb)
-{
-    return va > vb || (va == vb && pa < pb);
-}
-
-static void bswap(sae_batch_heap *h, int64_t a, int64_t b)
-{
-    float tv = h->val[a];
-    int64_t tp = h->pos[a];
-    h->val[a] = h->val[b], h->pos[a] = h->pos[b];
-    h->val[b] = tv, h->pos[b] = tp;
-}
-
-/* Moves the entries of [lo, hi] (inclusive) so that those before `at` are all better than
- * those from `at` on. Quickselect with a median-of-three pivot, deterministic. */
-static void bselect(sae_batch_heap *h, int64_t lo, int64_t hi, int64_t at)
-{
-    while (hi > lo) {
-        int64_t mid = lo + (hi - lo) / 2;
-        /* median of three into mid */
-        if (bbetter(h->val[mid], h->pos[mid], h->val[lo], h->pos[lo]))
-            bswap(h, mid, lo);
-        if (bbetter(h->val[hi], h->pos[hi], h->val[lo], h->pos[lo]))
-            bswap(h, hi, lo);
-        if (bbetter(h->val[hi], h->pos[hi], h->val[mid], h->pos[mid]))
-            bswap(h, hi, mid);
-        float pv = h->val[mid];
-        int64_t pp = h->pos[mid];
-        int64_t i = lo, j = hi;
-        while (i <= j) { /* Hoare partition around the pivot key */
-            while (bbetter(h->val[i], h->pos[i], pv, pp))
-                i++;
-            while (bbetter(pv, pp, h->val[j], h->pos[j]))
-                j--;
-            if (i <= j)
-                bswap(h, i++, j--);
-        }
-        if (at <= j)
-            hi = j;
-        else if (at >= i)
-            lo = i;
-        else
-            return;
-    }
-}
-
 /* Raise the accepted bin while the bins above it hold K entries: every value below such a
  * bin is beaten by K larger ones, so the floor moves to just under the bin's lower edge. */
 static void braise(sae_batch_heap *h, int64_t *meta)
@@ -547,9 +500,59 @@ static void braise(sae_batch_heap *h, int64_t *meta)
     h->floor = edge > h->floor ? edge : h->floor;
 }
 
-/* Drops the entries below the accepted bin; if more than `limit` remain, keeps exactly the
- * K best (the entries of bins above the accepted one all belong to them, so the selection
- * only runs among the accepted bin's entries) and raises the floor to the worst kept. */
+static inline uint32_t bits_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+/* The `need`-th largest of the low bits (u >> shift) & mask of the entries whose bits
+ * agree with `hi` above bit `top`; *need becomes how many of that value are still needed. */
+static uint32_t radix_level(const sae_batch_heap *h, int64_t *cnt, uint32_t hi, int top, int shift,
+                            int64_t *need)
+{
+    uint32_t mask = (1u << (top - shift)) - 1u;
+    memset(cnt, 0, (size_t)(mask + 1) * sizeof *cnt);
+    for (int64_t e = 0; e < h->n; e++) {
+        uint32_t u = bits_of(h->val[e]);
+        cnt[(u >> top) == hi ? (u >> shift) & mask : 0] += (u >> top) == hi;
+    }
+    uint32_t d = mask;
+    while (cnt[d] < *need) /* the counts of the digits reach need at the latest at 0 */
+        *need -= cnt[d--];
+    return d;
+}
+
+/* Keeps exactly the K best entries, in buffer (= position) order: those of bins above the
+ * accepted bin fb all belong to them (fewer than K, braise keeps it so); inside bin fb the
+ * cut value is found on the 19 low bits with two more histogram levels, and of the entries
+ * equal to the cut the first ones in position order are kept. */
+static void breduce(sae_batch_heap *h, int64_t *meta)
+{
+    int64_t fb = meta[0], *hist = meta + 2, *cnt = hist + SAE_BATCH_BINS;
+    int64_t need = h->cap - (meta[1] - hist[fb]); /* >= 1 */
+    uint32_t d1 = radix_level(h, cnt, (uint32_t)fb, BIN_SHIFT, 9, &need);
+    uint32_t d2 = radix_level(h, cnt, ((uint32_t)fb << 10) | d1, 9, 0, &need);
+    uint32_t cutu = ((uint32_t)fb << BIN_SHIFT) | (d1 << 9) | d2;
+    int64_t n = 0, taken = 0;
+    for (int64_t e = 0; e < h->n; e++) {
+        float v = h->val[e];
+        int64_t p = h->pos[e];
+        uint32_t u = bits_of(v);
+        int eq = u == cutu;
+        h->val[n] = v, h->pos[n] = p;
+        n += (u > cutu) | (eq & (taken < need));
+        taken += eq;
+    }
+    h->n = n;
+    float worst;
+    memcpy(&worst, &cutu, sizeof worst);
+    h->floor = worst > h->floor ? worst : h->floor;
+}
+
+/* Drops the entries below the accepted bin (stable); if more than `limit` remain, keeps
+ * exactly the K best. Then recounts the histogram. */
 static void bcompact(sae_batch_heap *h, int64_t limit)
 {
     int64_t *meta = bmeta(h), *hist = meta + 2, fb = meta[0], n = 0;
@@ -560,18 +563,8 @@ static void bcompact(sae_batch_heap *h, int64_t limit)
         n += bin_of(v) >= fb;
     }
     h->n = n;
-    if (n > limit && n > h->cap) {
-        int64_t m = 0; /* fewer than K entries lie above bin fb (braise keeps it so) */
-        for (int64_t e = 0; e < n; e++)
-            if (bin_of(h->val[e]) > fb)
-                bswap(h, m++, e);
-        bselect(h, m, n - 1, h->cap);
-        h->n = h->cap;
-        float worst = h->val[0];
-        for (int64_t e = 1; e < h->n; e++)
-            worst = h->val[e] < worst ? h->val[e] : worst;
-        h->floor = worst > h->floor ? worst : h->floor;
-    }
+    if (n > limit && n > h->cap)
+        breduce(h, meta);
     memset(hist, 0, SAE_BATCH_BINS * sizeof *hist);
     for (int64_t e = 0; e < h->n; e++)
         hist[bin_of(h->val[e])]++;
@@ -749,46 +742,20 @@ float sae_batch_heap_min(sae_batch_heap *h)
     return lo;
 }
 
-/* Sort a short run by index (insertion sort; heapsort beyond 16 entries). */
-static void sort_short_by_index(int32_t *idx, float *val, int64_t n)
-{
-    if (n > 16) {
-        sort_by_index(idx, val, n);
-        return;
-    }
-    for (int64_t a = 1; a < n; a++) {
-        int32_t ti = idx[a];
-        float tv = val[a];
-        int64_t b = a;
-        for (; b > 0 && idx[b - 1] > ti; b--)
-            idx[b] = idx[b - 1], val[b] = val[b - 1];
-        idx[b] = ti, val[b] = tv;
-    }
-}
-
 void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c)
 {
     bcompact(h, h->cap);
-    /* counting sort by row, then by latent inside a row via the position order */
+    /* the buffer is in position order (appends in order, stable filters): count the rows
+     * and copy */
     memset(c->row_ptr, 0, (size_t)(n_rows + 1) * sizeof *c->row_ptr);
-    for (int64_t e = 0; e < h->n; e++)
-        c->row_ptr[h->pos[e] / n_latents + 1]++;
-    for (int64_t r = 0; r < n_rows; r++)
-        c->row_ptr[r + 1] += c->row_ptr[r];
-    /* place, then sort each row by index (rows are short) */
-    int64_t *fill = c->row_ptr; /* reuse: fill[r] advances, restored after */
     for (int64_t e = 0; e < h->n; e++) {
         int64_t r = h->pos[e] / n_latents;
-        int64_t at = fill[r]++;
-        c->idx[at] = (int32_t)(h->pos[e] - r * n_latents);
-        c->val[at] = h->val[e];
+        c->row_ptr[r + 1]++;
+        c->idx[e] = (int32_t)(h->pos[e] - r * n_latents);
+        c->val[e] = h->val[e];
     }
-    for (int64_t r = n_rows; r > 0; r--)
-        fill[r] = fill[r - 1];
-    fill[0] = 0;
     for (int64_t r = 0; r < n_rows; r++)
-        sort_short_by_index(c->idx + c->row_ptr[r], c->val + c->row_ptr[r],
-                            c->row_ptr[r + 1] - c->row_ptr[r]);
+        c->row_ptr[r + 1] += c->row_ptr[r];
 }
 
 /* ---- gather / transpose --------------------------------------------------------------- */
