@@ -642,18 +642,23 @@ AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t 
             vg = _mm256_set1_ps(h->floor);
         }
         int64_t n0 = h->n, n = n0;
-        for (int64_t q = j; q < j + 32; q += 8) {
-            float tv[8];
-            int32_t ti[8];
-            int64_t c = pack8(row + q, (int32_t)q, pass8(row + q, vg, NULL), tv, ti, 0);
-            __m256i b = _mm256_set1_epi64x(base);
-            _mm256_storeu_ps(h->val + n, _mm256_loadu_ps(tv));
-            _mm256_storeu_si256((__m256i *)(h->pos + n),
-                                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)ti))));
-            _mm256_storeu_si256(
-                (__m256i *)(h->pos + n + 4),
-                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(ti + 4)))));
-            n += c;
+        __m256i b = _mm256_set1_epi64x(base);
+        for (int64_t q = j; q < j + 32; q += 8) { /* pack8 with 64-bit positions */
+            __m256 v = _mm256_loadu_ps(row + q);
+            __m256i iv = _mm256_add_epi32(_mm256_set1_epi32((int32_t)q),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, vg, _CMP_GT_OQ));
+            for (int half = 0; half < 2; half++) {
+                uint32_t mh = (m >> (4 * half)) & 15u;
+                __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
+                __m128 vh = half ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+                __m128i ih = half ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
+                __m128i pi = _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p));
+                _mm_storeu_ps(h->val + n, _mm_permutevar_ps(vh, p));
+                _mm256_storeu_si256((__m256i *)(h->pos + n),
+                                    _mm256_add_epi64(b, _mm256_cvtepi32_epi64(pi)));
+                n += __builtin_popcount(mh);
+            }
         }
         h->n = n;
         bcount(h, meta, n0);
@@ -695,8 +700,8 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
     memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
     for (int64_t r = 0; r < n_rows; r++) {
         col_max(rows + r * l, l, NULL, nb, m);
-        for (int64_t b = 0; b < nb; b++)
-            mh[m[b] > 0.0f ? bin_of(m[b]) : 0] += m[b] > 0.0f;
+        for (int64_t b = 0; b < nb; b++) /* zeros land in bin 0, which is never counted */
+            mh[bin_of(m[b])]++;
     }
     int64_t total = 0, b = SAE_BATCH_BINS;
     while (b > 1 && total < h->cap) {
