@@ -555,6 +555,10 @@ static void breduce(sae_batch_heap *h, int64_t *meta)
  * exactly the K best. Then recounts the histogram. */
 static void bcompact(sae_batch_heap *h, int64_t limit)
 {
+    /* with at most K entries none is below the accepted bin (the K entries that raised it,
+     * or the K best of them, are still there) */
+    if (h->n <= h->cap)
+        return;
     int64_t *meta = bmeta(h), *hist = meta + 2, fb = meta[0], n = 0;
     for (int64_t e = 0; e < h->n; e++) {
         float v = h->val[e];
@@ -587,10 +591,11 @@ void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
 /* Counts the appended entries [n0, h->n) and raises the floor. */
 static inline void bcount(sae_batch_heap *h, int64_t *meta, int64_t n0)
 {
-    int64_t *hist = meta + 2;
-    for (int64_t e = n0; e < h->n; e++)
-        hist[bin_of(h->val[e])]++;
-    meta[1] += h->n - n0;
+    int64_t *hist = meta + 2, n = h->n;
+    const float *val = h->val;
+    for (int64_t e = n0; e < n; e++)
+        hist[bin_of(val[e])]++;
+    meta[1] += n - n0;
     braise(h, meta);
 }
 
