@@ -186,6 +186,28 @@ AVX2_FN static inline float rank_floor_avx2(const float *m, int64_t nb, int64_t 
     return _mm256_cvtss_f32(best);
 }
 
+/* m[b] = max(0, row[j] with j mod nb == b) for b < nb (nb a multiple of 8). The new value
+ * is the first operand of max, so a NaN never replaces the running maximum. */
+AVX2_FN static inline void col_max_avx2(const float *row, int64_t l, int64_t nb, float *m)
+{
+    int64_t full = l / nb * nb;
+    for (int64_t v = 0; v < nb; v += 8) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t t = 0;
+        for (; t + 2 * nb <= full; t += 2 * nb) {
+            a0 = _mm256_max_ps(_mm256_loadu_ps(row + t + v), a0);
+            a1 = _mm256_max_ps(_mm256_loadu_ps(row + t + nb + v), a1);
+        }
+        if (t < full)
+            a0 = _mm256_max_ps(_mm256_loadu_ps(row + t + v), a0);
+        _mm256_storeu_ps(m + v, _mm256_max_ps(a1, a0));
+    }
+    for (int64_t q = full; q < l; q++) {
+        float x = row[q], *mb = m + (q - full);
+        *mb = x > *mb ? x : *mb;
+    }
+}
+
 /* rk[a] = how many of cv[0..cpad) come before cv[a]: larger, or equal at a smaller place. */
 AVX2_FN static inline void rank_avx2(const float *cv, int64_t c, int64_t cpad, int32_t *rk)
 {
@@ -263,10 +285,6 @@ static float kth_largest(float *m, int64_t n, int64_t k)
     return m[at];
 }
 
-/* A value f such that at least k allowed values of the row are >= f (0 when no such bound
- * was found): the row is split into nb interleaved columns (latent j in column j mod nb),
- * and the k-th largest column maximum is such a bound, as k columns each hold a value at
- * least that large. With nb about 2k, only about 1.4k values of a row reach it. */
 /* m[b] = max(0, allowed row[j] with j mod nb == b) for b < nb. */
 SELECT_INLINE void col_max(const float *row, int64_t l, const uint8_t *allow, int64_t nb, float *m)
 {
@@ -284,6 +302,26 @@ SELECT_INLINE void col_max(const float *row, int64_t l, const uint8_t *allow, in
     }
 }
 
+/* col_max, with an AVX2 version for unmasked rows and nb a multiple of 8: 8 columns at a
+ * time in registers (two accumulators), instead of maxima kept in memory. */
+SELECT_INLINE void col_max_w(const float *row, int64_t l, const uint8_t *allow, int64_t nb,
+                             float *m, int wide)
+{
+#ifdef SELECT_AVX2
+    if (wide && allow == NULL && nb % 8 == 0) {
+        col_max_avx2(row, l, nb, m);
+        return;
+    }
+#else
+    (void)wide;
+#endif
+    col_max(row, l, allow, nb, m);
+}
+
+/* A value f such that at least k allowed values of the row are >= f (0 when no such bound
+ * was found): the row is split into nb interleaved columns (latent j in column j mod nb),
+ * and the k-th largest column maximum is such a bound, as k columns each hold a value at
+ * least that large. With nb about 2k, only about 1.4k values of a row reach it. */
 SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uint8_t *allow,
                                int wide)
 {
@@ -293,7 +331,7 @@ SELECT_INLINE float topk_floor(const float *row, int64_t l, int64_t k, const uin
     nb = nb < TOPK_COLS_MAX ? nb : TOPK_COLS_MAX;
     if (nb < k)
         return 0.0f;
-    col_max(row, l, allow, nb, m);
+    col_max_w(row, l, allow, nb, m, wide);
     if (nb > TOPK_RANK_COLS)
         return kth_largest(m, nb, k);
 #ifdef SELECT_AVX2
@@ -691,7 +729,8 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
  * sae_topk_row) are distinct values of the batch, so if the buffer and the maxima together
  * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
  * under bin b at once instead of following the buffer up from 0. */
-SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l)
+SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
+                                  int wide)
 {
     int64_t *meta = bmeta(h), *hist = meta + 2, *mh = hist + SAE_BATCH_BINS;
     int64_t need = h->cap - meta[1];
@@ -704,7 +743,7 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
     float m[TOPK_COLS_MAX];
     memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
     for (int64_t r = 0; r < n_rows; r++) {
-        col_max(rows + r * l, l, NULL, nb, m);
+        col_max_w(rows + r * l, l, NULL, nb, m, wide);
         for (int64_t b = 0; b < nb; b++) /* zeros land in bin 0, which is never counted */
             mh[bin_of(m[b])]++;
     }
@@ -724,7 +763,7 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
 #ifdef SELECT_AVX2
 AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l)
 {
-    batch_prefloor(h, rows, n_rows, l);
+    batch_prefloor(h, rows, n_rows, l, 1);
 }
 #endif
 
@@ -738,7 +777,7 @@ void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_r
         prefloor_avx2(h, rows, n_rows, n_latents);
     else
 #endif
-        batch_prefloor(h, rows, n_rows, n_latents);
+        batch_prefloor(h, rows, n_rows, n_latents, 0);
     for (int64_t r = 0; r < n_rows; r++)
         sae_batch_heap_offer_row(h, rows + r * n_latents, n_latents, r0 + r);
 }
