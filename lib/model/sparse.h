@@ -25,8 +25,9 @@ int64_t sae_topk_row(const float *row, int64_t n_latents, int64_t k, const uint8
  * Candidates above a floor are appended to a buffer of SAE_BATCH_FILL(K) entries. A
  * histogram of the buffered values by their top bits raises the floor as entries arrive
  * (to the lower edge of the highest bin with K entries at or above it); when the buffer
- * fills, the entries below that bin are dropped, and a selection keeps exactly the K best
- * when too many remain (amortised O(1) per candidate, sequential memory).
+ * fills, the entries below that bin are dropped, and when too many remain the K best are
+ * kept exactly (two finer histogram levels inside that bin find the cut, ties at the cut
+ * go by position). Every step is a stable pass, so the buffer stays in position order.
  * val and pos must hold SAE_BATCH_ROOM(K) entries: pos's last SAE_BATCH_META hold the
  * histograms (val's are unused). */
 #define SAE_BATCH_BINS 4096
@@ -49,7 +50,7 @@ void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_r
                                int64_t n_latents, int64_t r0);
 /* Smallest kept value (0 when empty); reduces the buffer to the K best first. */
 float sae_batch_heap_min(sae_batch_heap *h);
-/* Turn the kept entries into CSR codes for rows [0, n_rows) (destroys the heap order). */
+/* Turn the kept entries into CSR codes for rows [0, n_rows) (reduces the buffer first). */
 void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c);
 
 /* out[0..d) += sum_a val[a] * w[idx[a] * d + .] for the entries of one row. */
