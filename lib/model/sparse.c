@@ -376,8 +376,8 @@ SELECT_INLINE int64_t collect(const float *row, int64_t l, float g, const uint8_
         int64_t end = j + TOPK_BLOCK < l ? j + TOPK_BLOCK : l;
         int any = 0;
         if (end - j == TOPK_BLOCK) {
-            for (int i = 0; i < TOPK_BLOCK; i++)
-                any |= row[j + i] > g;
+            for (int i = 0; i < TOPK_BLOCK; i++) /* a count: GCC vectorises it */
+                any += row[j + i] > g;
         } else {
             any = 1;
         }
@@ -460,7 +460,9 @@ SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const 
                 float v = cv[a];
                 int32_t r = 0;
                 for (int64_t b = 0; b < cpad; b++)
-                    r += (cv[b] > v) | ((cv[b] == v) & (b < a));
+                    r += cv[b] > v;
+                for (int64_t b = 0; b < a; b++)
+                    r += cv[b] == v;
                 rk[a] = r;
             }
         int64_t n = 0;
@@ -647,8 +649,8 @@ static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t b
         float fl = h->floor;
         int any = 0;
         if (end - j == TOPK_BLOCK) {
-            for (int i = 0; i < TOPK_BLOCK; i++)
-                any |= x[j + i] > fl;
+            for (int i = 0; i < TOPK_BLOCK; i++) /* a count: GCC vectorises it */
+                any += x[j + i] > fl;
         } else {
             for (int64_t q = j; q < end; q++)
                 any |= x[q] > fl;
