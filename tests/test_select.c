@@ -3,7 +3,8 @@
  * strictly positive values only (and allowed ones for a mask). Rows are drawn to reach each
  * path of the selection: continuous values (the column-maxima floor and the ranking),
  * heavy ties (the heap fallbacks), all-negative rows, rows with fewer than k positives, NaN
- * and infinities, lengths below 16 and not multiples of 16, k >= L, and large k. */
+ * and infinities, lengths below 16 and not multiples of 16, k >= L, and large k. Release
+ * builds on x86-64 with AVX2 run the AVX2 code; sanitiser builds run the portable code. */
 #include "test_util.h"
 
 #include <math.h>

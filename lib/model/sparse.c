@@ -3,7 +3,9 @@
 
 #include <string.h>
 
-/* ---- per-row top-k: a min-heap of the k best seen so far ---------------------------- */
+/* ---- per-row top-k ---------------------------------------------------------------------
+ * A floor from column maxima, the candidates at or above it, ranked by counting; a min-heap
+ * of the k best seen so far is the fallback (flat rows, many candidates). */
 
 /* Swap entries a and b of the parallel (value, index) arrays. */
 static inline void swap_entry(float *val, int32_t *idx, int64_t a, int64_t b)
