@@ -1,0 +1,86 @@
+/* Reductions in a fixed number of lanes: element i goes to partial sum i % SAE_LANES and the
+ * partial sums meet in a fixed tree. The order depends only on the length, never on the
+ * vector width the compiler picks or on the thread count, and the independent partial
+ * sums let GCC vectorise without -ffast-math (a single accumulator is a serial chain). */
+#ifndef SAE_LIB_TRAIN_LANES_H
+#define SAE_LIB_TRAIN_LANES_H
+
+#include "model/parallel.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define SAE_LANES 8
+
+/* Loops whose iterations are independent: a parallel region only when it has more than
+ * one thread (libgomp forks and joins a team even for num_threads(1)). */
+#define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)
+#define SAE_FOR_THREADS_DYNAMIC(nt, var, n, ...)                                             \
+    SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR_DYNAMIC, nt, var, n, __VA_ARGS__)
+#define SAE_FOR_THREADS_AS(pragma, nt, var, n, ...)                                          \
+    do {                                                                                     \
+        if ((nt) > 1) {                                                                      \
+            pragma(nt)                                                                       \
+            for (int64_t var = 0; var < (n); var++)                                          \
+                __VA_ARGS__;                                                                 \
+        } else {                                                                             \
+            for (int64_t var = 0; var < (n); var++)                                          \
+                __VA_ARGS__;                                                                 \
+        }                                                                                    \
+    } while (0)
+
+static inline float sae_lanes_sumf(const float *s)
+{
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+static inline double sae_lanes_sumd(const double *s)
+{
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+/* sum a[i] * b[i] in float lanes */
+static inline float sae_dotf_lanes(const float *a, const float *b, int64_t d)
+{
+    float s[SAE_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SAE_LANES <= d; i += SAE_LANES)
+        for (int q = 0; q < SAE_LANES; q++)
+            s[q] += a[i + q] * b[i + q];
+    for (int q = 0; i + q < d; q++)
+        s[q] += a[i + q] * b[i + q];
+    return sae_lanes_sumf(s);
+}
+
+/* sum a[i] * b[i] in double lanes */
+static inline double sae_dotd_lanes(const float *a, const float *b, int64_t d)
+{
+    double s[SAE_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SAE_LANES <= d; i += SAE_LANES)
+        for (int q = 0; q < SAE_LANES; q++)
+            s[q] += (double)a[i + q] * (double)b[i + q];
+    for (int q = 0; i + q < d; q++)
+        s[q] += (double)a[i + q] * (double)b[i + q];
+    return sae_lanes_sumd(s);
+}
+
+/* Four-float vectors (GCC and Clang): element-wise arithmetic, so the bits are those of
+ * the scalar code. Unaligned loads and stores through memcpy. */
+#if defined(__GNUC__)
+#  define SAE_HAVE_V4 1
+typedef float sae_v4 __attribute__((vector_size(16)));
+
+static inline sae_v4 sae_v4_load(const float *p)
+{
+    sae_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void sae_v4_store(float *p, sae_v4 v) { memcpy(p, &v, sizeof v); }
+#else
+#  define SAE_HAVE_V4 0
+#endif
+
+#endif
