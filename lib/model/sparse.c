@@ -247,7 +247,7 @@ void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latent
 /* ---- gather / transpose --------------------------------------------------------------- */
 
 void sae_gather_rows(const float *w, int64_t d, const int32_t *idx, const float *val, int64_t cnt,
-                     float *out)
+                     float *restrict out) /* out never overlaps the rows it sums */
 {
     /* four rows per pass (one load and store of out for four rows); the additions keep the
      * order of one row at a time, so the bits do not depend on the grouping */
