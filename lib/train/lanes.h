@@ -79,6 +79,30 @@ static inline sae_v4 sae_v4_load(const float *p)
 }
 
 static inline void sae_v4_store(float *p, sae_v4 v) { memcpy(p, &v, sizeof v); }
+
+/* out[c] = sae_dotf_lanes(a, b[c], d) for c < 4, bit for bit: lanes 0-3 and 4-7 of each sum
+ * are two vectors, and lo + hi followed by (0 + 2) + (1 + 3) is sae_lanes_sumf's tree. The
+ * four products share each load of a. */
+static inline void sae_dotf4_lanes(const float *a, const float *const *b, int64_t d, float *out)
+{
+    sae_v4 lo[4] = {{0}}, hi[4] = {{0}};
+    int64_t i = 0;
+    for (; i + SAE_LANES <= d; i += SAE_LANES) {
+        sae_v4 al = sae_v4_load(a + i), ah = sae_v4_load(a + i + 4);
+        for (int c = 0; c < 4; c++) {
+            lo[c] += al * sae_v4_load(b[c] + i);
+            hi[c] += ah * sae_v4_load(b[c] + i + 4);
+        }
+    }
+    for (int c = 0; c < 4; c++) {
+        float s[SAE_LANES];
+        sae_v4_store(s, lo[c]);
+        sae_v4_store(s + 4, hi[c]);
+        for (int q = 0; i + q < d; q++)
+            s[q] += a[i + q] * b[c][i + q];
+        out[c] = sae_lanes_sumf(s);
+    }
+}
 #else
 #  define SAE_HAVE_V4 0
 #endif

@@ -153,6 +153,16 @@ static inline void reconstruct_row(const sae_model *m, sae_train_ws *w, float tw
         int32_t j = idx[e];
         while (j >= m->widths[g])
             g++;
+#if SAE_HAVE_V4
+        if (e + 4 <= end && idx[e + 3] < m->widths[g]) { /* four latents of one group */
+            const float *rows[4];
+            for (int c = 0; c < 4; c++)
+                rows[c] = m->w_dec + (int64_t)idx[e + c] * d;
+            sae_dotf4_lanes(go + g * d, rows, d, w->gval + e);
+            e += 3;
+            continue;
+        }
+#endif
         w->gval[e] = sae_dotf_lanes(go + g * d, m->w_dec + (int64_t)j * d, d);
     }
 }
