@@ -12,6 +12,22 @@
 
 #define SAE_LANES 8
 
+/* Lane reductions and element-wise loops give the same bits at every vector width (and
+ * the library is built without FMA contraction), so x86-64 builds may let the hot loops pick
+ * AVX2 at load time (GCC function multi-versioning, as in lib/toy/sample.c). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
+#  define SAE_LANES_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#  define SAE_LANES_CLONES
+#endif
+/* Bodies of such loops: inlined, so that they are compiled for each clone. */
+#if defined(__GNUC__)
+#  define SAE_LANES_INLINE static inline __attribute__((always_inline))
+#else
+#  define SAE_LANES_INLINE static inline
+#endif
+
 /* Loops whose iterations are independent: a parallel region only when it has more than
  * one thread (libgomp forks and joins a team even for num_threads(1)). */
 #define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)

@@ -122,7 +122,7 @@ static inline double residual_grad(const float *acc, const float *x, float two_n
 /* One row: prefix reconstructions, residuals, suffix-summed output gradients go, and
  * dLoss/dz of every active code; row losses in row_loss (all prefixes) and row_sp (full
  * width only, for the MSE statistic). */
-static inline void reconstruct_row(const sae_model *m, sae_train_ws *w, float two_n, int64_t r)
+SAE_LANES_INLINE void reconstruct_row(const sae_model *m, sae_train_ws *w, float two_n, int64_t r)
 {
     int64_t d = m->d, ng = m->n_widths;
     const int32_t *idx = w->codes.idx;
@@ -167,6 +167,7 @@ static inline void reconstruct_row(const sae_model *m, sae_train_ws *w, float tw
     }
 }
 
+SAE_LANES_CLONES
 static void reconstruct_rows(sae_trainer *t, int64_t n)
 {
     const sae_model *m = t->model;
@@ -298,7 +299,7 @@ static inline void column_block(const float *xcs, const int64_t *ent, const int3
 /* Latent j's entries of one column view (see sae_train_add_column); zero: the rows start
  * from 0 instead of their contents. Per element the additions happen in entry order; with
  * tied weights (gd == ge) each entry adds its decoder term, then its encoder term. */
-static double column_grads(const float *xcs, const int64_t *col_ptr, const int64_t *ent,
+SAE_LANES_INLINE double column_grads(const float *xcs, const int64_t *col_ptr, const int64_t *ent,
                            const int32_t *erow, const float *val, const float *gval,
                            const float *vecs, int64_t vec_stride, int64_t j, int64_t d,
                            float *gd, float *ge, int zero)
@@ -337,7 +338,7 @@ double sae_train_add_column(const float *xcs, const int64_t *col_ptr, const int6
 }
 
 /* Latent j: decoder and encoder rows, b_enc, the pre-bias sum (rows in order). */
-static inline void scatter_latent(const sae_model *m, sae_train_ws *w, float *gdec, float *genc,
+SAE_LANES_INLINE void scatter_latent(const sae_model *m, sae_train_ws *w, float *gdec, float *genc,
                                   float *gbenc, int use_aux, int64_t j)
 {
     int64_t d = m->d, ng = m->n_widths;
@@ -358,6 +359,7 @@ static inline void scatter_latent(const sae_model *m, sae_train_ws *w, float *gd
 }
 
 /* Per latent (parallel, rows in order): decoder and encoder rows, b_enc, pre-bias sums. */
+SAE_LANES_CLONES
 static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
 {
     const sae_model *m = t->model;
