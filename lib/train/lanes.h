@@ -81,46 +81,61 @@ static inline double sae_dotd_lanes(const float *a, const float *b, int64_t d)
     return sae_lanes_sumd(s);
 }
 
-/* Four-float vectors (GCC and Clang): element-wise arithmetic, so the bits are those of
- * the scalar code. Unaligned loads and stores through memcpy. */
+/* Eight-float vectors (GCC and Clang; two SSE registers or one AVX register): element-wise
+ * arithmetic, so the bits are those of the scalar code. Unaligned loads and stores through
+ * memcpy (macros: a 32-byte vector passed by value would change the ABI without AVX). */
 #if defined(__GNUC__)
-#  define SAE_HAVE_V4 1
-typedef float sae_v4 __attribute__((vector_size(16)));
+#  define SAE_HAVE_V8 1
+typedef float sae_v8 __attribute__((vector_size(32)));
+#  define SAE_V8_LOAD(v, p) memcpy(&(v), (p), sizeof(sae_v8))
+#  define SAE_V8_STORE(p, v) memcpy((p), &(v), sizeof(sae_v8))
 
-static inline sae_v4 sae_v4_load(const float *p)
-{
-    sae_v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void sae_v4_store(float *p, sae_v4 v) { memcpy(p, &v, sizeof v); }
-
-/* out[c] = sae_dotf_lanes(a, b[c], d) for c < 4, bit for bit: lanes 0-3 and 4-7 of each sum
- * are two vectors, and lo + hi followed by (0 + 2) + (1 + 3) is sae_lanes_sumf's tree. The
- * four products share each load of a. */
+/* out[c] = sae_dotf_lanes(a, b[c], d) for c < 4, bit for bit (vector lane q is partial sum
+ * q); the four products share each load of a. */
 static inline void sae_dotf4_lanes(const float *a, const float *const *b, int64_t d, float *out)
 {
-    sae_v4 lo[4] = {{0}}, hi[4] = {{0}};
+    sae_v8 acc[4] = {{0}};
     int64_t i = 0;
     for (; i + SAE_LANES <= d; i += SAE_LANES) {
-        sae_v4 al = sae_v4_load(a + i), ah = sae_v4_load(a + i + 4);
+        sae_v8 av, bv;
+        SAE_V8_LOAD(av, a + i);
         for (int c = 0; c < 4; c++) {
-            lo[c] += al * sae_v4_load(b[c] + i);
-            hi[c] += ah * sae_v4_load(b[c] + i + 4);
+            SAE_V8_LOAD(bv, b[c] + i);
+            acc[c] += av * bv;
         }
     }
+#  if defined(__has_builtin)
+#    if __has_builtin(__builtin_shufflevector)
+    if (i == d) { /* the four trees side by side: halves, a 4 x 4 transpose, then the pairs */
+        typedef float v4 __attribute__((vector_size(16)));
+        v4 t[4];
+        for (int c = 0; c < 4; c++) /* lane q: s_q + s_(q+4) */
+            t[c] = __builtin_shufflevector(acc[c], acc[c], 0, 1, 2, 3) +
+                   __builtin_shufflevector(acc[c], acc[c], 4, 5, 6, 7);
+        v4 lo01 = __builtin_shufflevector(t[0], t[1], 0, 4, 1, 5);
+        v4 hi01 = __builtin_shufflevector(t[0], t[1], 2, 6, 3, 7);
+        v4 lo23 = __builtin_shufflevector(t[2], t[3], 0, 4, 1, 5);
+        v4 hi23 = __builtin_shufflevector(t[2], t[3], 2, 6, 3, 7);
+        v4 r0 = __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5); /* lane c: t[c][0] */
+        v4 r1 = __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7);
+        v4 r2 = __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5);
+        v4 r3 = __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7);
+        v4 sum = (r0 + r2) + (r1 + r3); /* sae_lanes_sumf's tree */
+        memcpy(out, &sum, sizeof sum);
+        return;
+    }
+#    endif
+#  endif
     for (int c = 0; c < 4; c++) {
         float s[SAE_LANES];
-        sae_v4_store(s, lo[c]);
-        sae_v4_store(s + 4, hi[c]);
+        SAE_V8_STORE(s, acc[c]);
         for (int q = 0; i + q < d; q++)
             s[q] += a[i + q] * b[c][i + q];
         out[c] = sae_lanes_sumf(s);
     }
 }
 #else
-#  define SAE_HAVE_V4 0
+#  define SAE_HAVE_V8 0
 #endif
 
 #endif

@@ -92,6 +92,57 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
     return SAE_OK;
 }
 
+#if SAE_HAVE_V8
+/* out = src + v0 w0 + v1 w1 + v2 w2 + v3 w3 (nr = 4) or src + v0 w0 (nr = 1), left to
+ * right, eight floats at a time; src may be out. */
+SAE_LANES_INLINE void add_rows_v8(const float *src, const float *const *wr, const float *v, int nr,
+                                  int64_t d, float *out)
+{
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        sae_v8 acc, t;
+        SAE_V8_LOAD(acc, src + i);
+        for (int c = 0; c < nr; c++) {
+            SAE_V8_LOAD(t, wr[c] + i);
+            acc = acc + v[c] * t;
+        }
+        SAE_V8_STORE(out + i, acc);
+    }
+    for (; i < d; i++) {
+        float acc = src[i];
+        for (int c = 0; c < nr; c++)
+            acc = acc + v[c] * wr[c][i];
+        out[i] = acc;
+    }
+}
+#endif
+
+/* out = src + sum_a val[a] w[idx[a]] (src may be out), the additions in the order of
+ * sae_gather_rows after a copy of src, so the same bits. */
+SAE_LANES_INLINE void decode_rows(const float *src, const float *w, int64_t d, const int32_t *idx,
+                                  const float *val, int64_t cnt, float *out)
+{
+#if SAE_HAVE_V8
+    int64_t a = 0;
+    for (; a < cnt; src = out) {
+        int nr = cnt - a >= 4 ? 4 : 1;
+        const float *wr[4];
+        for (int c = 0; c < nr; c++)
+            wr[c] = w + (int64_t)idx[a + c] * d;
+        if (nr == 4) /* constant row counts: the inner loops unroll */
+            add_rows_v8(src, wr, val + a, 4, d, out);
+        else
+            add_rows_v8(src, wr, val + a, 1, d, out);
+        a += nr;
+    }
+#endif
+    if (src != out)
+        memcpy(out, src, (size_t)d * sizeof(float));
+#if !SAE_HAVE_V8
+    sae_gather_rows(w, d, idx, val, cnt, out);
+#endif
+}
+
 /* Lanes [0, nb) of one block: gg = two_n * (acc - x), s += (acc - x)^2 in double (the
  * residual goes through a local array: then GCC vectorises the float and double halves). */
 static inline void residual_block(const float *acc, const float *x, float two_n, float *gg,
@@ -119,6 +170,34 @@ static inline double residual_grad(const float *acc, const float *x, float two_n
     return sae_lanes_sumd(s);
 }
 
+/* First entry at or after a of a row's codes (sorted by latent) outside prefix group g. */
+static inline int64_t group_end(const sae_model *m, const int32_t *idx, int64_t a, int64_t end,
+                                int64_t g)
+{
+    if (g == m->n_widths - 1) /* the last width is n_latents */
+        return end;
+    while (a < end && idx[a] < m->widths[g])
+        a++;
+    return a;
+}
+
+/* out[e] = gov . w[idx[e]] for e < cnt, four latents at a time where there are four. */
+SAE_LANES_INLINE void grad_dots(const float *gov, const float *w, int64_t d, const int32_t *idx,
+                                int64_t cnt, float *out)
+{
+    int64_t e = 0;
+#if SAE_HAVE_V8
+    for (; e + 4 <= cnt; e += 4) {
+        const float *rows[4];
+        for (int c = 0; c < 4; c++)
+            rows[c] = w + (int64_t)idx[e + c] * d;
+        sae_dotf4_lanes(gov, rows, d, out + e);
+    }
+#endif
+    for (; e < cnt; e++)
+        out[e] = sae_dotf_lanes(gov, w + (int64_t)idx[e] * d, d);
+}
+
 /* One row: prefix reconstructions, residuals, suffix-summed output gradients go, and
  * dLoss/dz of every active code; row losses in row_loss (all prefixes) and row_sp (full
  * width only, for the MSE statistic). */
@@ -130,14 +209,12 @@ SAE_LANES_INLINE void reconstruct_row(const sae_model *m, sae_train_ws *w, float
     float *go = w->go + r * ng * d;
     /* one group: accumulate in go itself (no residual buffer; see residual_view) */
     float *acc = ng == 1 ? go : w->r + r * d;
-    int64_t a = w->codes.row_ptr[r], end = w->codes.row_ptr[r + 1];
+    int64_t start = w->codes.row_ptr[r], end = w->codes.row_ptr[r + 1];
     double total = 0.0, last = 0.0;
-    memcpy(acc, m->b_dec, (size_t)d * sizeof(float));
-    for (int64_t g = 0; g < ng; g++) {
+    for (int64_t g = 0, a = start; g < ng; g++) {
         int64_t a0 = a;
-        while (a < end && idx[a] < m->widths[g])
-            a++;
-        sae_gather_rows(m->w_dec, d, idx + a0, val + a0, a - a0, acc);
+        a = group_end(m, idx, a, end, g);
+        decode_rows(g == 0 ? m->b_dec : acc, m->w_dec, d, idx + a0, val + a0, a - a0, acc);
         last = residual_grad(acc, x, two_n, go + g * d, d);
         total += last;
     }
@@ -148,22 +225,10 @@ SAE_LANES_INLINE void reconstruct_row(const sae_model *m, sae_train_ws *w, float
             go[g * d + i] += go[(g + 1) * d + i];
     w->row_loss[r] = total;
     w->row_sp[r] = last;
-    int64_t g = 0; /* codes are sorted by latent, so groups only grow along the row */
-    for (int64_t e = w->codes.row_ptr[r]; e < end; e++) {
-        int32_t j = idx[e];
-        while (j >= m->widths[g])
-            g++;
-#if SAE_HAVE_V4
-        if (e + 4 <= end && idx[e + 3] < m->widths[g]) { /* four latents of one group */
-            const float *rows[4];
-            for (int c = 0; c < 4; c++)
-                rows[c] = m->w_dec + (int64_t)idx[e + c] * d;
-            sae_dotf4_lanes(go + g * d, rows, d, w->gval + e);
-            e += 3;
-            continue;
-        }
-#endif
-        w->gval[e] = sae_dotf_lanes(go + g * d, m->w_dec + (int64_t)j * d, d);
+    for (int64_t g = 0, a = start; g < ng; g++) { /* latents of group g: its output gradient */
+        int64_t a0 = a;
+        a = group_end(m, idx, a, end, g);
+        grad_dots(go + g * d, m->w_dec, d, idx + a0, a - a0, w->gval + a0);
     }
 }
 
@@ -264,10 +329,10 @@ static double auxk_rows(sae_trainer *t, int64_t n)
     return t->o.aux_coef * s / ((double)n * var);
 }
 
-#if SAE_HAVE_V4
-#  define COL_V 4 /* vectors per block: 16 floats of the decoder row and 16 of the encoder row */
+#if SAE_HAVE_V8
+#  define COL_V 2 /* vectors per block: 16 floats of the decoder row and 16 of the encoder row */
 
-/* Elements [i0, i0 + 4 COL_V) of latent j's rows, kept in registers over the entries
+/* Elements [i0, i0 + 8 COL_V) of latent j's rows, kept in registers over the entries
  * q0..q1: gd += value * vec, ge += dLoss/dz * xc, entry after entry as in column_grads.
  * zero: start from 0 rather than from gd and ge. gd and ge must be distinct. */
 static inline void column_block(const float *xcs, const int64_t *ent, const int32_t *erow,
@@ -275,23 +340,27 @@ static inline void column_block(const float *xcs, const int64_t *ent, const int3
                                 int64_t vec_stride, int64_t q0, int64_t q1, int64_t d, int64_t i0,
                                 int zero, float *gd, float *ge)
 {
-    sae_v4 ad[COL_V], ae[COL_V];
-    for (int c = 0; c < COL_V; c++) {
-        ad[c] = zero ? (sae_v4){0} : sae_v4_load(gd + i0 + 4 * c);
-        ae[c] = zero ? (sae_v4){0} : sae_v4_load(ge + i0 + 4 * c);
+    sae_v8 ad[COL_V] = {{0}}, ae[COL_V] = {{0}}, t;
+    for (int c = 0; c < COL_V && !zero; c++) {
+        SAE_V8_LOAD(ad[c], gd + i0 + 8 * c);
+        SAE_V8_LOAD(ae[c], ge + i0 + 8 * c);
     }
     for (int64_t q = q0; q < q1; q++) {
         int64_t e = ent[q], r = erow[q];
         const float *vec = vecs + r * vec_stride + i0, *xc = xcs + r * d + i0;
         float v = val[e], gv = gval[e];
-        for (int c = 0; c < COL_V; c++)
-            ad[c] += v * sae_v4_load(vec + 4 * c);
-        for (int c = 0; c < COL_V; c++)
-            ae[c] += gv * sae_v4_load(xc + 4 * c);
+        for (int c = 0; c < COL_V; c++) {
+            SAE_V8_LOAD(t, vec + 8 * c);
+            ad[c] += v * t;
+        }
+        for (int c = 0; c < COL_V; c++) {
+            SAE_V8_LOAD(t, xc + 8 * c);
+            ae[c] += gv * t;
+        }
     }
     for (int c = 0; c < COL_V; c++) {
-        sae_v4_store(gd + i0 + 4 * c, ad[c]);
-        sae_v4_store(ge + i0 + 4 * c, ae[c]);
+        SAE_V8_STORE(gd + i0 + 8 * c, ad[c]);
+        SAE_V8_STORE(ge + i0 + 8 * c, ae[c]);
     }
 }
 #endif
@@ -305,8 +374,8 @@ SAE_LANES_INLINE double column_grads(const float *xcs, const int64_t *col_ptr, c
                            float *gd, float *ge, int zero)
 {
     int64_t q0 = col_ptr[j], q1 = col_ptr[j + 1], i0 = 0;
-#if SAE_HAVE_V4
-    for (; gd != ge && i0 + 4 * COL_V <= d; i0 += 4 * COL_V)
+#if SAE_HAVE_V8
+    for (; gd != ge && i0 + 8 * COL_V <= d; i0 += 8 * COL_V)
         column_block(xcs, ent, erow, val, gval, vecs, vec_stride, q0, q1, d, i0, zero, gd, ge);
 #endif
     if (zero && i0 < d) {
