@@ -382,8 +382,7 @@ SAE_LANES_INLINE double column_grads(const float *xcs, const int64_t *col_ptr, c
         memset(gd + i0, 0, (size_t)(d - i0) * sizeof(float));
         memset(ge + i0, 0, (size_t)(d - i0) * sizeof(float));
     }
-    double bs = 0.0;
-    for (int64_t q = q0; q < q1; q++) {
+    for (int64_t q = q0; q < q1 && i0 < d; q++) {
         int64_t e = ent[q], r = erow[q];
         const float *vec = vecs + r * vec_stride, *xc = xcs + r * d;
         float v = val[e], gv = gval[e];
@@ -391,8 +390,10 @@ SAE_LANES_INLINE double column_grads(const float *xcs, const int64_t *col_ptr, c
             gd[i] += v * vec[i];
             ge[i] += gv * xc[i];
         }
-        bs += gv;
     }
+    double bs = 0.0;
+    for (int64_t q = q0; q < q1; q++)
+        bs += gval[ent[q]];
     return bs;
 }
 
@@ -446,6 +447,7 @@ static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
 }
 
 /* b_dec: every prefix reconstruction contains it; the pre-bias feeds the encoder. */
+SAE_LANES_CLONES
 static void b_dec_grad(sae_trainer *t, int64_t n)
 {
     const sae_model *m = t->model;
