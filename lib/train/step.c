@@ -42,6 +42,7 @@ int32_t sae_train_loss_grad(sae_trainer *t, int64_t n)
 
 /* Remove from each decoder-row gradient its component along the row (the row stays on
  * the unit sphere to first order; dictionary_learning's ConstrainedAdam, Gao et al.). */
+SAE_LANES_CLONES
 static void project_decoder_grad(const sae_model *m, float *gdec, int nt)
 {
     int64_t d = m->d;
@@ -61,7 +62,7 @@ typedef struct adam_consts {
     float b1, b2, c1, c2, lr, eps, scale; /* scale: gradient clipping factor */
 } adam_consts;
 
-static inline float adam_new_param(const adam_consts *k, float p, float g, float *m, float *v)
+SAE_LANES_INLINE float adam_new_param(const adam_consts *k, float p, float g, float *m, float *v)
 {
     g *= k->scale;
     *m = k->b1 * *m + (1.0f - k->b1) * g;
@@ -111,7 +112,7 @@ static inline void scan_lanes(const float *p, const float *g, const float *m, co
     }
 }
 
-static void scan_block(const sae_trainer *t, int64_t lo, int64_t hi, adam_scan *out)
+SAE_LANES_INLINE void scan_block(const sae_trainer *t, int64_t lo, int64_t hi, adam_scan *out)
 {
     const float *p = t->model->params, *g = t->grad, *m = t->adam_m, *v = t->adam_v;
     double g2[SAE_LANES] = {0};
@@ -132,6 +133,7 @@ static void scan_block(const sae_trainer *t, int64_t lo, int64_t hi, adam_scan *
 
 /* One read of p, g, m, v in fixed blocks; the squared gradient norm is +inf when it is not
  * finite. */
+SAE_LANES_CLONES
 static adam_scan adam_scan_all(const sae_trainer *t, int nt)
 {
     int64_t n = t->model->lay.total, per = (n + N_BLOCKS - 1) / N_BLOCKS;
@@ -167,6 +169,7 @@ static int adam_bounded(const adam_consts *k, const adam_scan *s)
     return gb * gb < big && mb * k->c1 < big && vb * k->c2 < big && (double)s->p + step < big;
 }
 
+SAE_LANES_CLONES
 static void adam_apply(sae_trainer *t, const adam_consts *k, int nt)
 {
     float *p = t->model->params, *m = t->adam_m, *v = t->adam_v;
@@ -175,6 +178,7 @@ static void adam_apply(sae_trainer *t, const adam_consts *k, int nt)
     SAE_FOR_THREADS(nt, i, n, p[i] = adam_new_param(k, p[i], g[i], &m[i], &v[i]));
 }
 
+SAE_LANES_CLONES
 static void renormalise_decoder(sae_model *m, int nt)
 {
     int64_t d = m->d;
