@@ -2,8 +2,8 @@
  * (Kingma & Ba 2015), decoder constraints, dead-latent bookkeeping, schedules. */
 #include "train/trainer_internal.h"
 
-#include "linalg/linalg.h"
 #include "model/parallel.h"
+#include "train/lanes.h"
 
 #include <string.h>
 
@@ -42,27 +42,27 @@ int32_t sae_train_loss_grad(sae_trainer *t, int64_t n)
 
 /* Remove from each decoder-row gradient its component along the row (the row stays on
  * the unit sphere to first order; dictionary_learning's ConstrainedAdam, Gao et al.). */
+SAE_LANES_CLONES
 static void project_decoder_grad(const sae_model *m, float *gdec, int nt)
 {
     int64_t d = m->d;
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t j = 0; j < m->n_latents; j++) {
+    SAE_FOR_THREADS(nt, j, m->n_latents, {
         const float *w = m->w_dec + j * d;
         float *g = gdec + j * d;
-        double ww = sae_dot_f64(w, w, d);
-        if (ww <= 0.0)
-            continue;
-        float c = (float)(sae_dot_f64(g, w, d) / ww);
-        for (int64_t i = 0; i < d; i++)
-            g[i] -= c * w[i];
-    }
+        double ww = sae_dotd_lanes(w, w, d);
+        if (ww > 0.0) {
+            float c = (float)(sae_dotd_lanes(g, w, d) / ww);
+            for (int64_t i = 0; i < d; i++)
+                g[i] -= c * w[i];
+        }
+    });
 }
 
 typedef struct adam_consts {
     float b1, b2, c1, c2, lr, eps, scale; /* scale: gradient clipping factor */
 } adam_consts;
 
-static inline float adam_new_param(const adam_consts *k, float p, float g, float *m, float *v)
+SAE_LANES_INLINE float adam_new_param(const adam_consts *k, float p, float g, float *m, float *v)
 {
     g *= k->scale;
     *m = k->b1 * *m + (1.0f - k->b1) * g;
@@ -76,8 +76,7 @@ static int adam_would_stay_finite(const sae_trainer *t, const adam_consts *k, in
     const float *p = t->model->params, *g = t->grad;
     int64_t n = t->model->lay.total, per = (n + N_BLOCKS - 1) / N_BLOCKS;
     int bad[N_BLOCKS];
-    SAE_PARALLEL_FOR(nt)
-    for (int b = 0; b < N_BLOCKS; b++) {
+    SAE_FOR_THREADS(nt, b, N_BLOCKS, {
         int64_t lo = b * per, hi = SAE_MIN(n, lo + per);
         int any = 0;
         for (int64_t i = lo; i < hi; i++) {
@@ -85,67 +84,113 @@ static int adam_would_stay_finite(const sae_trainer *t, const adam_consts *k, in
             any |= !isfinite(adam_new_param(k, p[i], g[i], &m, &v));
         }
         bad[b] = any;
-    }
+    });
     for (int b = 0; b < N_BLOCKS; b++)
         if (bad[b])
             return 0;
     return 1;
 }
 
-/* One read of p, g, m, v: the squared gradient norm (fixed blocks; +inf when anything is
- * not finite) and whether the update with constants k would keep every parameter finite. */
-static int norm_and_check(const sae_trainer *t, const adam_consts *k, int nt, double *g2)
+/* What one read of p, g, m, v tells: the sum of g^2, the largest |p|, |m| and v, and nan:
+ * 0 when every p, m, v is finite (else NaN). */
+typedef struct adam_scan {
+    double g2;
+    float p, m, v, nan;
+} adam_scan;
+
+/* Lanes [0, nb) of one block of SAE_LANES parameters into the lane accumulators. */
+static inline void scan_lanes(const float *p, const float *g, const float *m, const float *v,
+                              int nb, double *g2, float *pm, float *mm, float *vm, float *z)
 {
-    const float *p = t->model->params, *g = t->grad;
-    int64_t n = t->model->lay.total, per = (n + N_BLOCKS - 1) / N_BLOCKS;
-    double part[N_BLOCKS];
-    int bad[N_BLOCKS];
-    SAE_PARALLEL_FOR(nt)
-    for (int b = 0; b < N_BLOCKS; b++) {
-        int64_t lo = b * per, hi = SAE_MIN(n, lo + per);
-        double s = 0.0;
-        int any = 0;
-        for (int64_t i = lo; i < hi; i++) {
-            float m = t->adam_m[i], v = t->adam_v[i];
-            s += (double)g[i] * (double)g[i];
-            any |= !isfinite(adam_new_param(k, p[i], g[i], &m, &v));
-        }
-        part[b] = s;
-        bad[b] = any;
+    for (int q = 0; q < nb; q++) {
+        float ap = fabsf(p[q]), am = fabsf(m[q]);
+        g2[q] += (double)g[q] * (double)g[q];
+        pm[q] = ap > pm[q] ? ap : pm[q];
+        mm[q] = am > mm[q] ? am : mm[q];
+        vm[q] = v[q] > vm[q] ? v[q] : vm[q];
+        z[q] += (ap - ap) + (am - am) + (v[q] - v[q]); /* NaN once anything is not finite */
     }
-    double s = 0.0;
-    int ok = 1;
-    for (int b = 0; b < N_BLOCKS; b++) {
-        s += part[b];
-        ok &= !bad[b];
-    }
-    *g2 = isfinite(s) ? s : INFINITY;
-    return ok;
 }
 
+SAE_LANES_INLINE void scan_block(const sae_trainer *t, int64_t lo, int64_t hi, adam_scan *out)
+{
+    const float *p = t->model->params, *g = t->grad, *m = t->adam_m, *v = t->adam_v;
+    double g2[SAE_LANES] = {0};
+    float pm[SAE_LANES] = {0}, mm[SAE_LANES] = {0}, vm[SAE_LANES] = {0}, z[SAE_LANES] = {0};
+    int64_t i = lo;
+    for (; i + SAE_LANES <= hi; i += SAE_LANES)
+        scan_lanes(p + i, g + i, m + i, v + i, SAE_LANES, g2, pm, mm, vm, z);
+    if (i < hi)
+        scan_lanes(p + i, g + i, m + i, v + i, (int)(hi - i), g2, pm, mm, vm, z);
+    adam_scan r = {sae_lanes_sumd(g2), 0.0f, 0.0f, 0.0f, sae_lanes_sumf(z)};
+    for (int q = 0; q < SAE_LANES; q++) {
+        r.p = pm[q] > r.p ? pm[q] : r.p;
+        r.m = mm[q] > r.m ? mm[q] : r.m;
+        r.v = vm[q] > r.v ? vm[q] : r.v;
+    }
+    *out = r;
+}
+
+/* One read of p, g, m, v in fixed blocks; the squared gradient norm is +inf when it is not
+ * finite. */
+SAE_LANES_CLONES
+static adam_scan adam_scan_all(const sae_trainer *t, int nt)
+{
+    int64_t n = t->model->lay.total, per = (n + N_BLOCKS - 1) / N_BLOCKS;
+    adam_scan part[N_BLOCKS];
+    SAE_FOR_THREADS(nt, b, N_BLOCKS,
+                    scan_block(t, SAE_MIN(n, b * per), SAE_MIN(n, b * per + per), &part[b]));
+    adam_scan s = {0.0, 0.0f, 0.0f, 0.0f, 0.0f};
+    for (int b = 0; b < N_BLOCKS; b++) {
+        s.g2 += part[b].g2;
+        s.nan += part[b].nan;
+        s.p = part[b].p > s.p ? part[b].p : s.p;
+        s.m = part[b].m > s.m ? part[b].m : s.m;
+        s.v = part[b].v > s.v ? part[b].v : s.v;
+    }
+    s.g2 = isfinite(s.g2) ? s.g2 : INFINITY;
+    return s;
+}
+
+/* Does the scan prove that the update with constants k keeps every parameter finite?
+ * |g k->scale| <= sqrt(g2) k->scale, so |m'| <= max|m| + that, v' <= max v + that^2, and
+ * the step is at most lr c1 |m'| / eps; every bound carries a factor 2 for rounding and
+ * must stay far below FLT_MAX. When it does not, the caller runs the exact check. */
+static int adam_bounded(const adam_consts *k, const adam_scan *s)
+{
+    const double big = 1e36;
+    if (!(s->nan == 0.0f) || !(k->b1 >= 0.0f && k->b1 <= 1.0f) ||
+        !(k->b2 >= 0.0f && k->b2 <= 1.0f) || !(k->eps > 0.0f) || !(k->lr >= 0.0f) ||
+        !(k->scale >= 0.0f) || !(k->c1 >= 0.0f) || !(k->c2 >= 0.0f))
+        return 0;
+    double gb = 2.0 * sqrt(s->g2) * k->scale;
+    double mb = 2.0 * ((double)s->m + gb), vb = 2.0 * ((double)s->v + gb * gb);
+    double step = 2.0 * (double)k->lr * mb * (double)k->c1 / (double)k->eps;
+    return gb * gb < big && mb * k->c1 < big && vb * k->c2 < big && (double)s->p + step < big;
+}
+
+SAE_LANES_CLONES
 static void adam_apply(sae_trainer *t, const adam_consts *k, int nt)
 {
-    float *p = t->model->params;
+    float *p = t->model->params, *m = t->adam_m, *v = t->adam_v;
     const float *g = t->grad;
     int64_t n = t->model->lay.total;
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t i = 0; i < n; i++)
-        p[i] = adam_new_param(k, p[i], g[i], &t->adam_m[i], &t->adam_v[i]);
+    SAE_FOR_THREADS(nt, i, n, p[i] = adam_new_param(k, p[i], g[i], &m[i], &v[i]));
 }
 
+SAE_LANES_CLONES
 static void renormalise_decoder(sae_model *m, int nt)
 {
     int64_t d = m->d;
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t j = 0; j < m->n_latents; j++) {
+    SAE_FOR_THREADS(nt, j, m->n_latents, {
         float *w = m->w_dec + j * d;
-        double nrm = sae_norm_f64(w, d);
+        double nrm = sqrt(sae_dotd_lanes(w, w, d));
         if (nrm > 0.0) {
             float inv = (float)(1.0 / nrm);
             for (int64_t i = 0; i < d; i++)
                 w[i] *= inv;
         }
-    }
+    });
 }
 
 /* Everything that happens once the update is known to be good. */
@@ -216,7 +261,8 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
     if (t->o.renorm)
         project_decoder_grad(m, t->grad + m->lay.w_dec, nt);
     sae_train_tick(t, SAE_PHASE_CONSTRAIN, &since);
-    int ok = norm_and_check(t, &k, nt, &g2);
+    adam_scan sc = adam_scan_all(t, nt);
+    g2 = sc.g2;
     t->last.grad_norm = sqrt(g2);
     if (!isfinite(t->last.loss) || !isfinite(g2)) {
         undo_step(t, &good, b_dec_from_batch);
@@ -226,8 +272,8 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
     }
     if (t->o.grad_clip > 0.0 && t->last.grad_norm > t->o.grad_clip) {
         k.scale = (float)(t->o.grad_clip / t->last.grad_norm);
-        ok = adam_would_stay_finite(t, &k, nt);
     }
+    int ok = adam_bounded(&k, &sc) || adam_would_stay_finite(t, &k, nt);
     if (!ok) {
         undo_step(t, &good, b_dec_from_batch);
         return sae_fail(&t->err, SAE_E_DIVERGED,
