@@ -166,7 +166,9 @@ static int adam_bounded(const adam_consts *k, const adam_scan *s)
     double gb = 2.0 * sqrt(s->g2) * k->scale;
     double mb = 2.0 * ((double)s->m + gb), vb = 2.0 * ((double)s->v + gb * gb);
     double step = 2.0 * (double)k->lr * mb * (double)k->c1 / (double)k->eps;
-    return gb * gb < big && mb * k->c1 < big && vb * k->c2 < big && (double)s->p + step < big;
+    /* the float expression forms lr (m c1) before dividing: bound that product too */
+    return gb * gb < big && mb * k->c1 < big && vb * k->c2 < big &&
+           (double)k->lr * mb * (double)k->c1 < big && (double)s->p + step < big;
 }
 
 SAE_LANES_CLONES
