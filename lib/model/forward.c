@@ -83,8 +83,11 @@ static int32_t select_sparse(const sae_model *m, float *z, int64_t n, int64_t ld
     } else {
         sae_batch_heap h = {0, 0, hval, pos, 0.0f};
         sae_batch_heap_reset(&h, cap);
-        for (int64_t r = 0; r < n; r++)
-            sae_batch_heap_offer_row(&h, z + r * ldz, l, r);
+        if (ldz == l) /* contiguous rows: one call, with the floor raised up front */
+            sae_batch_heap_offer_rows(&h, z, n, l, 0);
+        else
+            for (int64_t r = 0; r < n; r++)
+                sae_batch_heap_offer_row(&h, z + r * ldz, l, r);
         sae_codes c = {row_ptr, idx, val, cap};
         sae_batch_heap_to_codes(&h, n, l, &c);
         for (int64_t r = 0; r < n; r++) {
