@@ -35,7 +35,8 @@ static void test_block_depends_on_shape_only(void **state)
     assert_int_equal(sae_gemm_block(256, 4096, 256), 512);  /* medium encoder, by columns */
     assert_int_equal(sae_gemm_block(4096, 256, 256), 512);  /* decoder gradient, by rows */
     assert_int_equal(sae_gemm_block(300, 70, 200), 160);    /* 4.2 M multiply-adds: 2 blocks */
-    assert_int_equal(sae_gemm_block(20, 20, 100000), 20);   /* too narrow to split */
+    assert_int_equal(sae_gemm_block(256, 256, 4096), 128);  /* medium decoder: 2 blocks */
+    assert_int_equal(sae_gemm_block(200, 200, 100000), 200); /* too narrow to split */
 }
 
 typedef struct shape {

@@ -13,10 +13,13 @@
  * lib/core/version.c). */
 extern int openblas_get_num_threads(void) __attribute__((weak));
 
-/* A split product has blocks of at least GEMM_MIN_BLOCK_WORK multiply-adds, at most
- * GEMM_MAX_BLOCKS of them (enough to balance 2-8 threads when some are slowed down), with
- * boundaries on multiples of GEMM_ALIGN rows or columns (the kernels' register tiles). */
+/* A split product has blocks of at least GEMM_MIN_BLOCK_WORK multiply-adds and
+ * GEMM_MIN_EXTENT rows or columns (each block packs the whole other operand again: on the
+ * medium decoder product, 256 x 256 x 4096, eight blocks cost one thread 10-15 %, two
+ * blocks 2-4 %), at most GEMM_MAX_BLOCKS of them (enough to balance 2-8 threads when some
+ * are slowed down), with boundaries on multiples of GEMM_ALIGN (the kernels' tiles). */
 #define GEMM_MIN_BLOCK_WORK 2097152.0
+#define GEMM_MIN_EXTENT 128
 #define GEMM_MAX_BLOCKS 8
 #define GEMM_ALIGN 16
 
@@ -53,7 +56,7 @@ int64_t sae_gemm_block(int64_t m, int64_t n, int64_t k)
     if (sae_blas_threads() != 1 || work < 2.0 * GEMM_MIN_BLOCK_WORK)
         return dim;
     double nb = SAE_MIN(work / GEMM_MIN_BLOCK_WORK,
-                        (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / GEMM_ALIGN));
+                        (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / GEMM_MIN_EXTENT));
     if (nb < 2.0)
         return dim;
     int64_t blocks = (int64_t)nb, bs = (dim + blocks - 1) / blocks;
