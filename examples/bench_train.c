@@ -6,7 +6,9 @@
  * Usage: bench_train [filter] [steps_scale] [threads]
  *   filter: substring of "tiny-relu", "medium-topk", ... (default: all)
  *   steps_scale: multiplies the default step counts (default 1)
- *   threads: the trainer's n_threads (default 1) */
+ *   threads: the trainer's n_threads (default 1); with more than one, run with
+ *   OPENBLAS_NUM_THREADS=1 so that libsae splits the products over these threads
+ *   (docs/threading.md) */
 #define _POSIX_C_SOURCE 200809L
 #include <sae/sae.h>
 
@@ -155,9 +157,11 @@ int main(int argc, char **argv)
     double scale = argc > 2 ? atof(argv[2]) : 1.0;
     int64_t threads = argc > 3 ? atoll(argv[3]) : 1;
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *ob = getenv("OPENBLAS_NUM_THREADS");
+    const char *wait = getenv("OMP_WAIT_POLICY");
     printf("libsae %s | %s | trainer threads %lld | OPENBLAS_CORETYPE=%s "
-           "OPENBLAS_NUM_THREADS=%s\n", sae_version_string(), sae_build_info(),
-           (long long)threads, coretype ? coretype : "(unset)", ob ? ob : "(unset)");
+           "OPENBLAS_NUM_THREADS=%s OMP_WAIT_POLICY=%s\n", sae_version_string(), sae_build_info(),
+           (long long)threads, coretype ? coretype : "(unset)", ob ? ob : "(unset)",
+           wait ? wait : "(unset)");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (size_t j = 0; j < sizeof archs / sizeof archs[0]; j++) {
             char name[64];

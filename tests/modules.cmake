@@ -42,3 +42,7 @@ if(SAE_CLANG)
                        ENVIRONMENT "SAE_FUZZ_DIR=${CMAKE_CURRENT_BINARY_DIR}/fuzz;SAE_FUZZ_CC=${SAE_CLANG}")
 endif()
 sae_add_test(metrics)
+# blocked products: the same bits for any thread count, with the single-threaded BLAS
+# under which libsae splits them
+sae_add_test(gemm_blocks INTERNAL)
+set_tests_properties(sae.gemm_blocks PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

@@ -13,7 +13,9 @@
 #
 # Threads: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to THREADS for every
 # program (Debian's torch uses the system OpenBLAS, whose pool torch.set_num_threads
-# does not size). OPENBLAS_CORETYPE is left as the environment sets it.
+# does not size), except in the thread-scaling part: there OPENBLAS_NUM_THREADS=1 and
+# libsae runs its products on the trainer's own threads (docs/threading.md).
+# OPENBLAS_CORETYPE and OMP_WAIT_POLICY are left as the environment sets them.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -71,12 +73,12 @@ scaled_steps() {
 run_tagged() {
     tag=$1; nthreads=$2; shift 2
     echo "# $tag: $*" >>"$log"
-    OPENBLAS_NUM_THREADS=$nthreads OMP_NUM_THREADS=$nthreads "$@" 2>&1 \
+    OPENBLAS_NUM_THREADS=${blas_threads:-$nthreads} OMP_NUM_THREADS=$nthreads "$@" 2>&1 \
         | sed "s/^/$tag /" | tee -a "$log" >/dev/null || true
 }
 
 echo "# $(date -u '+%Y-%m-%dT%H:%M:%SZ') $(uname -n) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
-echo "# threads=$threads OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} other OPENBLAS_*: $(env | grep '^OPENBLAS_' | grep -v CORETYPE | tr '\n' ' ')" | tee -a "$log"
+echo "# threads=$threads OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(unset)} other OPENBLAS_*: $(env | grep '^OPENBLAS_' | grep -v CORETYPE | tr '\n' ' ')" | tee -a "$log"
 
 for cfg in $configs; do
     set -- $(config_line "$cfg")
@@ -112,11 +114,15 @@ if [ "$do_gen" = 1 ]; then
 fi
 
 if [ "$do_threads" = 1 ] && [ -x "$bench_train" ]; then
-    for nt in 1 2; do
-        for arch in $archs; do
+    # one-thread BLAS: libsae splits the products over the trainer's threads; 1 and 2
+    # threads back to back per architecture (the machine's load changes less in between)
+    blas_threads=1
+    for arch in $archs; do
+        for nt in 1 2; do
             run_tagged "thr$nt:medium:$arch" "$nt" "$bench_train" "medium-$arch" "$scale" "$nt"
         done
     done
+    blas_threads=
 fi
 
 echo "# raw log: $log"

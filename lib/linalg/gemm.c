@@ -1,24 +1,97 @@
-/* CBLAS wrapper: the one place sizes become BLAS ints. */
+/* CBLAS wrapper: the one place sizes become BLAS ints, and where a large product is split
+ * into fixed blocks for the caller's threads. */
 #include "linalg.h"
+
+#include "core/core.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <sae/core.h>
+#include <string.h>
+
+/* Weak reference: non-NULL only when OpenBLAS is loaded in the process (as in
+ * lib/core/version.c). */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+/* A split product has blocks of at least GEMM_MIN_BLOCK_WORK multiply-adds and
+ * GEMM_MIN_EXTENT rows or columns (each block packs the whole other operand again: on the
+ * medium decoder product, 256 x 256 x 4096, eight blocks cost one thread 10-15 %, two
+ * blocks 2-4 %), at most GEMM_MAX_BLOCKS of them (enough to balance 2-8 threads when some
+ * are slowed down), with boundaries on multiples of GEMM_ALIGN (the kernels' tiles). */
+#define GEMM_MIN_BLOCK_WORK 2097152.0
+#define GEMM_MIN_EXTENT 128
+#define GEMM_MAX_BLOCKS 8
+#define GEMM_ALIGN 16
 
 static int fits(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+static int sizes_fit(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc)
+{
+    return fits(m) && fits(n) && fits(k) && fits(lda) && fits(ldb) && fits(ldc);
+}
 
 int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc)
 {
-    if (!fits(m) || !fits(n) || !fits(k) || !fits(lda) || !fits(ldb) || !fits(ldc))
+    if (!sizes_fit(m, n, k, lda, ldb, ldc))
         return SAE_E_SIZE;
     if (m == 0 || n == 0)
         return SAE_OK;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda,
                 b, (int)ldb, beta, c, (int)ldc);
+    return SAE_OK;
+}
+
+int sae_blas_threads(void)
+{
+    return openblas_get_num_threads != NULL ? openblas_get_num_threads() : 0;
+}
+
+int64_t sae_gemm_block(int64_t m, int64_t n, int64_t k)
+{
+    int64_t dim = n > m ? n : m;
+    double work = (double)m * (double)n * (double)k;
+    if (sae_blas_threads() != 1 || work < 2.0 * GEMM_MIN_BLOCK_WORK)
+        return dim;
+    double nb = SAE_MIN(work / GEMM_MIN_BLOCK_WORK,
+                        (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / GEMM_MIN_EXTENT));
+    if (nb < 2.0)
+        return dim;
+    int64_t blocks = (int64_t)nb, bs = (dim + blocks - 1) / blocks;
+    return (bs + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+}
+
+int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                         float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float beta, float *c, int64_t ldc, const float *row0)
+{
+    if (!sizes_fit(m, n, k, lda, ldb, ldc))
+        return SAE_E_SIZE;
+    if (m == 0 || n == 0)
+        return SAE_OK;
+    int by_cols = n > m; /* split the longer side of C; every block keeps the whole k */
+    int64_t dim = by_cols ? n : m, bs = sae_gemm_block(m, n, k), nb = (dim + bs - 1) / bs;
+    if (row0 != NULL)
+        beta = 1.0f;
+    (void)nt;
+#ifdef _OPENMP
+#  pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && nb > 1)
+#endif
+    for (int64_t q = 0; q < nb; q++) {
+        int64_t o = q * bs, len = SAE_MIN(bs, dim - o);
+        int64_t bm = by_cols ? m : len, bn = by_cols ? len : n;
+        const float *ab = by_cols ? a : a + (trans_a ? o : o * lda);
+        const float *bb = by_cols ? b + (trans_b ? o * ldb : o) : b;
+        float *cb = by_cols ? c + o : c + o * ldc;
+        if (row0 != NULL)
+            for (int64_t r = 0; r < bm; r++)
+                memcpy(cb + r * ldc, row0 + (by_cols ? o : 0), (size_t)bn * sizeof(float));
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, (int)bm, (int)bn, (int)k, alpha, ab,
+                    (int)lda, bb, (int)ldb, beta, cb, (int)ldc);
+    }
     return SAE_OK;
 }
 

@@ -10,6 +10,24 @@ int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc);
 
+/* Threads of the BLAS in this process: OpenBLAS's pool size, 0 when unknown (another BLAS). */
+int sae_blas_threads(void);
+
+/* Rows (or columns, when n > m) of C per block of sae_gemm_blocked: a function of the
+ * shape only, never of a thread count, so every thread count runs the same BLAS calls on
+ * the same blocks and gets the same bits. The whole of the longer side (no split) unless
+ * the BLAS is known to run one thread per call (sae_blas_threads() == 1: a threaded BLAS
+ * already parallelises each call, and two pools on the same cores only compete) and the
+ * product is large enough to be worth splitting. */
+int64_t sae_gemm_block(int64_t m, int64_t n, int64_t k);
+
+/* sae_gemm over blocks of sae_gemm_block() rows or columns of C (each keeps the whole k
+ * sum), the blocks run on up to nt OpenMP threads. With row0 != NULL (n floats), C's rows
+ * are first set to row0 and beta is taken as 1: C = row0 + alpha op(A) op(B). */
+int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                         float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float beta, float *c, int64_t ldc, const float *row0);
+
 /* Sum in double of x[i]*y[i]. */
 double sae_dot_f64(const float *x, const float *y, int64_t n);
 /* Euclidean norm accumulated in double. */

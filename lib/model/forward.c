@@ -21,15 +21,11 @@ void sae_fwd_center(const sae_model *m, const float *x, int64_t n, int64_t ldx, 
     }
 }
 
-int32_t sae_fwd_scores(const sae_model *m, const float *xc, int64_t ldxc, int64_t n, float *s,
-                       int64_t lds, int add_bias)
+int32_t sae_fwd_scores(const sae_model *m, int nt, const float *xc, int64_t ldxc, int64_t n,
+                       float *s, int64_t lds, int add_bias)
 {
-    int64_t l = m->n_latents;
-    if (add_bias)
-        for (int64_t r = 0; r < n; r++)
-            memcpy(s + r * lds, m->b_enc, (size_t)l * sizeof(float));
-    return sae_gemm(0, 1, n, l, m->d, 1.0f, xc, ldxc, m->w_enc_t, m->d, add_bias ? 1.0f : 0.0f,
-                    s, lds);
+    return sae_gemm_blocked(nt, 0, 1, n, m->n_latents, m->d, 1.0f, xc, ldxc, m->w_enc_t, m->d,
+                            0.0f, s, lds, add_bias ? m->b_enc : NULL);
 }
 
 /* Dense activations of one row in place: row holds scores s (without bias) on entry. */
@@ -129,7 +125,7 @@ int32_t sae_model_encode(const sae_model *model, const float *x, int64_t n, int6
         sae_fwd_center(m, x, n, ldx, xc);
         in = xc, ldin = m->d;
     }
-    st = sae_fwd_scores(m, in, ldin, n, z, ldz, 0);
+    st = sae_fwd_scores(m, 1, in, ldin, n, z, ldz, 0);
     sae_free(&m->al, xc);
     if (st != SAE_OK)
         return sae_fail(&m->err, st, "encode: sizes exceed the BLAS integer range");
@@ -161,9 +157,8 @@ int32_t sae_model_decode(const sae_model *model, const float *z, int64_t n, int6
         st = sae_check_finite_array(&m->err, z, n, m->n_latents, ldz, "z");
     if (st != SAE_OK)
         return st;
-    for (int64_t r = 0; r < n; r++)
-        memcpy(xhat + r * ldxh, m->b_dec, (size_t)m->d * sizeof(float));
-    st = sae_gemm(0, 0, n, m->d, m->n_latents, 1.0f, z, ldz, m->w_dec, m->d, 1.0f, xhat, ldxh);
+    st = sae_gemm_blocked(1, 0, 0, n, m->d, m->n_latents, 1.0f, z, ldz, m->w_dec, m->d, 1.0f, xhat,
+                          ldxh, m->b_dec);
     if (st != SAE_OK)
         return sae_fail(&m->err, st, "decode: sizes exceed the BLAS integer range");
     return SAE_OK;

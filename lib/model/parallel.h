@@ -6,8 +6,11 @@
 
 #define SAE_PRAGMA(x) _Pragma(#x)
 #ifdef _OPENMP
-#  define SAE_PARALLEL_FOR(nt) SAE_PRAGMA(omp parallel for num_threads(nt) schedule(static))
-#  define SAE_PARALLEL_FOR_DYNAMIC(nt) SAE_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, 16))
+/* if(nt > 1): one thread runs the loop inline, without a parallel region's fork and join */
+#  define SAE_PARALLEL_FOR(nt) \
+      SAE_PRAGMA(omp parallel for num_threads(nt) schedule(static) if (nt > 1))
+#  define SAE_PARALLEL_FOR_DYNAMIC(nt) \
+      SAE_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, 16) if (nt > 1))
 #else
 #  define SAE_PARALLEL_FOR(nt)
 #  define SAE_PARALLEL_FOR_DYNAMIC(nt)

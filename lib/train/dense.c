@@ -153,11 +153,9 @@ static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const
 {
     const sae_model *m = t->model;
     int64_t d = m->d;
-    for (int64_t r = 0; r < nc; r++)
-        memcpy(out + r * d, m->b_dec, (size_t)d * sizeof(float));
-    int32_t st = sae_gemm(0, 0, nc, d, m->n_latents, 1.0f, a, m->n_latents, m->w_dec, d, 1.0f,
-                          out, d);
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int32_t st = sae_gemm_blocked(nt, 0, 0, nc, d, m->n_latents, 1.0f, a, m->n_latents, m->w_dec,
+                                  d, 1.0f, out, d, m->b_dec);
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < nc; r++) {
         double s = 0.0;
@@ -298,7 +296,8 @@ static int32_t gated_aux_block(sae_trainer *t, int64_t n, int64_t nc, const floa
     for (int64_t r = 0; r < nc; r++)
         *aux += w->row_aux[r0 + r];
     if (st == SAE_OK)
-        st = sae_gemm(0, 1, nc, l, d, 1.0f, w->gaux, d, m->w_dec, d, 0.0f, w->ggate, l);
+        st = sae_gemm_blocked(sae_train_threads(t), 0, 1, nc, l, d, 1.0f, w->gaux, d, m->w_dec, d,
+                              0.0f, w->ggate, l, NULL);
     return st;
 }
 
@@ -393,7 +392,8 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     float *res = w->r;
     double since = sae_train_now();
     sae_fwd_center(m, x, nc, d, w->xc);
-    int32_t st = sae_fwd_scores(m, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
+    int nt = sae_train_threads(t);
+    int32_t st = sae_fwd_scores(m, nt, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
     if (st != SAE_OK)
         return st;
     sae_train_tick(t, SAE_PHASE_ENCODE, &since);
@@ -421,9 +421,10 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     }
     /* dW_dec += z^T go; dLoss/dz = go W_dec^T */
     if (st == SAE_OK)
-        st = sae_gemm(1, 0, l, d, nc, 1.0f, w->z, l, w->go, d, 1.0f, g.w_dec, d);
+        st = sae_gemm_blocked(nt, 1, 0, l, d, nc, 1.0f, w->z, l, w->go, d, 1.0f, g.w_dec, d, NULL);
     if (st == SAE_OK)
-        st = sae_gemm(0, 1, nc, l, d, 1.0f, w->go, d, m->w_dec, d, 0.0f, gz_buffer(w), l);
+        st = sae_gemm_blocked(nt, 0, 1, nc, l, d, 1.0f, w->go, d, m->w_dec, d, 0.0f, gz_buffer(w), l,
+                              NULL);
     if (st == SAE_OK && m->arch == SAE_ARCH_GATED)
         st = gated_aux_block(t, n, nc, x, r0, &sums[3]);
     if (st != SAE_OK)
@@ -434,7 +435,8 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
                                   g.w_enc_t, d, w->lowact_work);
     encoder_bias_sums(t, nc);
     /* dW_enc^T += G^T xc */
-    st = sae_gemm(1, 0, l, d, nc, 1.0f, gz_buffer(w), l, xc, d, 1.0f, g.w_enc_t, d);
+    st = sae_gemm_blocked(nt, 1, 0, l, d, nc, 1.0f, gz_buffer(w), l, xc, d, 1.0f, g.w_enc_t, d,
+                          NULL);
     sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
     return st;
 }

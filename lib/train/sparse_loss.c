@@ -53,7 +53,7 @@ static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
         int64_t nc = SAE_MIN(w->chunk, n - r0);
         double since = sae_train_now();
         sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
-        int32_t st = sae_fwd_scores(m, w->xc, d, nc, w->pre, l, 1);
+        int32_t st = sae_fwd_scores(m, nt, w->xc, d, nc, w->pre, l, 1);
         if (st != SAE_OK)
             return st;
         sae_train_tick(t, SAE_PHASE_ENCODE, &since);

@@ -1,0 +1,161 @@
+/* Blocked products (lib/linalg/gemm.c): the blocks depend on the shape only, so every
+ * thread count gives the same bits, for the products alone and for whole trainer steps at
+ * sizes where the products are split. ctest runs this with OPENBLAS_NUM_THREADS=1, the
+ * setting under which libsae splits (with a threaded BLAS nothing is split and the
+ * products-alone cases still hold trivially). */
+#include "test_util.h"
+
+#include "linalg/linalg.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float *random_matrix(int64_t n, uint32_t seed)
+{
+    float *a = malloc((size_t)n * sizeof *a);
+    assert_non_null(a);
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        a[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    }
+    return a;
+}
+
+/* Only the shape decides the blocks; small products are never split. */
+static void test_block_depends_on_shape_only(void **state)
+{
+    (void)state;
+    assert_int_equal(sae_gemm_block(64, 48, 64), 64);
+    if (sae_blas_threads() != 1) {
+        print_message("BLAS threads %d: products are not split\n", sae_blas_threads());
+        assert_int_equal(sae_gemm_block(256, 4096, 256), 4096);
+        return;
+    }
+    assert_int_equal(sae_gemm_block(256, 4096, 256), 512);  /* medium encoder, by columns */
+    assert_int_equal(sae_gemm_block(4096, 256, 256), 512);  /* decoder gradient, by rows */
+    assert_int_equal(sae_gemm_block(300, 70, 200), 160);    /* 4.2 M multiply-adds: 2 blocks */
+    assert_int_equal(sae_gemm_block(256, 256, 4096), 128);  /* medium decoder: 2 blocks */
+    assert_int_equal(sae_gemm_block(200, 200, 100000), 200); /* too narrow to split */
+}
+
+typedef struct shape {
+    int ta, tb;
+    int64_t m, n, k;
+    int row0;
+} shape;
+
+static void test_blocked_same_bits_for_any_thread_count(void **state)
+{
+    (void)state;
+    const shape shapes[] = {
+        {0, 1, 256, 1024, 128, 1}, {0, 0, 300, 70, 200, 1}, {1, 0, 1000, 64, 96, 0},
+        {0, 1, 70, 300, 200, 0},   {1, 1, 333, 517, 64, 0}, {0, 0, 5, 7, 3, 1},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const shape *p = &shapes[s];
+        int64_t lda = p->ta ? p->m : p->k, ldb = p->tb ? p->k : p->n, ldc = p->n + 3;
+        float *a = random_matrix(p->m * p->k, 1u + (uint32_t)s);
+        float *b = random_matrix(p->k * p->n, 100u + (uint32_t)s);
+        float *row0 = random_matrix(p->n, 7u);
+        float *c[4];
+        for (int t = 0; t < 4; t++) {
+            c[t] = random_matrix(p->m * ldc, 9u); /* beta = 0.5 reads it */
+            assert_ok(sae_gemm_blocked(t + 1, p->ta, p->tb, p->m, p->n, p->k, 1.5f, a, lda, b,
+                                       ldb, 0.5f, c[t], ldc, p->row0 ? row0 : NULL));
+        }
+        for (int t = 1; t < 4; t++)
+            if (memcmp(c[0], c[t], (size_t)(p->m * ldc) * sizeof(float)) != 0)
+                fail_msg("shape %zu: 1 and %d threads differ", s, t + 1);
+        float *init = random_matrix(p->m * ldc, 9u);
+        for (int64_t i = 0; i < p->m; i++)
+            for (int64_t j = 0; j < p->n; j++) {
+                double sum = 0.0;
+                for (int64_t q = 0; q < p->k; q++) {
+                    double av = p->ta ? a[q * lda + i] : a[i * lda + q];
+                    double bv = p->tb ? b[j * ldb + q] : b[q * ldb + j];
+                    sum += av * bv;
+                }
+                double want = 1.5 * sum + (p->row0 ? row0[j] : 0.5 * init[i * ldc + j]);
+                assert_close(c[0][i * ldc + j], want, 1e-4 * (double)p->k);
+            }
+        for (int t = 0; t < 4; t++)
+            free(c[t]);
+        free(init);
+        free(a);
+        free(b);
+        free(row0);
+    }
+}
+
+/* Parameters after a few steps at a size whose products are split (d 128, 1024 latents,
+ * batch 512): the same bits for 1, 2 and 3 trainer threads, every architecture. */
+static void train_and_snapshot(const sae_toy *toy, int64_t arch, int64_t threads, float *w_dec,
+                               float *w_enc)
+{
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 128.0, "n_latents", 1024.0, "arch",
+                                 (double)arch, "k", 8.0, "model_seed", 3.0, NULL);
+    if (arch == SAE_ARCH_MATRYOSHKA) {
+        int64_t w[2] = {256, 1024};
+        assert_ok(sae_config_set_i64_array(mc, SAE_MODEL_MATRYOSHKA_WIDTHS, w, 2));
+    }
+    sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 512.0, "lr", 1e-3,
+                                 "l1_coefficient", 0.01, "n_threads", (double)threads,
+                                 "dead_steps", 2.0, NULL);
+    sae_model *m = NULL;
+    assert_ok(sae_model_create(&m, mc, NULL));
+    sae_trainer *t = NULL;
+    assert_ok(sae_trainer_create(&t, m, rc, NULL));
+    sae_config_free(mc);
+    sae_config_free(rc);
+    assert_ok(sae_trainer_train_toy(t, toy, 3));
+    int64_t rows, cols;
+    assert_ok(sae_model_tensor_shape(m, SAE_TENSOR_W_ENC, &rows, &cols));
+    assert_int_equal(rows * cols, 1024 * 128);
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 128));
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, cols));
+    sae_trainer_free(t);
+    sae_model_free(m);
+}
+
+static void test_trainer_threads_same_bits_when_split(void **state)
+{
+    (void)state;
+    const int64_t archs[] = {SAE_ARCH_RELU, SAE_ARCH_JUMPRELU, SAE_ARCH_GATED, SAE_ARCH_TOPK,
+                             SAE_ARCH_BATCHTOPK, SAE_ARCH_MATRYOSHKA};
+    size_t count = 1024 * 128;
+    float *dec[3], *enc[3];
+    for (int i = 0; i < 3; i++) {
+        dec[i] = malloc(count * sizeof(float));
+        enc[i] = malloc(count * sizeof(float));
+        assert_true(dec[i] != NULL && enc[i] != NULL);
+    }
+    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 256.0, "d", 128.0, "fire_prob",
+                                 0.02, NULL);
+    sae_toy *toy = NULL;
+    assert_ok(sae_toy_create(&toy, tc, NULL));
+    sae_config_free(tc);
+    for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+        for (int i = 0; i < 3; i++)
+            train_and_snapshot(toy, archs[a], i + 1, dec[i], enc[i]);
+        for (int i = 1; i < 3; i++)
+            if (memcmp(dec[0], dec[i], count * sizeof(float)) != 0 ||
+                memcmp(enc[0], enc[i], count * sizeof(float)) != 0)
+                fail_msg("arch %lld: 1 and %d trainer threads differ", (long long)archs[a], i + 1);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(dec[i]);
+        free(enc[i]);
+    }
+    sae_toy_free(toy);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_depends_on_shape_only),
+        cmocka_unit_test(test_blocked_same_bits_for_any_thread_count),
+        cmocka_unit_test(test_trainer_threads_same_bits_when_split),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
