@@ -1,0 +1,308 @@
+/* Batch top-K selection (see sparse.h). */
+#include "model/select_kernels.h"
+
+/* ---- batch top-K: buffer and select, keyed by (value, batch position) ------------------ */
+
+/* Histogram of the buffer by the top bits of the values (positive floats order like their
+ * bit patterns): bin b holds values with bits >> BIN_SHIFT == b. */
+#define BIN_SHIFT 19
+
+static inline int64_t bin_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (int64_t)(u >> BIN_SHIFT);
+}
+
+/* Bookkeeping behind the buffer in pos: [0] the lowest bin still accepted, [1] how many
+ * buffer entries are in bins >= it, then SAE_BATCH_BINS counts. */
+static inline int64_t *bmeta(const sae_batch_heap *h)
+{
+    return h->pos + SAE_BATCH_FILL(h->cap);
+}
+
+/* Raise the accepted bin while the bins above it hold K entries: every value below such a
+ * bin is beaten by K larger ones, so the floor moves to just under the bin's lower edge. */
+static void braise(sae_batch_heap *h, int64_t *meta)
+{
+    int64_t fb = meta[0], above = meta[1], *hist = meta + 2;
+    if (above - hist[fb] < h->cap)
+        return;
+    do {
+        above -= hist[fb++];
+    } while (above - hist[fb] >= h->cap);
+    meta[0] = fb, meta[1] = above;
+    uint32_t below = ((uint32_t)fb << BIN_SHIFT) - 1u; /* fb >= 1 */
+    float edge;
+    memcpy(&edge, &below, sizeof edge);
+    h->floor = edge > h->floor ? edge : h->floor;
+}
+
+static inline uint32_t bits_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+/* The `need`-th largest of the low bits (u >> shift) & mask of the entries whose bits
+ * agree with `hi` above bit `top`; *need becomes how many of that value are still needed. */
+static uint32_t radix_level(const sae_batch_heap *h, int64_t *cnt, uint32_t hi, int top, int shift,
+                            int64_t *need)
+{
+    uint32_t mask = (1u << (top - shift)) - 1u;
+    memset(cnt, 0, (size_t)(mask + 1) * sizeof *cnt);
+    for (int64_t e = 0; e < h->n; e++) {
+        uint32_t u = bits_of(h->val[e]);
+        cnt[(u >> top) == hi ? (u >> shift) & mask : 0] += (u >> top) == hi;
+    }
+    uint32_t d = mask;
+    while (cnt[d] < *need) /* the counts of the digits reach need at the latest at 0 */
+        *need -= cnt[d--];
+    return d;
+}
+
+/* Keeps exactly the K best entries, in buffer (= position) order: those of bins above the
+ * accepted bin fb all belong to them (fewer than K, braise keeps it so); inside bin fb the
+ * cut value is found on the 19 low bits with two more histogram levels, and of the entries
+ * equal to the cut the first ones in position order are kept. */
+static void breduce(sae_batch_heap *h, int64_t *meta)
+{
+    int64_t fb = meta[0], *hist = meta + 2, *cnt = hist + SAE_BATCH_BINS;
+    int64_t need = h->cap - (meta[1] - hist[fb]); /* >= 1 */
+    uint32_t d1 = radix_level(h, cnt, (uint32_t)fb, BIN_SHIFT, 9, &need);
+    uint32_t d2 = radix_level(h, cnt, ((uint32_t)fb << 10) | d1, 9, 0, &need);
+    uint32_t cutu = ((uint32_t)fb << BIN_SHIFT) | (d1 << 9) | d2;
+    int64_t n = 0, taken = 0;
+    for (int64_t e = 0; e < h->n; e++) {
+        float v = h->val[e];
+        int64_t p = h->pos[e];
+        uint32_t u = bits_of(v);
+        int eq = u == cutu;
+        h->val[n] = v, h->pos[n] = p;
+        n += (u > cutu) | (eq & (taken < need));
+        taken += eq;
+    }
+    h->n = n;
+    float worst;
+    memcpy(&worst, &cutu, sizeof worst);
+    h->floor = worst > h->floor ? worst : h->floor;
+}
+
+/* Drops the entries below the accepted bin (stable); if more than `limit` remain, keeps
+ * exactly the K best. Then recounts the histogram. */
+static void bcompact(sae_batch_heap *h, int64_t limit)
+{
+    /* with at most K entries none is below the accepted bin (the K entries that raised it,
+     * or the K best of them, are still there) */
+    if (h->n <= h->cap)
+        return;
+    int64_t *meta = bmeta(h), *hist = meta + 2, fb = meta[0], n = 0;
+    for (int64_t e = 0; e < h->n; e++) {
+        float v = h->val[e];
+        int64_t p = h->pos[e];
+        h->val[n] = v, h->pos[n] = p;
+        n += bin_of(v) >= fb;
+    }
+    h->n = n;
+    if (n > limit && n > h->cap)
+        breduce(h, meta);
+    memset(hist, 0, SAE_BATCH_BINS * sizeof *hist);
+    for (int64_t e = 0; e < h->n; e++)
+        hist[bin_of(h->val[e])]++;
+    meta[1] = h->n; /* every entry is in a bin >= fb */
+    braise(h, meta);
+}
+
+void sae_batch_heap_reset(sae_batch_heap *h, int64_t cap)
+{
+    h->cap = cap;
+    h->n = 0;
+    h->floor = 0.0f;
+    int64_t *meta = bmeta(h);
+    meta[0] = 0, meta[1] = 0;
+    memset(meta + 2, 0, SAE_BATCH_BINS * sizeof *meta);
+}
+
+#define BATCH_STEP 48 /* free buffer entries needed before a block is appended */
+
+/* Counts the appended entries [n0, h->n) and raises the floor. */
+static inline void bcount(sae_batch_heap *h, int64_t *meta, int64_t n0)
+{
+    int64_t *hist = meta + 2, n = h->n;
+    const float *val = h->val;
+    for (int64_t e = n0; e < n; e++)
+        hist[bin_of(val[e])]++;
+    meta[1] += n - n0;
+    braise(h, meta);
+}
+
+/* Offers x[0..len) at positions base..: blocks of TOPK_BLOCK values are screened against
+ * the floor, and the values of a block that passes are appended branch-free. */
+static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t base)
+{
+    int64_t *meta = bmeta(h), fill = SAE_BATCH_FILL(h->cap);
+    for (int64_t j = 0; j < len; j += TOPK_BLOCK) {
+        int64_t end = j + TOPK_BLOCK < len ? j + TOPK_BLOCK : len;
+        float fl = h->floor;
+        int any = 0;
+        if (end - j == TOPK_BLOCK) {
+            for (int i = 0; i < TOPK_BLOCK; i++) /* a count: GCC vectorises it */
+                any += x[j + i] > fl;
+        } else {
+            for (int64_t q = j; q < end; q++)
+                any |= x[q] > fl;
+        }
+        if (!any)
+            continue;
+        if (h->n + BATCH_STEP > fill) {
+            bcompact(h, h->cap + h->cap / 2);
+            fl = h->floor;
+        }
+        int64_t n = h->n, n0 = n;
+        for (int64_t q = j; q < end; q++) {
+            float v = x[q];
+            h->val[n] = v, h->pos[n] = base + q;
+            n += v > fl;
+        }
+        h->n = n;
+        bcount(h, meta, n0);
+    }
+}
+
+#ifdef SELECT_AVX2
+/* sae_batch_heap_offer_row with 32-value screens; the passing lanes of a block are packed
+ * into the buffer 8 at a time. */
+AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t l, int64_t r)
+{
+    int64_t *meta = bmeta(h), base = r * l, fill = SAE_BATCH_FILL(h->cap), j = 0;
+    for (; j + 32 <= l; j += 32) {
+        __m256 vg = _mm256_set1_ps(h->floor);
+        if (!any32(row + j, vg))
+            continue;
+        if (h->n + BATCH_STEP > fill) {
+            bcompact(h, h->cap + h->cap / 2);
+            vg = _mm256_set1_ps(h->floor);
+        }
+        int64_t n0 = h->n, n = n0;
+        __m256i b = _mm256_set1_epi64x(base);
+        for (int64_t q = j; q < j + 32; q += 8) { /* pack8 with 64-bit positions */
+            __m256 v = _mm256_loadu_ps(row + q);
+            __m256i iv = _mm256_add_epi32(_mm256_set1_epi32((int32_t)q),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, vg, _CMP_GT_OQ));
+            for (int half = 0; half < 2; half++) {
+                uint32_t mh = (m >> (4 * half)) & 15u;
+                __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
+                __m128 vh = half ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+                __m128i ih = half ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
+                __m128i pi = _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p));
+                _mm_storeu_ps(h->val + n, _mm_permutevar_ps(vh, p));
+                _mm256_storeu_si256((__m256i *)(h->pos + n),
+                                    _mm256_add_epi64(b, _mm256_cvtepi32_epi64(pi)));
+                n += __builtin_popcount(mh);
+            }
+        }
+        h->n = n;
+        bcount(h, meta, n0);
+    }
+    offer_tail(h, row + j, l - j, base + j);
+}
+#endif
+
+void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
+{
+    /* rows arrive in order, so positions only grow: a newcomer equal to the floor (the
+     * worst kept value after an exact reduction) loses the tie */
+    if (h->cap == 0)
+        return;
+#ifdef SELECT_AVX2
+    if (have_avx2()) {
+        offer_row_avx2(h, row, n_latents, r);
+        return;
+    }
+#endif
+    offer_tail(h, row, n_latents, r * n_latents);
+}
+
+/* Before rows r0.. are offered: the column maxima of each row (nb columns as in
+ * sae_topk_row) are distinct values of the batch, so if the buffer and the maxima together
+ * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
+ * under bin b at once instead of following the buffer up from 0. */
+SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
+                                  int wide)
+{
+    int64_t *meta = bmeta(h), *hist = meta + 2, *mh = hist + SAE_BATCH_BINS;
+    int64_t need = h->cap - meta[1];
+    if (need <= 0 || h->floor > 0.0f)
+        return; /* the buffer's own floor is already up */
+    int64_t nb = (2 * need + n_rows - 1) / n_rows;
+    nb = (nb + 7) / 8 * 8;
+    if (nb > TOPK_COLS_MAX || 2 * nb > l)
+        return; /* columns too short to save work */
+    float m[TOPK_COLS_MAX];
+    memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
+    for (int64_t r = 0; r < n_rows; r++) {
+        col_max_w(rows + r * l, l, NULL, nb, m, wide);
+        for (int64_t b = 0; b < nb; b++) /* zeros land in bin 0, which is never counted */
+            mh[bin_of(m[b])]++;
+    }
+    int64_t total = 0, b = SAE_BATCH_BINS;
+    while (b > 1 && total < h->cap) {
+        b--;
+        total += hist[b] + mh[b];
+    }
+    if (total < h->cap)
+        return;
+    uint32_t below = ((uint32_t)b << BIN_SHIFT) - 1u;
+    float edge;
+    memcpy(&edge, &below, sizeof edge);
+    h->floor = edge > h->floor ? edge : h->floor;
+}
+
+#ifdef SELECT_AVX2
+AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l)
+{
+    batch_prefloor(h, rows, n_rows, l, 1);
+}
+#endif
+
+void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                               int64_t n_latents, int64_t r0)
+{
+    if (h->cap == 0 || n_rows <= 0)
+        return;
+#ifdef SELECT_AVX2
+    if (have_avx2())
+        prefloor_avx2(h, rows, n_rows, n_latents);
+    else
+#endif
+        batch_prefloor(h, rows, n_rows, n_latents, 0);
+    for (int64_t r = 0; r < n_rows; r++)
+        sae_batch_heap_offer_row(h, rows + r * n_latents, n_latents, r0 + r);
+}
+
+float sae_batch_heap_min(sae_batch_heap *h)
+{
+    bcompact(h, h->cap);
+    float lo = h->n > 0 ? h->val[0] : 0.0f;
+    for (int64_t e = 1; e < h->n; e++)
+        lo = h->val[e] < lo ? h->val[e] : lo;
+    return lo;
+}
+
+void sae_batch_heap_to_codes(sae_batch_heap *h, int64_t n_rows, int64_t n_latents, sae_codes *c)
+{
+    bcompact(h, h->cap);
+    /* the buffer is in position order (appends in order, stable filters): count the rows
+     * and copy */
+    memset(c->row_ptr, 0, (size_t)(n_rows + 1) * sizeof *c->row_ptr);
+    for (int64_t e = 0; e < h->n; e++) {
+        int64_t r = h->pos[e] / n_latents;
+        c->row_ptr[r + 1]++;
+        c->idx[e] = (int32_t)(h->pos[e] - r * n_latents);
+        c->val[e] = h->val[e];
+    }
+    for (int64_t r = 0; r < n_rows; r++)
+        c->row_ptr[r + 1] += c->row_ptr[r];
+}
