@@ -1,6 +1,7 @@
 /* CBLAS wrapper: the one place sizes become BLAS ints, and where a large product is split
  * into fixed blocks for the caller's threads. */
 #include "linalg.h"
+#include "linalg/lanes.h"
 
 #include "core/core.h"
 
@@ -97,10 +98,7 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
 
 double sae_dot_f64(const float *x, const float *y, int64_t n)
 {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)x[i] * (double)y[i];
-    return s;
+    return sae_dotd_lanes(x, y, n);
 }
 
 double sae_norm_f64(const float *x, int64_t n) { return sqrt(sae_dot_f64(x, x, n)); }

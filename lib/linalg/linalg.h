@@ -28,7 +28,7 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
                          float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                          float beta, float *c, int64_t ldc, const float *row0);
 
-/* Sum in double of x[i]*y[i]. */
+/* Sum in double of x[i]*y[i], in the fixed lanes of lanes.h (sae_dotd_lanes). */
 double sae_dot_f64(const float *x, const float *y, int64_t n);
 /* Euclidean norm accumulated in double. */
 double sae_norm_f64(const float *x, int64_t n);

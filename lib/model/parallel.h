@@ -4,9 +4,11 @@
 #ifndef SAE_LIB_MODEL_PARALLEL_H
 #define SAE_LIB_MODEL_PARALLEL_H
 
+#include <stdint.h>
+
 #define SAE_PRAGMA(x) _Pragma(#x)
 #ifdef _OPENMP
-/* if(nt > 1): one thread runs the loop inline, without a parallel region's fork and join */
+/* if(nt > 1): one thread starts no others (libgomp is still entered: see SAE_FOR_THREADS) */
 #  define SAE_PARALLEL_FOR(nt) \
       SAE_PRAGMA(omp parallel for num_threads(nt) schedule(static) if (nt > 1))
 #  define SAE_PARALLEL_FOR_DYNAMIC(nt) \
@@ -15,6 +17,24 @@
 #  define SAE_PARALLEL_FOR(nt)
 #  define SAE_PARALLEL_FOR_DYNAMIC(nt)
 #endif
+
+/* Loops whose iterations are independent: a parallel region only when it has more than
+ * one thread. Prefer it to SAE_PARALLEL_FOR in hot loops: even with if(nt > 1) libgomp is
+ * entered and sets up a team of one. */
+#define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)
+#define SAE_FOR_THREADS_DYNAMIC(nt, var, n, ...)                                             \
+    SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR_DYNAMIC, nt, var, n, __VA_ARGS__)
+#define SAE_FOR_THREADS_AS(pragma, nt, var, n, ...)                                          \
+    do {                                                                                     \
+        if ((nt) > 1) {                                                                      \
+            pragma(nt)                                                                       \
+            for (int64_t var = 0; var < (n); var++)                                          \
+                __VA_ARGS__;                                                                 \
+        } else {                                                                             \
+            for (int64_t var = 0; var < (n); var++)                                          \
+                __VA_ARGS__;                                                                 \
+        }                                                                                    \
+    } while (0)
 
 /* For thread counts that only the OpenMP pragmas read. */
 #if defined(__GNUC__)

@@ -12,7 +12,7 @@
 #include "linalg/linalg.h"
 #include "model/forward.h"
 #include "model/parallel.h"
-#include "train/lanes.h"
+#include "linalg/lanes.h"
 #include "train/regularisers.h"
 
 #include <string.h>

@@ -3,7 +3,7 @@
 #include "train/trainer_internal.h"
 
 #include "model/parallel.h"
-#include "train/lanes.h"
+#include "linalg/lanes.h"
 
 #include <string.h>
 

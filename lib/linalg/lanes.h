@@ -2,10 +2,8 @@
  * partial sums meet in a fixed tree. The order depends only on the length, never on the
  * vector width the compiler picks or on the thread count, and the independent partial
  * sums let GCC vectorise without -ffast-math (a single accumulator is a serial chain). */
-#ifndef SAE_LIB_TRAIN_LANES_H
-#define SAE_LIB_TRAIN_LANES_H
-
-#include "model/parallel.h"
+#ifndef SAE_LIB_LINALG_LANES_H
+#define SAE_LIB_LINALG_LANES_H
 
 #include <stdint.h>
 #include <string.h>
@@ -27,23 +25,6 @@
 #else
 #  define SAE_LANES_INLINE static inline
 #endif
-
-/* Loops whose iterations are independent: a parallel region only when it has more than
- * one thread (libgomp forks and joins a team even for num_threads(1)). */
-#define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)
-#define SAE_FOR_THREADS_DYNAMIC(nt, var, n, ...)                                             \
-    SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR_DYNAMIC, nt, var, n, __VA_ARGS__)
-#define SAE_FOR_THREADS_AS(pragma, nt, var, n, ...)                                          \
-    do {                                                                                     \
-        if ((nt) > 1) {                                                                      \
-            pragma(nt)                                                                       \
-            for (int64_t var = 0; var < (n); var++)                                          \
-                __VA_ARGS__;                                                                 \
-        } else {                                                                             \
-            for (int64_t var = 0; var < (n); var++)                                          \
-                __VA_ARGS__;                                                                 \
-        }                                                                                    \
-    } while (0)
 
 static inline float sae_lanes_sumf(const float *s)
 {
