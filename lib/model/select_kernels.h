@@ -7,6 +7,21 @@
 
 #include <string.h>
 
+/* Bit patterns of floats: positive floats order like their patterns as unsigned ints. */
+static inline uint32_t float_bits(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static inline float bits_float(uint32_t u)
+{
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
 #define TOPK_BLOCK 16
 #define TOPK_COLS_MAX 512  /* column maxima kept on the stack */
 #define TOPK_RANK_COLS 64  /* up to this many columns the floor is found by counting */

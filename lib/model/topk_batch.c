@@ -7,12 +7,10 @@
  * bit patterns): bin b holds values with bits >> BIN_SHIFT == b. */
 #define BIN_SHIFT 19
 
-static inline int64_t bin_of(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return (int64_t)(u >> BIN_SHIFT);
-}
+static inline int64_t bin_of(float v) { return (int64_t)(float_bits(v) >> BIN_SHIFT); }
+
+/* The largest float below bin b's lower edge (b >= 1): the floor once bin b is needed. */
+static inline float below_bin(int64_t b) { return bits_float(((uint32_t)b << BIN_SHIFT) - 1u); }
 
 /* Bookkeeping behind the buffer in pos: [0] the lowest bin still accepted, [1] how many
  * buffer entries are in bins >= it, then SAE_BATCH_BINS counts. */
@@ -32,17 +30,8 @@ static void braise(sae_batch_heap *h, int64_t *meta)
         above -= hist[fb++];
     } while (above - hist[fb] >= h->cap);
     meta[0] = fb, meta[1] = above;
-    uint32_t below = ((uint32_t)fb << BIN_SHIFT) - 1u; /* fb >= 1 */
-    float edge;
-    memcpy(&edge, &below, sizeof edge);
+    float edge = below_bin(fb); /* fb >= 1 */
     h->floor = edge > h->floor ? edge : h->floor;
-}
-
-static inline uint32_t bits_of(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return u;
 }
 
 /* The `need`-th largest of the low bits (u >> shift) & mask of the entries whose bits
@@ -53,7 +42,7 @@ static uint32_t radix_level(const sae_batch_heap *h, int64_t *cnt, uint32_t hi, 
     uint32_t mask = (1u << (top - shift)) - 1u;
     memset(cnt, 0, (size_t)(mask + 1) * sizeof *cnt);
     for (int64_t e = 0; e < h->n; e++) {
-        uint32_t u = bits_of(h->val[e]);
+        uint32_t u = float_bits(h->val[e]);
         cnt[(u >> top) == hi ? (u >> shift) & mask : 0] += (u >> top) == hi;
     }
     uint32_t d = mask;
@@ -77,15 +66,14 @@ static void breduce(sae_batch_heap *h, int64_t *meta)
     for (int64_t e = 0; e < h->n; e++) {
         float v = h->val[e];
         int64_t p = h->pos[e];
-        uint32_t u = bits_of(v);
+        uint32_t u = float_bits(v);
         int eq = u == cutu;
         h->val[n] = v, h->pos[n] = p;
         n += (u > cutu) | (eq & (taken < need));
         taken += eq;
     }
     h->n = n;
-    float worst;
-    memcpy(&worst, &cutu, sizeof worst);
+    float worst = bits_float(cutu);
     h->floor = worst > h->floor ? worst : h->floor;
 }
 
@@ -254,9 +242,7 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
     }
     if (total < h->cap)
         return;
-    uint32_t below = ((uint32_t)b << BIN_SHIFT) - 1u;
-    float edge;
-    memcpy(&edge, &below, sizeof edge);
+    float edge = below_bin(b);
     h->floor = edge > h->floor ? edge : h->floor;
 }
 
