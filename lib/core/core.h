@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #  define SAE_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -97,5 +98,19 @@ int32_t sae_reason(char *msg, size_t cap, int32_t status, const char *fmt, ...) 
 
 #define SAE_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SAE_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The bit pattern of a float and back (positive floats order like their patterns). */
+static inline uint32_t sae_f32_bits(float v)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+static inline float sae_f32_from_bits(uint32_t b)
+{
+    float v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
 
 #endif

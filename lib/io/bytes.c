@@ -31,20 +31,6 @@ void sae_put_le64(uint8_t *b, uint64_t v)
     sae_put_le32(b + 4, (uint32_t)(v >> 32));
 }
 
-float sae_f32_from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-uint32_t sae_f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 /* ---- writer -------------------------------------------------------------------- */
 
 void sae_wbuf_init(sae_wbuf *w, void *p, size_t cap)

@@ -7,6 +7,8 @@
 #ifndef SAE_LIB_IO_BYTES_H
 #define SAE_LIB_IO_BYTES_H
 
+#include "core/core.h" /* sae_f32_bits, sae_f32_from_bits */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,8 +65,6 @@ uint32_t sae_le32(const uint8_t *b);
 uint64_t sae_le64(const uint8_t *b);
 void sae_put_le32(uint8_t *b, uint32_t v);
 void sae_put_le64(uint8_t *b, uint64_t v);
-float sae_f32_from_bits(uint32_t u);
-uint32_t sae_f32_bits(float f);
 
 /* ---- checksum ------------------------------------------------------------------- */
 /* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as in zlib and PNG).

@@ -3,24 +3,10 @@
 #ifndef SAE_LIB_MODEL_SELECT_KERNELS_H
 #define SAE_LIB_MODEL_SELECT_KERNELS_H
 
+#include "core/core.h"
 #include "model/sparse.h"
 
 #include <string.h>
-
-/* Bit patterns of floats: positive floats order like their patterns as unsigned ints. */
-static inline uint32_t float_bits(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return u;
-}
-
-static inline float bits_float(uint32_t u)
-{
-    float v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
 
 #define TOPK_BLOCK 16
 #define TOPK_COLS_MAX 512  /* column maxima kept on the stack */

@@ -7,10 +7,10 @@
  * bit patterns): bin b holds values with bits >> BIN_SHIFT == b. */
 #define BIN_SHIFT 19
 
-static inline int64_t bin_of(float v) { return (int64_t)(float_bits(v) >> BIN_SHIFT); }
+static inline int64_t bin_of(float v) { return (int64_t)(sae_f32_bits(v) >> BIN_SHIFT); }
 
 /* The largest float below bin b's lower edge (b >= 1): the floor once bin b is needed. */
-static inline float below_bin(int64_t b) { return bits_float(((uint32_t)b << BIN_SHIFT) - 1u); }
+static inline float below_bin(int64_t b) { return sae_f32_from_bits(((uint32_t)b << BIN_SHIFT) - 1u); }
 
 /* Bookkeeping behind the buffer in pos: [0] the lowest bin still accepted, [1] how many
  * buffer entries are in bins >= it, then SAE_BATCH_BINS counts. */
@@ -42,7 +42,7 @@ static uint32_t radix_level(const sae_batch_heap *h, int64_t *cnt, uint32_t hi, 
     uint32_t mask = (1u << (top - shift)) - 1u;
     memset(cnt, 0, (size_t)(mask + 1) * sizeof *cnt);
     for (int64_t e = 0; e < h->n; e++) {
-        uint32_t u = float_bits(h->val[e]);
+        uint32_t u = sae_f32_bits(h->val[e]);
         cnt[(u >> top) == hi ? (u >> shift) & mask : 0] += (u >> top) == hi;
     }
     uint32_t d = mask;
@@ -66,14 +66,14 @@ static void breduce(sae_batch_heap *h, int64_t *meta)
     for (int64_t e = 0; e < h->n; e++) {
         float v = h->val[e];
         int64_t p = h->pos[e];
-        uint32_t u = float_bits(v);
+        uint32_t u = sae_f32_bits(v);
         int eq = u == cutu;
         h->val[n] = v, h->pos[n] = p;
         n += (u > cutu) | (eq & (taken < need));
         taken += eq;
     }
     h->n = n;
-    float worst = bits_float(cutu);
+    float worst = sae_f32_from_bits(cutu);
     h->floor = worst > h->floor ? worst : h->floor;
 }
 

@@ -250,7 +250,7 @@ SELECT_INLINE int64_t topk_select(const float *row, int64_t l, int64_t k, const 
     /* the strict form of the floor: v > g iff v >= f and v > 0 (g is the float below f) */
     float f = topk_floor(row, l, k, allow, wide), g = 0.0f;
     if (f > 0.0f)
-        g = bits_float(float_bits(f) - 1u);
+        g = sae_f32_from_bits(sae_f32_bits(f) - 1u);
     /* candidates: allowed values > g, in index order (blocks screened first, then
      * appended branch-free); every value of the top k is among them */
     float cv[TOPK_CAND + 32];

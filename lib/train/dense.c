@@ -51,29 +51,18 @@ static void sparsity_weights(sae_trainer *t)
 }
 
 /* Branch-free selections on bit patterns: floating-point compares may trap, which stops
- * GCC from vectorising the select (without -fno-trapping-math); integer masks do not. */
-static inline uint32_t f32_bits(float v)
-{
-    uint32_t b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-static inline float f32_from_bits(uint32_t b)
-{
-    float v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
+ * GCC from vectorising the select (without -fno-trapping-math); integer masks do not
+ * (sae_f32_bits, lib/core/core.h). */
 /* max(v, 0) for finite v (a set sign bit gives +0). */
 static inline float relu_bits(float v)
 {
-    uint32_t b = f32_bits(v);
-    return f32_from_bits(b & ((b >> 31) - 1u));
+    uint32_t b = sae_f32_bits(v);
+    return sae_f32_from_bits(b & ((b >> 31) - 1u));
 }
 /* v where z != +0, else +0 (z is a ReLU code, never negative). */
 static inline float where_nonzero(float z, float v)
 {
-    return f32_from_bits(f32_bits(v) & (f32_bits(z) != 0u ? 0xffffffffu : 0u));
+    return sae_f32_from_bits(sae_f32_bits(v) & (sae_f32_bits(z) != 0u ? 0xffffffffu : 0u));
 }
 
 /* ReLU activations of one row, its weighted L1 and L0: eight float lanes over blocks of
@@ -91,13 +80,13 @@ static void relu_row(const float *restrict p, const float *restrict wj, int64_t 
                 float zj = relu_bits(p[j + q]);
                 z[j + q] = zj;
                 acc[q] += wj[j + q] * zj;
-                cnt[q] += f32_bits(zj) != 0u;
+                cnt[q] += sae_f32_bits(zj) != 0u;
             }
         for (; j < e; j++) {
             float zj = relu_bits(p[j]);
             z[j] = zj;
             acc[0] += wj[j] * zj;
-            cnt[0] += f32_bits(zj) != 0u;
+            cnt[0] += sae_f32_bits(zj) != 0u;
         }
         for (int q = 0; q < 8; q++)
             s += (double)acc[q], c += (double)cnt[q];
