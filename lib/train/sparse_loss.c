@@ -122,8 +122,7 @@ SAE_LANES_INLINE void decode_rows(const float *src, const float *w, int64_t d, c
                                   const float *val, int64_t cnt, float *out)
 {
 #if SAE_HAVE_V8
-    int64_t a = 0;
-    for (; a < cnt; src = out) {
+    for (int64_t a = 0; a < cnt; src = out) { /* the first pass reads src, later ones out */
         int nr = cnt - a >= 4 ? 4 : 1;
         const float *wr[4];
         for (int c = 0; c < nr; c++)
@@ -134,10 +133,11 @@ SAE_LANES_INLINE void decode_rows(const float *src, const float *w, int64_t d, c
             add_rows_v8(src, wr, val + a, 1, d, out);
         a += nr;
     }
-#endif
+    if (src != out) /* no entries */
+        memcpy(out, src, (size_t)d * sizeof(float));
+#else
     if (src != out)
         memcpy(out, src, (size_t)d * sizeof(float));
-#if !SAE_HAVE_V8
     sae_gather_rows(w, d, idx, val, cnt, out);
 #endif
 }
