@@ -19,6 +19,7 @@ sae_add_test(train_recovery LABELS slow)
 sae_add_test(train_grad INTERNAL)
 # sae_topk_row and the batch top-K buffer against a brute-force reference
 sae_add_test(select INTERNAL)
+sae_add_test(refine INTERNAL)
 sae_add_test(toy_models)
 sae_add_test(toy_repro LABELS unit repro)
 sae_add_test(toy_tms)

@@ -3,6 +3,7 @@
 #include "model/forward.h"
 
 #include "linalg/linalg.h"
+#include "model/refine.h"
 #include "model/sparse.h"
 
 #include <string.h>
@@ -54,9 +55,17 @@ static void activate_row(const sae_model *m, float *row, float threshold)
     }
 }
 
-/* Keep the k largest activations of each row (TopK), or the k*n largest of the batch
- * (BatchTopK before a threshold has been learned). Rows hold pre-activations. */
-static int32_t select_sparse(const sae_model *m, float *z, int64_t n, int64_t ldz, int batch)
+/* Bound on the float product's error for row x (lib/model/refine.h). */
+static double row_err(const sae_model *m, const float *x, double wmax, double bmax)
+{
+    return sae_score_err(0, m->d, sae_norm_f64(x, m->d), wmax, bmax);
+}
+
+/* Keep the k largest activations of each row (TopK: exactly those of the trainer, rescored
+ * from the centred rows xc), or the k*n largest of the batch (BatchTopK before a threshold
+ * has been learned). Rows hold pre-activations. */
+static int32_t select_sparse(const sae_model *m, float *z, int64_t n, int64_t ldz, int batch,
+                             const float *xc, int64_t ldxc)
 {
     int64_t l = m->n_latents, k = m->k;
     int64_t cap = batch ? n * k : k;
@@ -69,9 +78,13 @@ static int32_t select_sparse(const sae_model *m, float *z, int64_t n, int64_t ld
     if (idx == NULL || val == NULL || (batch && (pos == NULL || row_ptr == NULL || hval == NULL))) {
         st = sae_fail(&m->err, SAE_E_NOMEM, "encode: out of memory");
     } else if (!batch) {
+        double wmax, bmax;
+        sae_score_scales(m->w_enc_t, m->b_enc, l, m->d, &wmax, &bmax);
         for (int64_t r = 0; r < n; r++) {
             float *row = z + r * ldz;
-            int64_t cnt = sae_topk_row(row, l, k, NULL, idx, val);
+            const float *x = xc + r * ldxc;
+            int64_t cnt = sae_topk_refine_row(row, l, k, NULL, row_err(m, x, wmax, bmax), x,
+                                              m->w_enc_t, m->b_enc, m->d, idx, val);
             memset(row, 0, (size_t)l * sizeof(float));
             for (int64_t a = 0; a < cnt; a++)
                 row[idx[a]] = val[a];
@@ -126,9 +139,10 @@ int32_t sae_model_encode(const sae_model *model, const float *x, int64_t n, int6
         in = xc, ldin = m->d;
     }
     st = sae_fwd_scores(m, 1, in, ldin, n, z, ldz, 0);
-    sae_free(&m->al, xc);
-    if (st != SAE_OK)
+    if (st != SAE_OK) {
+        sae_free(&m->al, xc);
         return sae_fail(&m->err, st, "encode: sizes exceed the BLAS integer range");
+    }
     int batch = sae_arch_is_batch(m->arch) && !m->batch_threshold_valid;
     float thr = (float)m->batch_threshold;
     for (int64_t r = 0; r < n; r++) {
@@ -140,8 +154,9 @@ int32_t sae_model_encode(const sae_model *model, const float *x, int64_t n, int6
             activate_row(m, row, thr);
     }
     if (m->arch == SAE_ARCH_TOPK || batch)
-        return select_sparse(m, z, n, ldz, batch);
-    return SAE_OK;
+        st = select_sparse(m, z, n, ldz, batch, in, ldin);
+    sae_free(&m->al, xc);
+    return st;
 }
 
 int32_t sae_model_decode(const sae_model *model, const float *z, int64_t n, int64_t ldz,

@@ -9,8 +9,10 @@
  *          ehat = sum over the aux_k largest positive pre-activations of dead latents. */
 #include "train/trainer_internal.h"
 
+#include "linalg/bf16.h"
 #include "linalg/linalg.h"
 #include "model/forward.h"
+#include "model/refine.h"
 #include "model/parallel.h"
 #include "linalg/lanes.h"
 #include "train/regularisers.h"
@@ -39,35 +41,84 @@ static void compact_codes(sae_codes *c, int64_t n, int64_t stride)
     }
 }
 
-/* Encoder product block by block; per-row TopK, the batch heap, and AuxK candidates. */
+/* TopK: the largest row norm and bias of the encoder (for sae_score_err), and the packed
+ * bfloat16 encoder when that path is on. */
+static void topk_prepare(sae_trainer *t, int nt, double *wmax, double *bmax)
+{
+    const sae_model *m = t->model;
+    int64_t d = m->d, l = m->n_latents;
+    sae_score_scales(m->w_enc_t, m->b_enc, l, d, wmax, bmax);
+    if (t->ws.bf_enc != NULL) {
+        int64_t panels = sae_bf16_panel_rows(l, SAE_BF16_NR) / SAE_BF16_NR, np = sae_bf16_pairs(d);
+        SAE_FOR_THREADS(nt, q, panels,
+                        sae_bf16_pack_cols(m->w_enc_t + q * SAE_BF16_NR * d,
+                                           SAE_MIN(SAE_BF16_NR, l - q * SAE_BF16_NR), d, d,
+                                           t->ws.bf_enc + q * SAE_BF16_NR * np));
+    }
+}
+
+/* Scores of one block of nc centred rows into w->pre: bfloat16 (approximate) when packed
+ * buffers exist, else the float product. */
+static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    if (w->bf_enc == NULL)
+        return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
+    sae_bf16_pack_rows(w->xc, nc, m->d, m->d, w->bf_rows);
+    sae_bf16_scores(nt, w->bf_rows, nc, w->bf_enc, m->n_latents, m->d, m->b_enc, w->pre,
+                    m->n_latents);
+    return SAE_OK;
+}
+
+/* Exact top-k (allowed latents) of row r of the block into codes slot `at`. */
+static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint8_t *allow,
+                          double err, int32_t *idx, float *val)
+{
+    const sae_model *m = t->model;
+    int64_t d = m->d, l = m->n_latents;
+    return sae_topk_refine_row(t->ws.pre + r * l, l, k, allow, err, t->ws.xc + r * d, m->w_enc_t,
+                               m->b_enc, d, idx, val);
+}
+
+/* Encoder product block by block; per-row TopK (exact selection from approximate scores),
+ * the batch heap, and AuxK candidates. */
 static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents, k = m->k, ka = t->aux_k;
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    int batch = sae_arch_is_batch(m->arch);
+    int batch = sae_arch_is_batch(m->arch), topk = m->arch == SAE_ARCH_TOPK;
+    int bf16 = w->bf_enc != NULL;
+    double wmax = 0.0, bmax = 0.0;
     if (batch)
         sae_batch_heap_reset(&w->heap, n * k);
+    if (topk)
+        topk_prepare(t, nt, &wmax, &bmax);
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int64_t nc = SAE_MIN(w->chunk, n - r0);
         double since = sae_train_now();
         sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
-        int32_t st = sae_fwd_scores(m, nt, w->xc, d, nc, w->pre, l, 1);
+        int32_t st = block_scores(t, nt, nc);
         if (st != SAE_OK)
             return st;
         sae_train_tick(t, SAE_PHASE_ENCODE, &since);
-        if (!batch) {
+        if (topk) {
             SAE_PARALLEL_FOR(nt)
             for (int64_t r = 0; r < nc; r++) {
-                int64_t at = (r0 + r) * k;
+                double err = sae_score_err(bf16, d, sae_norm_f64(w->xc + r * d, d), wmax, bmax);
+                int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
                 w->codes.row_ptr[r0 + r + 1] =
-                    sae_topk_row(w->pre + r * l, l, k, NULL, w->codes.idx + at, w->codes.val + at);
+                    refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
+                if (use_aux)
+                    w->aux.row_ptr[r0 + r + 1] =
+                        refine_row(t, r, ka, w->dead, err, w->aux.idx + ata, w->aux.val + ata);
             }
         } else {
             sae_batch_heap_offer_rows(&w->heap, w->pre, nc, l, r0);
         }
-        if (use_aux) {
+        if (use_aux && !topk) {
             SAE_PARALLEL_FOR(nt)
             for (int64_t r = 0; r < nc; r++) {
                 int64_t at = (r0 + r) * ka;

@@ -30,6 +30,7 @@ static void read_opts(sae_train_opts *o, const sae_config *c)
     o->chunk_rows = sae_cfg_i64(c, SAE_TRAINER_CHUNK_ROWS);
     o->first_sample = (uint64_t)sae_cfg_i64(c, SAE_TRAINER_FIRST_SAMPLE);
     o->seed = (uint64_t)sae_cfg_i64(c, SAE_TRAINER_SEED);
+    o->bf16 = (int32_t)sae_cfg_i64(c, SAE_TRAINER_BF16_SCORES);
     o->lr_schedule = (int32_t)sae_cfg_i64(c, SAE_TRAINER_LR_SCHEDULE);
     o->renorm = (int32_t)sae_cfg_i64(c, SAE_TRAINER_DECODER_RENORM);
     o->l1_dec_norm = (int32_t)sae_cfg_i64(c, SAE_TRAINER_L1_DECODER_NORM);

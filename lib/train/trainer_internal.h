@@ -23,7 +23,7 @@ typedef struct sae_train_opts {
         resample_every, chunk_rows;
     uint64_t first_sample, seed;
     int32_t lr_schedule, renorm, l1_dec_norm, b_dec_init;
-    int32_t ortho_on, lowact_on;
+    int32_t ortho_on, lowact_on, bf16;
 } sae_train_opts;
 
 /* Loss parts and counters of the last step (SAE_STAT_*). */
@@ -68,6 +68,8 @@ typedef struct sae_train_ws {
     float *ga;             /* cap x d: dLoss/d(aux reconstruction) */
     float *ortho_work, *lowact_work;
     float *dvec;           /* d */
+    uint32_t *bf_rows, *bf_enc; /* TopK with bf16_scores on an AVX512-BF16 CPU: packed
+                                   bfloat16 centred rows of one block and encoder rows */
 } sae_train_ws;
 
 struct sae_trainer {

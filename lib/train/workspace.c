@@ -1,6 +1,7 @@
 /* Trainer scratch: sized once for `cap` rows so that a step never allocates. */
 #include "train/trainer_internal.h"
 
+#include "linalg/bf16.h"
 #include "train/regularisers.h"
 
 #include <string.h>
@@ -15,7 +16,7 @@ void sae_train_ws_free(sae_trainer *t)
                     w->codes.idx, w->codes.val, w->gval, w->ent, w->col_ptr, w->erow,
                     w->heap.val, w->heap.pos, w->aux.row_ptr, w->aux.idx, w->aux.val,
                     w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
-                    w->ortho_work, w->lowact_work, w->dvec};
+                    w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sae_free(al, bufs[i]);
     memset(w, 0, sizeof *w);
@@ -68,7 +69,7 @@ static codes_bufs main_codes(sae_train_ws *w)
     return b;
 }
 
-static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap)
+static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk)
 {
     sae_train_ws *w = &t->ws;
     const sae_model *m = t->model;
@@ -79,6 +80,11 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap)
         w->heap.val = get(a, SAE_BATCH_ROOM(nnz), sizeof(float));
         w->heap.pos = get(a, SAE_BATCH_ROOM(nnz), sizeof(int64_t));
         w->heap.cap = nnz;
+    }
+    if (m->arch == SAE_ARCH_TOPK && t->o.bf16 && sae_bf16_available()) {
+        int64_t np = sae_bf16_pairs(d);
+        w->bf_rows = get(a, sae_bf16_panel_rows(chunk, SAE_BF16_MR) * np, 4);
+        w->bf_enc = get(a, sae_bf16_panel_rows(l, SAE_BF16_NR) * np, 4);
     }
     if (t->o.aux_coef > 0.0) {
         codes_bufs b = {&w->aux, &w->aux_gval, &w->aux_ent, &w->aux_col_ptr, &w->aux_erow};
@@ -144,7 +150,7 @@ int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
     w->ortho_work = get(&a, (int64_t)of, sizeof(float));
     w->lowact_work = get(&a, (int64_t)lf, sizeof(float));
     if (sae_arch_is_sparse(m->arch))
-        alloc_sparse(t, &a, n);
+        alloc_sparse(t, &a, n, chunk);
     else
         alloc_dense(t, &a, chunk);
     if (a.failed) {

@@ -1,0 +1,139 @@
+/* Exact per-row top-k from approximate scores. The scores that define the selection are
+ * e_j = fl(sae_dotf_lanes(x, W_enc,j) + b_enc,j); an approximation a_j with |a_j - e_j| <= err
+ * for every j (a bfloat16 product, or any float BLAS product) narrows the row to the
+ * candidates that can still be in the top k, and only those are rescored. Proof of the
+ * candidate rule: docs/training.md, "Exact selection from approximate scores". */
+#include "model/refine.h"
+
+#include "linalg/lanes.h"
+#include "linalg/linalg.h"
+#include "model/select_kernels.h"
+#include "model/sparse.h"
+
+#include <math.h>
+
+/* Unit roundoff of float and of bfloat16. */
+#define U_F32 5.9604644775390625e-08 /* 2^-24 */
+#define U_BF16 3.90625e-03          /* 2^-8 */
+
+double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax)
+{
+    double gamma = 3.0 * (double)d * U_F32; /* both products' sums, with slack */
+    double rel = (bf16 ? 2.0 * U_BF16 + U_BF16 * U_BF16 + 4.0 * U_BF16 * U_F32 : 0.0) + gamma +
+                 4.0 * U_F32; /* the two bias additions */
+    double s = xnorm * wmax * (1.0 + 1e-6); /* >= sum |x_i w_ji| (Cauchy-Schwarz) */
+    /* subnormal inputs and sums are flushed to zero by the bfloat16 kernel */
+    double flush = bf16 ? 1e-30 * (1.0 + xnorm + wmax) * (1.0 + (double)d) : 0.0;
+    double err = rel * s + 4.0 * U_F32 * bmax + flush;
+    return (double)d * U_F32 < 1e-3 && s < 1e36 && isfinite(err) ? err : INFINITY;
+}
+
+void sae_score_scales(const float *w, const float *b, int64_t l, int64_t d, double *wmax,
+                      double *bmax)
+{
+    double wm = 0.0, bm = 0.0;
+    for (int64_t j = 0; j < l; j++) {
+        wm = fmax(wm, sae_norm_f64(w + j * d, d));
+        bm = fmax(bm, fabs((double)b[j]));
+    }
+    *wmax = wm, *bmax = bm;
+}
+
+/* out[c] = e_j for the candidates j = cand[c]. */
+SAE_LANES_CLONES
+static void rescore(const float *x, const float *w, const float *bias, int64_t d,
+                    const int32_t *cand, int64_t n, float *out)
+{
+    int64_t c = 0;
+#if SAE_HAVE_V8
+    for (; c + 4 <= n; c += 4) {
+        const float *rows[4];
+        for (int q = 0; q < 4; q++)
+            rows[q] = w + (int64_t)cand[c + q] * d;
+        sae_dotf4_lanes(x, rows, d, out + c);
+    }
+#endif
+    for (; c < n; c++)
+        out[c] = sae_dotf_lanes(x, w + (int64_t)cand[c] * d, d);
+    for (c = 0; c < n; c++)
+        out[c] += bias[cand[c]];
+}
+
+/* Indices of the allowed row[j] > g into cand, in order; stops once more than
+ * SAE_REFINE_CAND pass. cand and cv (scratch) hold SAE_REFINE_CAND + 8 entries. */
+#ifdef SELECT_AVX2
+/* The whole blocks of 32 (returns how far it got in *j). */
+AVX2_FN static int64_t screen_avx2(const float *row, int64_t l, const uint8_t *allow, float g,
+                                   int32_t *cand, float *cv, int64_t *j)
+{
+    __m256 vg = _mm256_set1_ps(g);
+    int64_t nc = 0, b = 0;
+    for (; b + 32 <= l && nc <= SAE_REFINE_CAND; b += 32) {
+        if (!any32(row + b, vg))
+            continue;
+        for (int64_t q = b; q < b + 32 && nc <= SAE_REFINE_CAND; q += 8) {
+            uint32_t m = pass8(row + q, vg, allow != NULL ? allow + q : NULL);
+            if (m != 0)
+                nc = pack8(row + q, (int32_t)q, m, cv, cand, nc);
+        }
+    }
+    *j = b;
+    return nc;
+}
+#endif
+
+static int64_t screen(const float *row, int64_t l, const uint8_t *allow, float g, int32_t *cand,
+                      float *cv)
+{
+    int64_t nc = 0, j = 0;
+#ifdef SELECT_AVX2
+    if (have_avx2())
+        nc = screen_avx2(row, l, allow, g, cand, cv, &j);
+#endif
+    (void)cv;
+    for (; j < l && nc <= SAE_REFINE_CAND; j++)
+        if (row[j] > g && (allow == NULL || allow[j])) {
+            if (nc < SAE_REFINE_CAND)
+                cand[nc] = (int32_t)j;
+            nc++;
+        }
+    return nc;
+}
+
+int64_t sae_topk_refine_row(float *row, int64_t l, int64_t k, const uint8_t *allow, double err,
+                            const float *x, const float *w, const float *bias, int64_t d,
+                            int32_t *idx, float *val)
+{
+    int64_t cnt = sae_topk_row(row, l, k, allow, idx, val);
+    if (err == 0.0)
+        return cnt;
+    double lo = -err; /* a positive e_j needs a_j > -err */
+    if (cnt == k) {
+        float kth = val[0];
+        for (int64_t a = 1; a < cnt; a++)
+            kth = val[a] < kth ? val[a] : kth;
+        lo = fmax(lo, (double)kth - 2.0 * err); /* the k-th e is >= kth - err */
+    }
+    int32_t cand[SAE_REFINE_CAND + 8];
+    float cval[SAE_REFINE_CAND + 8];
+    /* a float g below lo: row[j] > g keeps every row[j] >= lo (and possibly a few more) */
+    float g = nextafterf((float)lo, -INFINITY);
+    if ((double)g >= lo)
+        g = nextafterf(g, -INFINITY);
+    int64_t nc = err < INFINITY ? screen(row, l, allow, g, cand, cval) : SAE_REFINE_CAND + 1;
+    if (nc > SAE_REFINE_CAND) { /* too close to call: the whole row */
+        for (int64_t j0 = 0; j0 < l; j0 += SAE_REFINE_CAND) {
+            int64_t n = l - j0 < SAE_REFINE_CAND ? l - j0 : SAE_REFINE_CAND;
+            for (int64_t c = 0; c < n; c++)
+                cand[c] = (int32_t)(j0 + c);
+            rescore(x, w, bias, d, cand, n, row + j0);
+        }
+        return sae_topk_row(row, l, k, allow, idx, val);
+    }
+    rescore(x, w, bias, d, cand, nc, cval);
+    int32_t at[SAE_REFINE_CAND];
+    cnt = sae_topk_row(cval, nc, k, NULL, at, val); /* candidates ascend, so ties keep order */
+    for (int64_t a = 0; a < cnt; a++)
+        idx[a] = cand[at[a]];
+    return cnt;
+}

@@ -1,0 +1,240 @@
+/* Exact top-k from approximate scores (lib/model/refine.c, lib/linalg/bf16.c):
+ * - the error bound sae_score_err holds for the bfloat16 kernel (when this CPU runs it) and
+ *   for the float BLAS product, over rows of very different scales;
+ * - sae_topk_refine_row selects exactly what sae_topk_row selects on the exact scores, for
+ *   approximations pushed to the edges of the bound, ties, masks and the whole-row fallback;
+ * - a TopK trainer gives the same bits with bf16_scores on and off, with AuxK. */
+#include "test_util.h"
+
+#include "core/core.h"
+#include "linalg/bf16.h"
+#include "linalg/lanes.h"
+#include "linalg/linalg.h"
+#include "model/refine.h"
+#include "model/sparse.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+static float uniform(uint32_t *s) { return (float)lcg(s) / 16777216.0f - 0.5f; }
+
+/* e[r][j] = fl(sae_dotf_lanes(x_r, w_j) + b_j): the scores the selection is defined on. */
+static void exact_scores(const float *x, int64_t n, const float *w, int64_t l, const float *b,
+                         int64_t d, float *e)
+{
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < l; j++)
+            e[r * l + j] = sae_dotf_lanes(x + r * d, w + j * d, d) + b[j];
+}
+
+static void norms(const float *w, int64_t l, int64_t d, const float *b, double *wmax,
+                  double *bmax)
+{
+    *wmax = *bmax = 0.0;
+    for (int64_t j = 0; j < l; j++) {
+        *wmax = fmax(*wmax, sae_norm_f64(w + j * d, d));
+        *bmax = fmax(*bmax, fabs((double)b[j]));
+    }
+}
+
+/* Rows of scale 10^-4 .. 10^4, some with a few entries 10^6 times larger than the rest and
+ * some with subnormal entries. */
+static void fill_rows(float *x, int64_t n, int64_t d, uint32_t seed)
+{
+    for (int64_t r = 0; r < n; r++) {
+        float scale = powf(10.0f, (float)(r % 9) - 4.0f);
+        for (int64_t i = 0; i < d; i++) {
+            float v = uniform(&seed) * scale;
+            if (r % 5 == 1 && i % 17 == 0)
+                v *= 1e6f;
+            if (r % 7 == 3 && i % 3 == 0)
+                v = 1e-40f * (float)(i % 11);
+            x[r * d + i] = v;
+        }
+    }
+}
+
+static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
+{
+    float *x = malloc((size_t)(n * d) * sizeof *x), *w = malloc((size_t)(l * d) * sizeof *w);
+    float *b = malloc((size_t)l * sizeof *b), *a = malloc((size_t)(n * l) * sizeof *a);
+    float *e = malloc((size_t)(n * l) * sizeof *e);
+    uint32_t *pa = malloc((size_t)(sae_bf16_panel_rows(n, SAE_BF16_MR) * sae_bf16_pairs(d)) * 4);
+    uint32_t *pb = malloc((size_t)(sae_bf16_panel_rows(l, SAE_BF16_NR) * sae_bf16_pairs(d)) * 4);
+    assert_true(x && w && b && a && e && pa && pb);
+    fill_rows(x, n, d, 11u);
+    fill_rows(w, l, d, 12u);
+    uint32_t s = 13u;
+    for (int64_t j = 0; j < l; j++)
+        b[j] = uniform(&s) * 3.0f;
+    exact_scores(x, n, w, l, b, d, e);
+    if (bf16) {
+        sae_bf16_pack_rows(x, n, d, d, pa);
+        sae_bf16_pack_cols(w, l, d, d, pb);
+        sae_bf16_scores(2, pa, n, pb, l, d, b, a, l);
+    } else {
+        assert_ok(sae_gemm_blocked(1, 0, 1, n, l, d, 1.0f, x, d, w, d, 0.0f, a, l, b));
+    }
+    double wmax, bmax, worst = 0.0;
+    norms(w, l, d, b, &wmax, &bmax);
+    for (int64_t r = 0; r < n; r++) {
+        double xn = sae_norm_f64(x + r * d, d), err = sae_score_err(bf16, d, xn, wmax, bmax);
+        assert_true(err < 0.01 * (xn * wmax + bmax) + 1e-20); /* a useful bound */
+        for (int64_t j = 0; j < l; j++) {
+            double gap = fabs((double)a[r * l + j] - (double)e[r * l + j]);
+            if (gap > err)
+                fail_msg("bf16 %d row %lld col %lld: |a - e| = %g > bound %g", bf16,
+                         (long long)r, (long long)j, gap, err);
+            worst = fmax(worst, gap / err);
+        }
+    }
+    print_message("bf16 %d, d %lld: largest |a - e| is %.3f of the bound\n", bf16, (long long)d,
+                  worst);
+    free(x), free(w), free(b), free(a), free(e), free(pa), free(pb);
+}
+
+static void test_error_bound_holds(void **state)
+{
+    (void)state;
+    check_bound(0, 40, 77, 96);
+    check_bound(0, 13, 64, 257);
+    if (!sae_bf16_available()) {
+        print_message("no AVX512-BF16 here: the bfloat16 kernel is not run\n");
+        return;
+    }
+    check_bound(1, 40, 77, 96);
+    check_bound(1, 13, 64, 257); /* odd d: a zero half pair */
+    check_bound(1, 25, 33, 768);
+}
+
+/* Approximations at the edges of the bound: a_j = e_j + delta_j with |delta_j| <= err,
+ * chosen to make wrong choices as likely as possible (the true top pushed down, the rest up). */
+static void check_refine(int64_t l, int64_t k, int64_t d, double err_scale, int ties, int mask,
+                         uint32_t seed)
+{
+    float *x = malloc((size_t)d * sizeof *x), *w = malloc((size_t)(l * d) * sizeof *w);
+    float *b = malloc((size_t)l * sizeof *b), *e = malloc((size_t)l * sizeof *e);
+    float *a = malloc((size_t)l * sizeof *a);
+    uint8_t *allow = malloc((size_t)l);
+    int32_t *idx = malloc((size_t)k * sizeof *idx), *ridx = malloc((size_t)k * sizeof *ridx);
+    float *val = malloc((size_t)k * sizeof *val), *rval = malloc((size_t)k * sizeof *rval);
+    assert_true(x && w && b && e && a && allow && idx && ridx && val && rval);
+    for (int64_t i = 0; i < d; i++)
+        x[i] = uniform(&seed);
+    for (int64_t j = 0; j < l; j++) {
+        for (int64_t i = 0; i < d; i++)
+            w[j * d + i] = uniform(&seed);
+        if (ties && j % 3 == 2) /* exact ties: a copy of an earlier row */
+            memcpy(w + j * d, w + (j / 2) * d, (size_t)d * sizeof(float));
+        b[j] = ties ? 0.0f : uniform(&seed) * 0.1f;
+        allow[j] = (uint8_t)(!mask || lcg(&seed) % 3 != 0);
+    }
+    exact_scores(x, 1, w, l, b, d, e);
+    double wmax, bmax;
+    norms(w, l, d, b, &wmax, &bmax);
+    double err = sae_score_err(1, d, sae_norm_f64(x, d), wmax, bmax) * err_scale;
+    int64_t want = sae_topk_row(e, l, k, mask ? allow : NULL, ridx, rval);
+    float kth = INFINITY;
+    for (int64_t c = 0; c < want; c++)
+        kth = fminf(kth, rval[c]);
+    for (int64_t j = 0; j < l; j++) { /* the true top down by err, the others up by err */
+        double delta = e[j] >= kth ? -err : err;
+        if (lcg(&seed) % 4 == 0)
+            delta *= (double)(lcg(&seed) % 1000) / 1000.0;
+        a[j] = (float)((double)e[j] + delta);
+        if (fabs((double)a[j] - (double)e[j]) > err) /* rounding: step back inside */
+            a[j] = nextafterf(a[j], e[j]);
+    }
+    int64_t got = sae_topk_refine_row(a, l, k, mask ? allow : NULL, err, x, w, b, d, idx, val);
+    assert_int_equal(got, want);
+    for (int64_t c = 0; c < got; c++) {
+        if (idx[c] != ridx[c] || sae_f32_bits(val[c]) != sae_f32_bits(rval[c]))
+            fail_msg("l %lld k %lld entry %lld: (%d, %.9g) against (%d, %.9g)", (long long)l,
+                     (long long)k, (long long)c, idx[c], val[c], ridx[c], rval[c]);
+    }
+    free(x), free(w), free(b), free(e), free(a), free(allow);
+    free(idx), free(ridx), free(val), free(rval);
+}
+
+static void test_refine_selects_exactly(void **state)
+{
+    (void)state;
+    uint32_t seed = 1u;
+    for (int rep = 0; rep < 40; rep++) {
+        int64_t l = 50 + rep * 37, k = 1 + rep % 12, d = 8 + rep % 5 * 23;
+        check_refine(l, k, d, 1.0, rep % 2, rep % 3 == 0, seed++);
+        check_refine(l, k, d, 0.01, rep % 2, rep % 3 == 1, seed++);
+    }
+    check_refine(2000, 8, 32, 50.0, 0, 0, 99u); /* too many candidates: whole-row fallback */
+    check_refine(700, 40, 16, 1.0, 1, 1, 98u);
+    check_refine(10, 20, 16, 1.0, 0, 0, 97u);    /* k > l */
+}
+
+static void train_topk(const sae_toy *toy, double bf16, float *w_enc, float *w_dec,
+                       double *l0)
+{
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 96.0, "n_latents", 640.0, "arch",
+                                 (double)SAE_ARCH_TOPK, "k", 6.0, "model_seed", 5.0, NULL);
+    sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
+                                 "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores", bf16,
+                                 "chunk_rows", 128.0, NULL);
+    sae_model *m = NULL;
+    sae_trainer *t = NULL;
+    assert_ok(sae_model_create(&m, mc, NULL));
+    assert_ok(sae_trainer_create(&t, m, rc, NULL));
+    sae_config_free(mc);
+    sae_config_free(rc);
+    assert_ok(sae_trainer_train_toy(t, toy, test_small_scale() ? 2 : 6));
+    assert_ok(sae_trainer_stat(t, SAE_STAT_L0, l0));
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 640));
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
+    sae_trainer_free(t);
+    sae_model_free(m);
+}
+
+static void test_trainer_same_bits_with_and_without_bf16(void **state)
+{
+    (void)state;
+    size_t count = 640 * 96;
+    float *enc[2], *dec[2];
+    double l0[2];
+    for (int i = 0; i < 2; i++) {
+        enc[i] = malloc(count * sizeof(float));
+        dec[i] = malloc(count * sizeof(float));
+        assert_true(enc[i] != NULL && dec[i] != NULL);
+    }
+    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 200.0, "d", 96.0, "fire_prob",
+                                 0.03, NULL);
+    sae_toy *toy = NULL;
+    assert_ok(sae_toy_create(&toy, tc, NULL));
+    sae_config_free(tc);
+    for (int i = 0; i < 2; i++)
+        train_topk(toy, (double)i, enc[i], dec[i], &l0[i]);
+    print_message("bfloat16 kernel %s; L0 %.2f\n", sae_bf16_available() ? "run" : "not run",
+                  l0[1]);
+    assert_close(l0[1], 6.0, 1e-9);
+    assert_memory_equal(enc[0], enc[1], count * sizeof(float));
+    assert_memory_equal(dec[0], dec[1], count * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        free(enc[i]);
+        free(dec[i]);
+    }
+    sae_toy_free(toy);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_bound_holds),
+        cmocka_unit_test(test_refine_selects_exactly),
+        cmocka_unit_test(test_trainer_same_bits_with_and_without_bf16),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
