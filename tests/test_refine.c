@@ -180,7 +180,7 @@ static void test_refine_selects_exactly(void **state)
 static void train_topk(const sae_toy *toy, double bf16, float *w_enc, float *w_dec,
                        double *l0)
 {
-    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 96.0, "n_latents", 640.0, "arch",
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 96.0, "n_latents", 768.0, "arch",
                                  (double)SAE_ARCH_TOPK, "k", 6.0, "model_seed", 5.0, NULL);
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
                                  "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores", bf16,
@@ -193,7 +193,7 @@ static void train_topk(const sae_toy *toy, double bf16, float *w_enc, float *w_d
     sae_config_free(rc);
     assert_ok(sae_trainer_train_toy(t, toy, test_small_scale() ? 2 : 6));
     assert_ok(sae_trainer_stat(t, SAE_STAT_L0, l0));
-    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 640));
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
     assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
     sae_trainer_free(t);
     sae_model_free(m);
@@ -202,7 +202,7 @@ static void train_topk(const sae_toy *toy, double bf16, float *w_enc, float *w_d
 static void test_trainer_same_bits_with_and_without_bf16(void **state)
 {
     (void)state;
-    size_t count = 640 * 96;
+    size_t count = 768 * 96;
     float *enc[2], *dec[2];
     double l0[2];
     for (int i = 0; i < 2; i++) {

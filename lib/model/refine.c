@@ -100,37 +100,88 @@ static int64_t screen(const float *row, int64_t l, const uint8_t *allow, float g
     return nc;
 }
 
+/* The whole row rescored into row, then selected. */
+static int64_t whole_row(float *row, int64_t l, int64_t k, const uint8_t *allow, const float *x,
+                         const float *w, const float *bias, int64_t d, int32_t *idx, float *val)
+{
+    int32_t cols[SAE_REFINE_CAND];
+    for (int64_t j0 = 0; j0 < l; j0 += SAE_REFINE_CAND) {
+        int64_t n = l - j0 < SAE_REFINE_CAND ? l - j0 : SAE_REFINE_CAND;
+        for (int64_t c = 0; c < n; c++)
+            cols[c] = (int32_t)(j0 + c);
+        rescore(x, w, bias, d, cols, n, row + j0);
+    }
+    return sae_topk_row(row, l, k, allow, idx, val);
+}
+
+/* The k-th and (k+1)-th largest of the k + 1 values v, and the place of the latter (the
+ * smallest; among equal ones the last in index order, which the top-k ordering drops). */
+static void last_two(const float *v, int64_t n, float *kth, float *next, int64_t *at)
+{
+    int64_t m = 0;
+    for (int64_t a = 1; a < n; a++)
+        if (v[a] <= v[m])
+            m = a;
+    float second = INFINITY;
+    for (int64_t a = 0; a < n; a++)
+        if (a != m && v[a] < second)
+            second = v[a];
+    *kth = second, *next = v[m], *at = m;
+}
+
 int64_t sae_topk_refine_row(float *row, int64_t l, int64_t k, const uint8_t *allow, double err,
                             const float *x, const float *w, const float *bias, int64_t d,
                             int32_t *idx, float *val)
 {
-    int64_t cnt = sae_topk_row(row, l, k, allow, idx, val);
     if (err == 0.0)
-        return cnt;
-    double lo = -err; /* a positive e_j needs a_j > -err */
-    if (cnt == k) {
-        float kth = val[0];
-        for (int64_t a = 1; a < cnt; a++)
-            kth = val[a] < kth ? val[a] : kth;
-        lo = fmax(lo, (double)kth - 2.0 * err); /* the k-th e is >= kth - err */
-    }
+        return sae_topk_row(row, l, k, allow, idx, val);
+    if (!(err < INFINITY) || k >= SAE_REFINE_CAND)
+        return whole_row(row, l, k, allow, x, w, bias, d, idx, val);
     int32_t cand[SAE_REFINE_CAND + 8];
     float cval[SAE_REFINE_CAND + 8];
-    /* a float g below lo: row[j] > g keeps every row[j] >= lo (and possibly a few more) */
-    float g = nextafterf((float)lo, -INFINITY);
-    if ((double)g >= lo)
-        g = nextafterf(g, -INFINITY);
-    int64_t nc = err < INFINITY ? screen(row, l, allow, g, cand, cval) : SAE_REFINE_CAND + 1;
-    if (nc > SAE_REFINE_CAND) { /* too close to call: the whole row */
-        for (int64_t j0 = 0; j0 < l; j0 += SAE_REFINE_CAND) {
-            int64_t n = l - j0 < SAE_REFINE_CAND ? l - j0 : SAE_REFINE_CAND;
-            for (int64_t c = 0; c < n; c++)
-                cand[c] = (int32_t)(j0 + c);
-            rescore(x, w, bias, d, cand, n, row + j0);
+    /* the k + 1 largest approximations: the k-th sets the bound, and when the (k+1)-th is
+     * already out of reach the top k are the only candidates */
+    int64_t cnt = sae_topk_row(row, l, k + 1, allow, cand, cval), nc;
+    double lo = -err; /* a positive e_j needs a_j > -err */
+    if (cnt == k + 1) {
+        float kth, next;
+        int64_t drop;
+        last_two(cval, cnt, &kth, &next, &drop);
+        lo = fmax(lo, (double)kth - 2.0 * err); /* the k-th e is >= kth - err */
+        if ((double)next < lo) {
+            memmove(cand + drop, cand + drop + 1, (size_t)(k - drop) * sizeof *cand);
+            nc = k;
+        } else {
+            nc = -1;
         }
-        return sae_topk_row(row, l, k, allow, idx, val);
+    } else {
+        nc = -1; /* fewer than k + 1 positive: entries in (-err, 0] may still be */
+        if (cnt == k) {
+            float kth = cval[0];
+            for (int64_t a = 1; a < cnt; a++)
+                kth = cval[a] < kth ? cval[a] : kth;
+            lo = fmax(lo, (double)kth - 2.0 * err);
+        }
+    }
+    if (nc < 0) {
+        /* a float g below lo: row[j] > g keeps every row[j] >= lo (and possibly more) */
+        float g = nextafterf((float)lo, -INFINITY);
+        if ((double)g >= lo)
+            g = nextafterf(g, -INFINITY);
+        nc = screen(row, l, allow, g, cand, cval);
+        if (nc > SAE_REFINE_CAND) /* too close to call */
+            return whole_row(row, l, k, allow, x, w, bias, d, idx, val);
     }
     rescore(x, w, bias, d, cand, nc, cval);
+    if (nc <= k) { /* the candidates are the top k, less those that are not positive */
+        cnt = 0;
+        for (int64_t c = 0; c < nc; c++)
+            if (cval[c] > 0.0f) {
+                idx[cnt] = cand[c];
+                val[cnt++] = cval[c];
+            }
+        return cnt;
+    }
     int32_t at[SAE_REFINE_CAND];
     cnt = sae_topk_row(cval, nc, k, NULL, at, val); /* candidates ascend, so ties keep order */
     for (int64_t a = 0; a < cnt; a++)
