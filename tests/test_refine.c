@@ -3,7 +3,9 @@
  *   for the float BLAS product, over rows of very different scales;
  * - sae_topk_refine_row selects exactly what sae_topk_row selects on the exact scores, for
  *   approximations pushed to the edges of the bound, ties, masks and the whole-row fallback;
- * - a TopK trainer gives the same bits with bf16_scores on and off, with AuxK. */
+ * - TopK, BatchTopK and Matryoshka trainers (with AuxK, and with heavily tied encoder rows)
+ *   give the same bits with bf16_scores on and off, and with the BatchTopK upper-bound heap
+ *   shrunk so that every step takes the exact fallback (lib/train/select.c). */
 #include "test_util.h"
 
 #include "core/core.h"
@@ -12,6 +14,7 @@
 #include "linalg/linalg.h"
 #include "model/refine.h"
 #include "model/sparse.h"
+#include "train/trainer_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -177,21 +180,43 @@ static void test_refine_selects_exactly(void **state)
     check_refine(10, 20, 16, 1.0, 0, 0, 97u);    /* k > l */
 }
 
-static void train_topk(const sae_toy *toy, double bf16, float *w_enc, float *w_dec,
-                       double *l0)
+/* A few steps of a TopK-family trainer with AuxK; tie_rows > 0 first makes that many
+ * encoder rows copies of row 0 (heavy ties at the batch cut). mode 0: float scores, 1:
+ * bf16_scores on, 2: bf16_scores on and, after the first step, an upper-bound heap of only
+ * K entries, which can never certify the batch cut (every later step takes the fallback). */
+static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie_rows,
+                         float *w_enc, float *w_dec, double *l0)
 {
     sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 96.0, "n_latents", 768.0, "arch",
-                                 (double)SAE_ARCH_TOPK, "k", 6.0, "model_seed", 5.0, NULL);
+                                 (double)arch, "k", 6.0, "model_seed", 5.0, NULL);
+    if (arch == SAE_ARCH_MATRYOSHKA) {
+        int64_t widths[2] = {192, 768};
+        assert_ok(sae_config_set_i64_array(mc, SAE_MODEL_MATRYOSHKA_WIDTHS, widths, 2));
+    }
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
-                                 "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores", bf16,
+                                 "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores",
+                                 mode > 0 ? 1.0 : 0.0,
                                  "chunk_rows", 128.0, NULL);
     sae_model *m = NULL;
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
+    if (tie_rows > 0) { /* W_enc is d_in x n_latents: latent j is column j */
+        assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
+        for (int64_t i = 0; i < 96; i++)
+            for (int64_t j = 1; j < tie_rows; j++)
+                w_enc[i * 768 + j] = w_enc[i * 768];
+        assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
+    }
     assert_ok(sae_trainer_create(&t, m, rc, NULL));
     sae_config_free(mc);
     sae_config_free(rc);
-    assert_ok(sae_trainer_train_toy(t, toy, test_small_scale() ? 2 : 6));
+    int64_t steps = test_small_scale() ? 3 : 6;
+    assert_ok(sae_trainer_train_toy(t, toy, 1));
+    if (mode == 2 && sae_arch_is_batch(arch)) {
+        assert_true(t->ws.heap_hi.cap > t->ws.heap.cap);
+        t->ws.heap_hi.cap = t->ws.heap.cap;
+    }
+    assert_ok(sae_trainer_train_toy(t, toy, steps - 1));
     assert_ok(sae_trainer_stat(t, SAE_STAT_L0, l0));
     assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
     assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
@@ -203,9 +228,9 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
 {
     (void)state;
     size_t count = 768 * 96;
-    float *enc[2], *dec[2];
-    double l0[2];
-    for (int i = 0; i < 2; i++) {
+    float *enc[3], *dec[3];
+    double l0[3];
+    for (int i = 0; i < 3; i++) {
         enc[i] = malloc(count * sizeof(float));
         dec[i] = malloc(count * sizeof(float));
         assert_true(enc[i] != NULL && dec[i] != NULL);
@@ -215,14 +240,24 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
     sae_toy *toy = NULL;
     assert_ok(sae_toy_create(&toy, tc, NULL));
     sae_config_free(tc);
-    for (int i = 0; i < 2; i++)
-        train_topk(toy, (double)i, enc[i], dec[i], &l0[i]);
-    print_message("bfloat16 kernel %s; L0 %.2f\n", sae_bf16_available() ? "run" : "not run",
-                  l0[1]);
-    assert_close(l0[1], 6.0, 1e-9);
-    assert_memory_equal(enc[0], enc[1], count * sizeof(float));
-    assert_memory_equal(dec[0], dec[1], count * sizeof(float));
-    for (int i = 0; i < 2; i++) {
+    const struct {
+        int64_t arch, ties;
+    } runs[] = {{SAE_ARCH_TOPK, 0},   {SAE_ARCH_BATCHTOPK, 0},  {SAE_ARCH_MATRYOSHKA, 0},
+                {SAE_ARCH_TOPK, 300}, {SAE_ARCH_BATCHTOPK, 768}};
+    print_message("bfloat16 kernel %s\n", sae_bf16_available() ? "run" : "not run");
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        for (int i = 0; i < 3; i++) {
+            train_sparse(toy, runs[r].arch, i, runs[r].ties, enc[i], dec[i], &l0[i]);
+            if (memcmp(enc[0], enc[i], count * sizeof(float)) != 0 ||
+                memcmp(dec[0], dec[i], count * sizeof(float)) != 0)
+                fail_msg("arch %lld, %lld tied rows: mode %d differs from float scores",
+                         (long long)runs[r].arch, (long long)runs[r].ties, i);
+        }
+        print_message("arch %lld, %lld tied rows: L0 %.2f\n", (long long)runs[r].arch,
+                      (long long)runs[r].ties, l0[1]);
+        assert_true(l0[1] > 0.0 && l0[1] <= 6.0 + 1e-9);
+    }
+    for (int i = 0; i < 3; i++) {
         free(enc[i]);
         free(dec[i]);
     }

@@ -39,24 +39,25 @@ void sae_score_scales(const float *w, const float *b, int64_t l, int64_t d, doub
     *wmax = wm, *bmax = bm;
 }
 
-/* out[c] = e_j for the candidates j = cand[c]. */
+#define COL(c) (cand != NULL ? (int64_t)cand[c] : (c))
+
 SAE_LANES_CLONES
-static void rescore(const float *x, const float *w, const float *bias, int64_t d,
-                    const int32_t *cand, int64_t n, float *out)
+void sae_scores_exact(const float *x, const float *w, const float *bias, int64_t d,
+                      const int32_t *cand, int64_t n, float *out)
 {
     int64_t c = 0;
 #if SAE_HAVE_V8
     for (; c + 4 <= n; c += 4) {
         const float *rows[4];
-        for (int q = 0; q < 4; q++)
-            rows[q] = w + (int64_t)cand[c + q] * d;
+        for (int64_t q = 0; q < 4; q++)
+            rows[q] = w + COL(c + q) * d;
         sae_dotf4_lanes(x, rows, d, out + c);
     }
 #endif
     for (; c < n; c++)
-        out[c] = sae_dotf_lanes(x, w + (int64_t)cand[c] * d, d);
+        out[c] = sae_dotf_lanes(x, w + COL(c) * d, d);
     for (c = 0; c < n; c++)
-        out[c] += bias[cand[c]];
+        out[c] += bias[COL(c)];
 }
 
 /* Indices of the allowed row[j] > g into cand, in order; stops once more than
@@ -104,13 +105,7 @@ static int64_t screen(const float *row, int64_t l, const uint8_t *allow, float g
 static int64_t whole_row(float *row, int64_t l, int64_t k, const uint8_t *allow, const float *x,
                          const float *w, const float *bias, int64_t d, int32_t *idx, float *val)
 {
-    int32_t cols[SAE_REFINE_CAND];
-    for (int64_t j0 = 0; j0 < l; j0 += SAE_REFINE_CAND) {
-        int64_t n = l - j0 < SAE_REFINE_CAND ? l - j0 : SAE_REFINE_CAND;
-        for (int64_t c = 0; c < n; c++)
-            cols[c] = (int32_t)(j0 + c);
-        rescore(x, w, bias, d, cols, n, row + j0);
-    }
+    sae_scores_exact(x, w, bias, d, NULL, l, row);
     return sae_topk_row(row, l, k, allow, idx, val);
 }
 
@@ -172,7 +167,7 @@ int64_t sae_topk_refine_row(float *row, int64_t l, int64_t k, const uint8_t *all
         if (nc > SAE_REFINE_CAND) /* too close to call */
             return whole_row(row, l, k, allow, x, w, bias, d, idx, val);
     }
-    rescore(x, w, bias, d, cand, nc, cval);
+    sae_scores_exact(x, w, bias, d, cand, nc, cval);
     if (nc <= k) { /* the candidates are the top k, less those that are not positive */
         cnt = 0;
         for (int64_t c = 0; c < nc; c++)

@@ -12,6 +12,10 @@
  * kernel (bf16 = 1). INFINITY when no useful bound holds (then every row is rescored). */
 double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax);
 
+/* out[c] = e_j (the exact score) for the columns j = cand[c], c < n; cand NULL: j = c. */
+void sae_scores_exact(const float *x, const float *w, const float *bias, int64_t d,
+                      const int32_t *cand, int64_t n, float *out);
+
 /* The largest row norm of w (l x d) and the largest |b_j|: the inputs of sae_score_err. */
 void sae_score_scales(const float *w, const float *b, int64_t l, int64_t d, double *wmax,
                       double *bmax);

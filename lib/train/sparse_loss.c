@@ -9,10 +9,8 @@
  *          ehat = sum over the aux_k largest positive pre-activations of dead latents. */
 #include "train/trainer_internal.h"
 
-#include "linalg/bf16.h"
 #include "linalg/linalg.h"
 #include "model/forward.h"
-#include "model/refine.h"
 #include "model/parallel.h"
 #include "linalg/lanes.h"
 #include "train/regularisers.h"
@@ -25,121 +23,6 @@ static inline int64_t group_of(const sae_model *m, int32_t j)
     while (j >= m->widths[g])
         g++;
     return g;
-}
-
-/* Move per-row slots (stride `stride`, counts in row_ptr[r+1]) into compressed rows. */
-static void compact_codes(sae_codes *c, int64_t n, int64_t stride)
-{
-    c->row_ptr[0] = 0;
-    for (int64_t r = 0; r < n; r++) {
-        int64_t cnt = c->row_ptr[r + 1], at = c->row_ptr[r];
-        if (at != r * stride) {
-            memmove(c->idx + at, c->idx + r * stride, (size_t)cnt * sizeof *c->idx);
-            memmove(c->val + at, c->val + r * stride, (size_t)cnt * sizeof *c->val);
-        }
-        c->row_ptr[r + 1] = at + cnt;
-    }
-}
-
-/* TopK: the largest row norm and bias of the encoder (for sae_score_err), and the packed
- * bfloat16 encoder when that path is on. */
-static void topk_prepare(sae_trainer *t, int nt, double *wmax, double *bmax)
-{
-    const sae_model *m = t->model;
-    int64_t d = m->d, l = m->n_latents;
-    sae_score_scales(m->w_enc_t, m->b_enc, l, d, wmax, bmax);
-    if (t->ws.bf_enc != NULL) {
-        int64_t panels = sae_bf16_panel_rows(l, SAE_BF16_NR) / SAE_BF16_NR, np = sae_bf16_pairs(d);
-        SAE_FOR_THREADS(nt, q, panels,
-                        sae_bf16_pack_cols(m->w_enc_t + q * SAE_BF16_NR * d,
-                                           SAE_MIN(SAE_BF16_NR, l - q * SAE_BF16_NR), d, d,
-                                           t->ws.bf_enc + q * SAE_BF16_NR * np));
-    }
-}
-
-/* Scores of one block of nc centred rows into w->pre: bfloat16 (approximate) when packed
- * buffers exist, else the float product. */
-static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
-{
-    const sae_model *m = t->model;
-    sae_train_ws *w = &t->ws;
-    if (w->bf_enc == NULL)
-        return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
-    sae_bf16_pack_rows(w->xc, nc, m->d, m->d, w->bf_rows);
-    sae_bf16_scores(nt, w->bf_rows, nc, w->bf_enc, m->n_latents, m->d, m->b_enc, w->pre,
-                    m->n_latents);
-    return SAE_OK;
-}
-
-/* Exact top-k (allowed latents) of row r of the block into codes slot `at`. */
-static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint8_t *allow,
-                          double err, int32_t *idx, float *val)
-{
-    const sae_model *m = t->model;
-    int64_t d = m->d, l = m->n_latents;
-    return sae_topk_refine_row(t->ws.pre + r * l, l, k, allow, err, t->ws.xc + r * d, m->w_enc_t,
-                               m->b_enc, d, idx, val);
-}
-
-/* Encoder product block by block; per-row TopK (exact selection from approximate scores),
- * the batch heap, and AuxK candidates. */
-static int32_t select_codes(sae_trainer *t, int64_t n, int use_aux)
-{
-    const sae_model *m = t->model;
-    sae_train_ws *w = &t->ws;
-    int64_t d = m->d, l = m->n_latents, k = m->k, ka = t->aux_k;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    int batch = sae_arch_is_batch(m->arch), topk = m->arch == SAE_ARCH_TOPK;
-    int bf16 = w->bf_enc != NULL;
-    double wmax = 0.0, bmax = 0.0;
-    if (batch)
-        sae_batch_heap_reset(&w->heap, n * k);
-    if (topk)
-        topk_prepare(t, nt, &wmax, &bmax);
-    for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
-        int64_t nc = SAE_MIN(w->chunk, n - r0);
-        double since = sae_train_now();
-        sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
-        int32_t st = block_scores(t, nt, nc);
-        if (st != SAE_OK)
-            return st;
-        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
-        if (topk) {
-            SAE_PARALLEL_FOR(nt)
-            for (int64_t r = 0; r < nc; r++) {
-                double err = sae_score_err(bf16, d, sae_norm_f64(w->xc + r * d, d), wmax, bmax);
-                int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
-                w->codes.row_ptr[r0 + r + 1] =
-                    refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
-                if (use_aux)
-                    w->aux.row_ptr[r0 + r + 1] =
-                        refine_row(t, r, ka, w->dead, err, w->aux.idx + ata, w->aux.val + ata);
-            }
-        } else {
-            sae_batch_heap_offer_rows(&w->heap, w->pre, nc, l, r0);
-        }
-        if (use_aux && !topk) {
-            SAE_PARALLEL_FOR(nt)
-            for (int64_t r = 0; r < nc; r++) {
-                int64_t at = (r0 + r) * ka;
-                w->aux.row_ptr[r0 + r + 1] =
-                    sae_topk_row(w->pre + r * l, l, ka, w->dead, w->aux.idx + at, w->aux.val + at);
-            }
-        }
-        sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
-    }
-    double since = sae_train_now();
-    if (batch) {
-        w->batch_min = sae_batch_heap_min(&w->heap);
-        sae_batch_heap_to_codes(&w->heap, n, l, &w->codes);
-    } else {
-        w->batch_min = 0.0;
-        compact_codes(&w->codes, n, k);
-    }
-    if (use_aux)
-        compact_codes(&w->aux, n, ka);
-    sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
-    return SAE_OK;
 }
 
 #if SAE_HAVE_V8
@@ -528,7 +411,7 @@ int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n)
         n_dead += w->dead[j];
     }
     int use_aux = t->o.aux_coef > 0.0 && n_dead > 0;
-    int32_t st = select_codes(t, n, use_aux);
+    int32_t st = sae_train_select_codes(t, n, use_aux);
     if (st != SAE_OK)
         return st;
     double since = sae_train_now();

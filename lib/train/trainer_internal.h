@@ -15,6 +15,9 @@
 /* A ReLU block whose codes have at most 1/sparse_div non-zeros (default below) is decoded
  * and differentiated on (index, value) codes instead of with three more dense products. */
 #define SAE_SPARSE_BLOCK_DIV 16
+/* The BatchTopK upper-bound heap keeps this many times K entries: enough for the
+ * candidates within the bounds' margin of the cut (lib/train/select.c). */
+#define SAE_BATCH_HI_MULT 16
 
 /* Options read once from the configuration at creation. */
 typedef struct sae_train_opts {
@@ -68,8 +71,10 @@ typedef struct sae_train_ws {
     float *ga;             /* cap x d: dLoss/d(aux reconstruction) */
     float *ortho_work, *lowact_work;
     float *dvec;           /* d */
-    uint32_t *bf_rows, *bf_enc; /* TopK with bf16_scores on an AVX512-BF16 CPU: packed
-                                   bfloat16 centred rows of one block and encoder rows */
+    uint32_t *bf_rows, *bf_enc; /* bf16_scores on an AVX512-BF16 CPU: packed bfloat16
+                                   centred rows of one block and encoder rows */
+    sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
+    float *pre_lo;          /* BatchTopK family, chunk x L: lower bounds of one block */
 } sae_train_ws;
 
 struct sae_trainer {
@@ -117,6 +122,9 @@ void sae_train_ws_free(sae_trainer *t);
 int32_t sae_train_loss_grad(sae_trainer *t, int64_t n);
 int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n);
 int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n);
+/* TopK family: the encoder product and the exact codes of ws.x[0..n) (ws.codes, and the
+ * AuxK codes ws.aux when use_aux; ws.batch_min). lib/train/select.c. */
+int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux);
 /* One full step on ws.x[0..n): loss/grad, checks, clipping, Adam, constraints. */
 int32_t sae_train_step_rows(sae_trainer *t, int64_t n);
 /* Schedules at optimiser step `step` (0-based). */

@@ -16,7 +16,8 @@ void sae_train_ws_free(sae_trainer *t)
                     w->codes.idx, w->codes.val, w->gval, w->ent, w->col_ptr, w->erow,
                     w->heap.val, w->heap.pos, w->aux.row_ptr, w->aux.idx, w->aux.val,
                     w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
-                    w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc};
+                    w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc, w->heap_hi.val,
+                    w->heap_hi.pos, w->pre_lo};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sae_free(al, bufs[i]);
     memset(w, 0, sizeof *w);
@@ -80,11 +81,17 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
         w->heap.val = get(a, SAE_BATCH_ROOM(nnz), sizeof(float));
         w->heap.pos = get(a, SAE_BATCH_ROOM(nnz), sizeof(int64_t));
         w->heap.cap = nnz;
+        /* upper bounds (lib/train/select.c) and the lower bounds of one block */
+        int64_t hi = SAE_BATCH_HI_MULT * nnz;
+        w->heap_hi.val = get(a, SAE_BATCH_ROOM(hi), sizeof(float));
+        w->heap_hi.pos = get(a, SAE_BATCH_ROOM(hi), sizeof(int64_t));
+        w->heap_hi.cap = hi;
+        w->pre_lo = get(a, chunk * l, sizeof(float));
     }
     /* small products: the float product is already cheap, and the wider bfloat16 margin
      * means more candidates to rescore (tiny, d 32 x 128 latents: 25 % slower) */
     int bf16_pays = d >= 64 && d * l >= (INT64_C(1) << 16);
-    if (m->arch == SAE_ARCH_TOPK && t->o.bf16 && bf16_pays && sae_bf16_available()) {
+    if (t->o.bf16 && bf16_pays && sae_bf16_available()) {
         int64_t np = sae_bf16_pairs(d);
         w->bf_rows = get(a, sae_bf16_panel_rows(chunk, SAE_BF16_MR) * np, 4);
         w->bf_enc = get(a, sae_bf16_panel_rows(l, SAE_BF16_NR) * np, 4);

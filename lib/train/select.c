@@ -1,0 +1,214 @@
+/* Codes of a TopK-family step: the encoder product block by block, then the exact
+ * selection on the scores e = fl(sae_dotf_lanes(x_c, W_enc,j) + b_enc,j) from the
+ * approximate product (float BLAS, or bfloat16 where it pays), so the codes do not depend
+ * on which product ran (docs/training.md, "Exact selection from approximate scores").
+ *  - TopK: per row, lib/model/refine.c.
+ *  - BatchTopK / Matryoshka: two batch heaps take the upper and the lower bounds of every
+ *    approximate score. The K-th largest lower bound t is at most the K-th largest exact
+ *    score, so the exact top K lie among the entries whose upper bound reaches t; the upper
+ *    heap takes only bounds above the lower heap's floor (which only rises towards t), and
+ *    when it kept all of those (it is not full, or its smallest kept bound is below t) they
+ *    are rescored and the K best taken; otherwise every score of the batch is computed
+ *    exactly.
+ *  - AuxK: per row on the dead latents, as TopK. */
+#include "train/trainer_internal.h"
+
+#include "linalg/bf16.h"
+#include "linalg/linalg.h"
+#include "model/forward.h"
+#include "model/parallel.h"
+#include "model/refine.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Move per-row slots (stride `stride`, counts in row_ptr[r+1]) into compressed rows. */
+static void compact_codes(sae_codes *c, int64_t n, int64_t stride)
+{
+    c->row_ptr[0] = 0;
+    for (int64_t r = 0; r < n; r++) {
+        int64_t cnt = c->row_ptr[r + 1], at = c->row_ptr[r];
+        if (at != r * stride) {
+            memmove(c->idx + at, c->idx + r * stride, (size_t)cnt * sizeof *c->idx);
+            memmove(c->val + at, c->val + r * stride, (size_t)cnt * sizeof *c->val);
+        }
+        c->row_ptr[r + 1] = at + cnt;
+    }
+}
+
+/* The largest row norm and bias of the encoder (for sae_score_err), and the packed
+ * bfloat16 encoder when that path is on. */
+static void prepare(sae_trainer *t, int nt, double *wmax, double *bmax)
+{
+    const sae_model *m = t->model;
+    int64_t d = m->d, l = m->n_latents;
+    sae_score_scales(m->w_enc_t, m->b_enc, l, d, wmax, bmax);
+    if (t->ws.bf_enc != NULL) {
+        int64_t panels = sae_bf16_panel_rows(l, SAE_BF16_NR) / SAE_BF16_NR, np = sae_bf16_pairs(d);
+        SAE_FOR_THREADS(nt, q, panels,
+                        sae_bf16_pack_cols(m->w_enc_t + q * SAE_BF16_NR * d,
+                                           SAE_MIN(SAE_BF16_NR, l - q * SAE_BF16_NR), d, d,
+                                           t->ws.bf_enc + q * SAE_BF16_NR * np));
+    }
+}
+
+/* Scores of one block of nc centred rows into w->pre: bfloat16 (approximate) when packed
+ * buffers exist, else the float product. */
+static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    if (w->bf_enc == NULL)
+        return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
+    sae_bf16_pack_rows(w->xc, nc, m->d, m->d, w->bf_rows);
+    sae_bf16_scores(nt, w->bf_rows, nc, w->bf_enc, m->n_latents, m->d, m->b_enc, w->pre,
+                    m->n_latents);
+    return SAE_OK;
+}
+
+/* Exact top-k (allowed latents) of row r of the block. */
+static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint8_t *allow,
+                          double err, int32_t *idx, float *val)
+{
+    const sae_model *m = t->model;
+    int64_t d = m->d, l = m->n_latents;
+    return sae_topk_refine_row(t->ws.pre + r * l, l, k, allow, err, t->ws.xc + r * d, m->w_enc_t,
+                               m->b_enc, d, idx, val);
+}
+
+/* Row r of the block as bounds: w->pre_lo = a - c, w->pre = a + c with c >= 2 err, so one
+ * float rounding each still leaves them outside [e - err, e + err] (the slack covers it:
+ * docs/training.md). A row without a finite bound is computed exactly instead. */
+static void row_bounds(sae_trainer *t, int64_t r, double err)
+{
+    const sae_model *m = t->model;
+    int64_t l = m->n_latents;
+    float *hi = t->ws.pre + r * l, *lo = t->ws.pre_lo + r * l;
+    if (!(err < INFINITY)) {
+        sae_scores_exact(t->ws.xc + r * m->d, m->w_enc_t, m->b_enc, m->d, NULL, l, hi);
+        memcpy(lo, hi, (size_t)l * sizeof(float));
+        return;
+    }
+    float c = nextafterf((float)(2.0 * err), INFINITY);
+    for (int64_t j = 0; j < l; j++) {
+        lo[j] = hi[j] - c;
+        hi[j] = hi[j] + c;
+    }
+}
+
+/* Every score of the batch exactly, into the heap (the fallback of the batch selection). */
+static void batch_exact(sae_trainer *t, int64_t n)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d, l = m->n_latents;
+    sae_batch_heap_reset(&w->heap, w->heap.cap);
+    for (int64_t r = 0; r < n; r++) {
+        sae_fwd_center(m, w->x + r * d, 1, d, w->xc);
+        sae_scores_exact(w->xc, m->w_enc_t, m->b_enc, d, NULL, l, w->pre);
+        sae_batch_heap_offer_row(&w->heap, w->pre, l, r);
+    }
+}
+
+/* The exact batch top K from the two heaps of bounds (w->heap: lower, w->heap_hi: upper);
+ * leaves the selection in w->heap. Returns 0 when the upper heap could not certify it. */
+static int batch_refine(sae_trainer *t)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d, l = m->n_latents;
+    float tl = sae_batch_heap_min(&w->heap); /* compacts to the K best lower bounds */
+    if (w->heap.n < w->heap.cap)
+        tl = 0.0f; /* fewer than K positive lower bounds: any positive score may be in */
+    float hmin = sae_batch_heap_min(&w->heap_hi);
+    if (w->heap_hi.n == w->heap_hi.cap && !(hmin < tl))
+        return 0; /* an upper bound >= t may have been dropped */
+    /* the candidates, in position order, rescored in place (a write never passes the
+     * read), a row centred once and its columns rescored in groups */
+    sae_batch_heap *hh = &w->heap_hi;
+    int32_t cols[64];
+    int64_t nc = 0, row = -1, ng = 0;
+    for (int64_t e = 0; e <= hh->n; e++) {
+        int keep = e < hh->n && hh->val[e] >= tl;
+        int64_t r = keep ? hh->pos[e] / l : -1;
+        if (ng > 0 && (r != row || ng == 64 || e == hh->n)) {
+            sae_scores_exact(w->xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + nc - ng);
+            ng = 0;
+        }
+        if (!keep)
+            continue;
+        if (r != row) {
+            sae_fwd_center(m, w->x + r * d, 1, d, w->xc);
+            row = r;
+        }
+        cols[ng++] = (int32_t)(hh->pos[e] - r * l);
+        hh->pos[nc++] = hh->pos[e];
+    }
+    /* the K best as one row of candidates: positions there follow the batch positions */
+    sae_batch_heap_reset(&w->heap, w->heap.cap);
+    sae_batch_heap_offer_row(&w->heap, hh->val, nc, 0);
+    sae_batch_heap_min(&w->heap);
+    for (int64_t e = 0; e < w->heap.n; e++)
+        w->heap.pos[e] = hh->pos[w->heap.pos[e]];
+    return 1;
+}
+
+int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d, l = m->n_latents, k = m->k, ka = t->aux_k;
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int batch = sae_arch_is_batch(m->arch), bf16 = w->bf_enc != NULL;
+    double wmax, bmax;
+    if (batch) {
+        sae_batch_heap_reset(&w->heap, n * k);
+        sae_batch_heap_reset(&w->heap_hi, w->heap_hi.cap);
+    }
+    prepare(t, nt, &wmax, &bmax);
+    for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
+        int64_t nc = SAE_MIN(w->chunk, n - r0);
+        double since = sae_train_now();
+        sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
+        int32_t st = block_scores(t, nt, nc);
+        if (st != SAE_OK)
+            return st;
+        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+        SAE_PARALLEL_FOR(nt)
+        for (int64_t r = 0; r < nc; r++) {
+            double err = sae_score_err(bf16, d, sae_norm_f64(w->xc + r * d, d), wmax, bmax);
+            int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
+            if (use_aux) /* before the batch bounds overwrite the row */
+                w->aux.row_ptr[r0 + r + 1] =
+                    refine_row(t, r, ka, w->dead, err, w->aux.idx + ata, w->aux.val + ata);
+            if (batch)
+                row_bounds(t, r, err);
+            else
+                w->codes.row_ptr[r0 + r + 1] =
+                    refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
+        }
+        if (batch) {
+            sae_batch_heap_offer_rows(&w->heap, w->pre_lo, nc, l, r0);
+            /* the lower heap's floor never exceeds the final cut t: an upper bound at or
+             * below the float under it is beaten by K exact scores (strictly, e < upper) */
+            float below = nextafterf(w->heap.floor, -INFINITY);
+            w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, below);
+            sae_batch_heap_offer_rows(&w->heap_hi, w->pre, nc, l, r0);
+        }
+        sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+    }
+    double since = sae_train_now();
+    if (batch) {
+        if (!batch_refine(t))
+            batch_exact(t, n);
+        w->batch_min = sae_batch_heap_min(&w->heap);
+        sae_batch_heap_to_codes(&w->heap, n, l, &w->codes);
+    } else {
+        w->batch_min = 0.0;
+        compact_codes(&w->codes, n, k);
+    }
+    if (use_aux)
+        compact_codes(&w->aux, n, ka);
+    sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+    return SAE_OK;
+}
