@@ -69,8 +69,8 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
     float *x = malloc((size_t)(n * d) * sizeof *x), *w = malloc((size_t)(l * d) * sizeof *w);
     float *b = malloc((size_t)l * sizeof *b), *a = malloc((size_t)(n * l) * sizeof *a);
     float *e = malloc((size_t)(n * l) * sizeof *e);
-    uint32_t *pa = malloc((size_t)(sae_bf16_panel_rows(n, SAE_BF16_MR) * sae_bf16_pairs(d)) * 4);
-    uint32_t *pb = malloc((size_t)(sae_bf16_panel_rows(l, SAE_BF16_NR) * sae_bf16_pairs(d)) * 4);
+    uint32_t *pa = malloc((size_t)sae_bf16_rows_words(n, d) * 4);
+    uint32_t *pb = malloc((size_t)sae_bf16_cols_words(l, d) * 4);
     assert_true(x && w && b && a && e && pa && pb);
     fill_rows(x, n, d, 11u);
     fill_rows(w, l, d, 12u);
@@ -109,12 +109,19 @@ static void test_error_bound_holds(void **state)
     check_bound(0, 40, 77, 96);
     check_bound(0, 13, 64, 257);
     if (!sae_bf16_available()) {
-        print_message("no AVX512-BF16 here: the bfloat16 kernel is not run\n");
+        print_message("no AVX512-BF16 here: the bfloat16 kernels are not run\n");
         return;
     }
-    check_bound(1, 40, 77, 96);
-    check_bound(1, 13, 64, 257); /* odd d: a zero half pair */
-    check_bound(1, 25, 33, 768);
+    /* the best kernel (AMX where there is one), then VDPBF16PS */
+    for (int kernel = SAE_BF16_AMX; kernel >= SAE_BF16_AVX512; kernel--) {
+        sae_bf16_use_kernel(kernel);
+        print_message("kernel %s\n", sae_bf16_kernel() == SAE_BF16_AMX ? "AMX" : "AVX512-BF16");
+        check_bound(1, 40, 77, 96);
+        check_bound(1, 13, 64, 257); /* odd d: a zero half pair, padding to whole tiles */
+        check_bound(1, 25, 33, 768);
+        check_bound(1, 70, 100, 40); /* fewer pairs than one tile row */
+    }
+    sae_bf16_use_kernel(SAE_BF16_AMX);
 }
 
 /* Approximations at the edges of the bound: a_j = e_j + delta_j with |delta_j| <= err,
@@ -183,7 +190,8 @@ static void test_refine_selects_exactly(void **state)
 /* A few steps of a TopK-family trainer with AuxK; tie_rows > 0 first makes that many
  * encoder rows copies of row 0 (heavy ties at the batch cut). mode 0: float scores, 1:
  * bf16_scores on, 2: bf16_scores on and, after the first step, an upper-bound heap of only
- * K entries, which can never certify the batch cut (every later step takes the fallback). */
+ * K entries, which can never certify the batch cut (every later step takes the fallback),
+ * 3: bf16_scores on with the VDPBF16PS kernel even where AMX runs. */
 static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie_rows,
                          float *w_enc, float *w_dec, double *l0)
 {
@@ -207,6 +215,7 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
                 w_enc[i * 768 + j] = w_enc[i * 768];
         assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
     }
+    sae_bf16_use_kernel(mode == 3 ? SAE_BF16_AVX512 : SAE_BF16_AMX);
     assert_ok(sae_trainer_create(&t, m, rc, NULL));
     sae_config_free(mc);
     sae_config_free(rc);
@@ -222,15 +231,16 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
     assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
     sae_trainer_free(t);
     sae_model_free(m);
+    sae_bf16_use_kernel(SAE_BF16_AMX);
 }
 
 static void test_trainer_same_bits_with_and_without_bf16(void **state)
 {
     (void)state;
     size_t count = 768 * 96;
-    float *enc[3], *dec[3];
-    double l0[3];
-    for (int i = 0; i < 3; i++) {
+    float *enc[4], *dec[4];
+    double l0[4];
+    for (int i = 0; i < 4; i++) {
         enc[i] = malloc(count * sizeof(float));
         dec[i] = malloc(count * sizeof(float));
         assert_true(enc[i] != NULL && dec[i] != NULL);
@@ -244,9 +254,11 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
         int64_t arch, ties;
     } runs[] = {{SAE_ARCH_TOPK, 0},   {SAE_ARCH_BATCHTOPK, 0},  {SAE_ARCH_MATRYOSHKA, 0},
                 {SAE_ARCH_TOPK, 300}, {SAE_ARCH_BATCHTOPK, 768}};
-    print_message("bfloat16 kernel %s\n", sae_bf16_available() ? "run" : "not run");
+    print_message("bfloat16 kernel: %s\n", sae_bf16_kernel() == SAE_BF16_AMX      ? "AMX"
+                                            : sae_bf16_kernel() == SAE_BF16_AVX512 ? "AVX512-BF16"
+                                                                                   : "none");
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
             train_sparse(toy, runs[r].arch, i, runs[r].ties, enc[i], dec[i], &l0[i]);
             if (memcmp(enc[0], enc[i], count * sizeof(float)) != 0 ||
                 memcmp(dec[0], dec[i], count * sizeof(float)) != 0)
@@ -257,7 +269,7 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
                       (long long)runs[r].ties, l0[1]);
         assert_true(l0[1] > 0.0 && l0[1] <= 6.0 + 1e-9);
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         free(enc[i]);
         free(dec[i]);
     }

@@ -167,7 +167,7 @@ int main(int argc, char **argv)
     shape custom = {"custom", 0, 0, 0};
     int threads = 0;
     double min_time = 0.5;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* options all take a value */
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--config") && value)
             config = value;
@@ -186,7 +186,6 @@ int main(int argc, char **argv)
                             "[--threads T] [--min-time S]\n", argv[0]);
             return 2;
         }
-        i++;
     }
     print_blas_info(threads);
     if (custom.n && custom.d && custom.latents) {

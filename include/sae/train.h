@@ -48,9 +48,10 @@ typedef enum sae_trainer_param {
     SAE_TRAINER_CHUNK_ROWS = 3023,      /**< "chunk_rows": rows per dense block inside a step
                                              (bounds the n x n_latents scratch) */
     SAE_TRAINER_SEED = 3024,            /**< "trainer_seed": seeds resampling choices */
-    SAE_TRAINER_BF16_SCORES = 3025      /**< "bf16_scores": TopK encoder scores first in bfloat16
-                                             where the CPU has AVX512-BF16, then the candidates
-                                             rescored in float (same codes either way) */
+    SAE_TRAINER_BF16_SCORES = 3025      /**< "bf16_scores": TopK-family encoder scores first in
+                                             bfloat16 where the CPU has AMX-BF16 or AVX512-BF16,
+                                             then the candidates rescored in float (same codes
+                                             either way) */
 } sae_trainer_param;
 
 /** Values of "lr_schedule" (pinned). */

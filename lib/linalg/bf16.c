@@ -1,8 +1,11 @@
-/* Approximate scores C = A B^T in bfloat16 with float accumulation (AVX512-BF16's
- * VDPBF16PS), for selections that are then made exact by rescoring their candidates in
- * float (lib/model/refine.c). The kernel computes each element as the same fixed sequence of
- * pair products whatever the blocking or thread count, so its output is reproducible; it
- * is only used on CPUs that report avx512bf16. */
+/* Approximate scores C = A B^T in bfloat16 with float accumulation, for selections that
+ * are then made exact by rescoring their candidates in float (lib/model/refine.c). Two
+ * kernels: AMX tiles (TDPBF16PS, 16 x 16 x 32 per instruction) where the CPU has AMX-BF16
+ * and Linux grants the tile state, else AVX512-BF16's VDPBF16PS. Either computes each
+ * element as the same fixed sequence of pair products whatever the blocking or thread
+ * count, so its output is reproducible on one CPU; which kernel ran never changes a
+ * selection (the rescoring makes it exact). */
+#define _DEFAULT_SOURCE /* syscall(2) for the AMX permission */
 #include "linalg/bf16.h"
 
 #include "core/core.h"
@@ -11,6 +14,8 @@
 
 #define MR SAE_BF16_MR
 #define NR SAE_BF16_NR
+#define KP 16 /* pairs per AMX tile row: the pair count is padded to a multiple */
+#define AMX_MB 32 /* rows per AMX block (two A tiles) */
 
 /* Round a finite float to the nearest bfloat16, ties to even (the upper 16 bits). */
 static inline uint32_t to_bf16(float v)
@@ -21,12 +26,12 @@ static inline uint32_t to_bf16(float v)
 
 static inline uint32_t pair(const float *row, int64_t k, int64_t p)
 {
-    uint32_t lo = to_bf16(row[2 * p]);
+    uint32_t lo = 2 * p < k ? to_bf16(row[2 * p]) : 0u;
     uint32_t hi = 2 * p + 1 < k ? to_bf16(row[2 * p + 1]) : 0u;
     return lo | hi << 16;
 }
 
-int64_t sae_bf16_pairs(int64_t k) { return (k + 1) / 2; }
+int64_t sae_bf16_pairs(int64_t k) { return ((k + 1) / 2 + KP - 1) / KP * KP; }
 
 int64_t sae_bf16_panel_rows(int64_t n, int64_t tile) { return (n + tile - 1) / tile * tile; }
 
@@ -51,9 +56,29 @@ static void pack(const float *x, int64_t n, int64_t k, int64_t ldx, int64_t tile
     }
 }
 
+/* The A operand: MR-row panels for VDPBF16PS; for AMX, plain rows (a panel of one row)
+ * padded with zero rows to whole blocks. */
+int64_t sae_bf16_rows_words(int64_t n, int64_t k)
+{
+    int64_t rows = sae_bf16_kernel() == SAE_BF16_AMX ? sae_bf16_panel_rows(n, AMX_MB)
+                                                      : sae_bf16_panel_rows(n, MR);
+    return rows * sae_bf16_pairs(k);
+}
+
+int64_t sae_bf16_cols_words(int64_t l, int64_t k)
+{
+    return sae_bf16_panel_rows(l, NR) * sae_bf16_pairs(k);
+}
+
 void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out)
 {
-    pack(x, n, k, ldx, MR, out);
+    if (sae_bf16_kernel() == SAE_BF16_AMX) {
+        pack(x, n, k, ldx, 1, out);
+        int64_t pad = sae_bf16_panel_rows(n, AMX_MB) - n;
+        memset(out + n * sae_bf16_pairs(k), 0, (size_t)(pad * sae_bf16_pairs(k)) * 4);
+    } else {
+        pack(x, n, k, ldx, MR, out);
+    }
 }
 
 void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out)
@@ -63,11 +88,54 @@ void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint3
 
 #if SAE_HAVE_BF16_KERNEL
 #  include <immintrin.h>
+#  ifdef _OPENMP
+#    include <omp.h>
+#  endif
 #  define BF16_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-int sae_bf16_available(void)
+#  include <cpuid.h>
+#  include <sys/syscall.h>
+#  include <unistd.h>
+#  define AMX_FN __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#  define ARCH_REQ_XCOMP_PERM 0x1023
+#  define XFEATURE_XTILEDATA 18
+
+/* The kernel in use (SAE_BF16_NONE, _AVX512, _AMX); 0 = not probed yet. */
+static int kernel_in_use;
+
+/* AMX-TILE and AMX-BF16 reported by CPUID, and the tile data state granted to this process
+ * by Linux (one arch_prctl, as every AMX user must make; it only enlarges signal frames). */
+static int amx_usable(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22)))
+        return 0;
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
+static int probe_kernel(void)
+{
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16"))
+        return SAE_BF16_NONE;
+    return amx_usable() ? SAE_BF16_AMX : SAE_BF16_AVX512;
+}
+
+int sae_bf16_kernel(void)
+{
+    int k = __atomic_load_n(&kernel_in_use, __ATOMIC_RELAXED);
+    if (k == 0) { /* idempotent: concurrent first callers agree */
+        k = probe_kernel();
+        __atomic_store_n(&kernel_in_use, k, __ATOMIC_RELAXED);
+    }
+    return k;
+}
+
+void sae_bf16_use_kernel(int kernel)
+{
+    int probed = probe_kernel();
+    int k = kernel == SAE_BF16_AVX512 && probed != SAE_BF16_NONE ? SAE_BF16_AVX512 : probed;
+    __atomic_store_n(&kernel_in_use, kernel == SAE_BF16_NONE ? SAE_BF16_NONE : k,
+                     __ATOMIC_RELAXED);
 }
 
 /* One MR x NR tile: a = row panel, b = column panel, np pairs; bias added, `rows` rows and
@@ -107,25 +175,110 @@ BF16_FN static void tile_kernel(const uint32_t *a, const uint32_t *b, int64_t np
     }
 }
 
+/* The tile configuration of palette 1: C tiles 0-3 (16 x 16 floats), A tiles 4-5
+ * (16 rows x 16 pairs), B tiles 6-7 (16 pairs x 16 columns); every row is 64 bytes. */
+typedef struct amx_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+/* One 32 x 32 block: rows r0.. of the packed rows (np pairs each), column panel bp;
+ * bias added, `rows` x `cols` stored. */
+AMX_FN static void amx_block(const uint32_t *a, const uint32_t *bp, int64_t np,
+                             const float *bias, int64_t rows, int64_t cols, float *c, int64_t ldc)
+{
+    float out[AMX_MB * NR] __attribute__((aligned(64)));
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t p = 0; p < np; p += KP) {
+        _tile_loadd(4, a + p, np * 4);
+        _tile_loadd(5, a + 16 * np + p, np * 4);
+        _tile_loadd(6, bp + p * NR, NR * 4);
+        _tile_loadd(7, bp + p * NR + 16, NR * 4);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, NR * 4);
+    _tile_stored(1, out + 16, NR * 4);
+    _tile_stored(2, out + 16 * NR, NR * 4);
+    _tile_stored(3, out + 16 * NR + 16, NR * 4);
+    __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1u);
+    __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
+    __m512 bv0 = _mm512_setzero_ps(), bv1 = _mm512_setzero_ps();
+    if (bias != NULL) {
+        bv0 = _mm512_maskz_loadu_ps(m0, bias);
+        bv1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        _mm512_mask_storeu_ps(c + i * ldc, m0, _mm512_add_ps(_mm512_load_ps(out + i * NR), bv0));
+        _mm512_mask_storeu_ps(c + i * ldc + 16, m1,
+                              _mm512_add_ps(_mm512_load_ps(out + i * NR + 16), bv1));
+    }
+}
+
+/* Column panels q0..q1 on the AMX kernel: configure the tiles of this thread, then every
+ * row block of each panel (the panel stays in L1 while the rows stream from L2). */
+AMX_FN static void amx_panels(const uint32_t *a, int64_t n, const uint32_t *b, int64_t l,
+                              int64_t np, const float *bias, float *c, int64_t ldc, int64_t q0,
+                              int64_t q1)
+{
+    amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++)
+        cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t j0 = q * NR, cols = SAE_MIN((int64_t)NR, l - j0);
+        for (int64_t r0 = 0; r0 < n; r0 += AMX_MB)
+            amx_block(a + r0 * np, b + j0 * np, np, bias != NULL ? bias + j0 : NULL,
+                      SAE_MIN((int64_t)AMX_MB, n - r0), cols, c + r0 * ldc + j0, ldc);
+    }
+    _tile_release();
+}
+
+static void avx512_panels(const uint32_t *a, int64_t n, const uint32_t *b, int64_t l,
+                          int64_t np, const float *bias, float *c, int64_t ldc, int64_t q0,
+                          int64_t q1)
+{
+    for (int64_t q = q0; q < q1; q++) { /* a column panel stays in L1 over all rows */
+        int64_t j0 = q * NR, cols = SAE_MIN((int64_t)NR, l - j0);
+        for (int64_t r0 = 0; r0 < n; r0 += MR)
+            tile_kernel(a + r0 * np, b + j0 * np, np, bias != NULL ? bias + j0 : NULL,
+                        SAE_MIN((int64_t)MR, n - r0), cols, c + r0 * ldc + j0, ldc);
+    }
+}
+
 void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, int64_t l,
                      int64_t k, const float *bias, float *c, int64_t ldc)
 {
     int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
+    int amx = sae_bf16_kernel() == SAE_BF16_AMX;
     (void)nt;
 #  ifdef _OPENMP
-#    pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#    pragma omp parallel num_threads(nt) if (nt > 1)
 #  endif
-    for (int64_t q = 0; q < panels; q++) { /* a column panel stays in L1 over all rows */
-        int64_t j0 = q * NR;
-        const uint32_t *bp = b + j0 * np;
-        int64_t cols = SAE_MIN((int64_t)NR, l - j0);
-        for (int64_t r0 = 0; r0 < n; r0 += MR)
-            tile_kernel(a + r0 * np, bp, np, bias != NULL ? bias + j0 : NULL,
-                        SAE_MIN((int64_t)MR, n - r0), cols, c + r0 * ldc + j0, ldc);
+    {
+        int64_t q0 = 0, q1 = panels;
+#  ifdef _OPENMP
+        int th = omp_get_thread_num(), nth = omp_get_num_threads();
+        q0 = panels * th / nth, q1 = panels * (th + 1) / nth;
+#  endif
+        if (amx)
+            amx_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
+        else
+            avx512_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
     }
 }
 #else
-int sae_bf16_available(void) { return 0; }
+int sae_bf16_kernel(void) { return SAE_BF16_NONE; }
+
+void sae_bf16_use_kernel(int kernel) { (void)kernel; }
 
 void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, int64_t l,
                      int64_t k, const float *bias, float *c, int64_t ldc)

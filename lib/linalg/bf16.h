@@ -16,17 +16,31 @@
 #define SAE_BF16_MR 12 /* rows per tile */
 #define SAE_BF16_NR 32 /* columns per tile */
 
-/* 1 when this CPU runs the kernel. */
-int sae_bf16_available(void);
+#define SAE_BF16_NONE 1   /* no kernel: callers use float products */
+#define SAE_BF16_AVX512 2 /* VDPBF16PS */
+#define SAE_BF16_AMX 3    /* AMX tiles (TDPBF16PS) */
 
-/* Pairs of bfloat16 per row of length k. */
+/* The kernel this CPU runs (probed once; on an AMX CPU the probe asks Linux for the tile
+ * state). */
+int sae_bf16_kernel(void);
+/* 1 when this CPU runs a kernel. */
+static inline int sae_bf16_available(void) { return sae_bf16_kernel() != SAE_BF16_NONE; }
+/* Tests: run SAE_BF16_AVX512 even on an AMX CPU, or none, or (SAE_BF16_AMX) the best one
+ * again. Not for use while products run. */
+void sae_bf16_use_kernel(int kernel);
+
+/* Pairs of bfloat16 per row of length k (padded with zero pairs to whole AMX tile rows). */
 int64_t sae_bf16_pairs(int64_t k);
 /* n rounded up to whole panels of `tile` rows. */
 int64_t sae_bf16_panel_rows(int64_t n, int64_t tile);
 
-/* Pack n rows of length k (finite floats) into panels: the A operand needs
- * sae_bf16_panel_rows(n, SAE_BF16_MR) * sae_bf16_pairs(k) words, the B operand
- * sae_bf16_panel_rows(n, SAE_BF16_NR) * sae_bf16_pairs(k). */
+/* Words of the packed A operand (n rows of length k, layout of the kernel in use) and of
+ * the B operand (panels of SAE_BF16_NR rows). */
+int64_t sae_bf16_rows_words(int64_t n, int64_t k);
+int64_t sae_bf16_cols_words(int64_t l, int64_t k);
+
+/* Pack n rows of length k (finite floats): rows as the A operand, cols as the B operand
+ * (panels of SAE_BF16_NR rows; pair p of row i of a panel at p * SAE_BF16_NR + i). */
 void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out);
 void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out);
 

@@ -92,9 +92,8 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
      * means more candidates to rescore (tiny, d 32 x 128 latents: 25 % slower) */
     int bf16_pays = d >= 64 && d * l >= (INT64_C(1) << 16);
     if (t->o.bf16 && bf16_pays && sae_bf16_available()) {
-        int64_t np = sae_bf16_pairs(d);
-        w->bf_rows = get(a, sae_bf16_panel_rows(chunk, SAE_BF16_MR) * np, 4);
-        w->bf_enc = get(a, sae_bf16_panel_rows(l, SAE_BF16_NR) * np, 4);
+        w->bf_rows = get(a, sae_bf16_rows_words(chunk, d), 4);
+        w->bf_enc = get(a, sae_bf16_cols_words(l, d), 4);
     }
     if (t->o.aux_coef > 0.0) {
         codes_bufs b = {&w->aux, &w->aux_gval, &w->aux_ent, &w->aux_col_ptr, &w->aux_erow};
