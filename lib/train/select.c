@@ -8,8 +8,8 @@
  *    score, so the exact top K lie among the entries whose upper bound reaches t; the upper
  *    heap takes only bounds above the lower heap's floor (which only rises towards t), and
  *    when it kept all of those (it is not full, or its smallest kept bound is below t) they
- *    are rescored and the K best taken; otherwise every score of the batch is computed
- *    exactly.
+ *    are rescored and the K best taken; otherwise a second pass computes the products
+ *    again and rescores every entry whose upper bound reaches t.
  *  - AuxK: per row on the dead latents, as TopK. */
 #include "train/trainer_internal.h"
 
@@ -66,6 +66,24 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     return SAE_OK;
 }
 
+/* Rows r0.. (nc of them) centred into w->xc and their approximate scores into w->pre. */
+static int32_t score_block(sae_trainer *t, int nt, int64_t r0, int64_t nc)
+{
+    double since = sae_train_now();
+    const sae_model *m = t->model;
+    sae_fwd_center(m, t->ws.x + r0 * m->d, nc, m->d, t->ws.xc);
+    int32_t st = block_scores(t, nt, nc);
+    sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+    return st;
+}
+
+/* The bound on |approximate - exact| for the scores of row r of the block. */
+static double row_err(const sae_trainer *t, int64_t r, double wmax, double bmax)
+{
+    int64_t d = t->model->d;
+    return sae_score_err(t->ws.bf_enc != NULL, d, sae_norm_f64(t->ws.xc + r * d, d), wmax, bmax);
+}
+
 /* Exact top-k (allowed latents) of row r of the block. */
 static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint8_t *allow,
                           double err, int32_t *idx, float *val)
@@ -96,54 +114,92 @@ static void row_bounds(sae_trainer *t, int64_t r, double err)
     }
 }
 
-/* Every score of the batch exactly, into the heap (the fallback of the batch selection). */
-static void batch_exact(sae_trainer *t, int64_t n)
+/* Row r of the block for the second pass: the exact score of every entry whose upper bound
+ * (as row_bounds computes it) reaches t, 0 elsewhere (the heap takes positive values only,
+ * and an entry below t is beaten by K exact scores). */
+static void exact_above(const sae_trainer *t, int64_t r, double err, float tl)
 {
     const sae_model *m = t->model;
-    sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents;
-    sae_batch_heap_reset(&w->heap, w->heap.cap);
-    for (int64_t r = 0; r < n; r++) {
-        sae_fwd_center(m, w->x + r * d, 1, d, w->xc);
-        sae_scores_exact(w->xc, m->w_enc_t, m->b_enc, d, NULL, l, w->pre);
-        sae_batch_heap_offer_row(&w->heap, w->pre, l, r);
+    const float *xc = t->ws.xc + r * d;
+    float *row = t->ws.pre + r * l, v[64];
+    if (!(err < INFINITY)) {
+        sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, NULL, l, row);
+        return;
+    }
+    float c = nextafterf((float)(2.0 * err), INFINITY);
+    int32_t cols[64];
+    int64_t ng = 0;
+    for (int64_t j = 0; j < l; j++) {
+        if (row[j] + c >= tl)
+            cols[ng++] = (int32_t)j;
+        else
+            row[j] = 0.0f;
+        if (ng == 64 || (j == l - 1 && ng > 0)) {
+            sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, cols, ng, v);
+            for (int64_t g = 0; g < ng; g++)
+                row[cols[g]] = v[g];
+            ng = 0;
+        }
     }
 }
 
+/* Rescore candidates [e0, e1) of the upper heap in place (in position order, so the
+ * entries of a row are adjacent): each row centred once into xc, its columns in groups. */
+static void rescore_range(const sae_trainer *t, float *xc, int64_t e0, int64_t e1)
+{
+    const sae_model *m = t->model;
+    const sae_batch_heap *hh = &t->ws.heap_hi;
+    int64_t d = m->d, l = m->n_latents;
+    int32_t cols[64];
+    for (int64_t e = e0; e < e1;) {
+        int64_t r = hh->pos[e] / l, ng = 0;
+        sae_fwd_center(m, t->ws.x + r * d, 1, d, xc);
+        for (; e < e1 && hh->pos[e] / l == r && ng < 64; e++)
+            cols[ng++] = (int32_t)(hh->pos[e] - r * l);
+        sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + e - ng);
+        while (e < e1 && hh->pos[e] / l == r) { /* a row with more than 64 candidates */
+            for (ng = 0; e < e1 && hh->pos[e] / l == r && ng < 64; e++)
+                cols[ng++] = (int32_t)(hh->pos[e] - r * l);
+            sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + e - ng);
+        }
+    }
+}
+
+/* Start of part p of nparts of the n candidates, moved forward to a row boundary. */
+static int64_t part_start(const sae_batch_heap *hh, int64_t l, int64_t n, int64_t p, int64_t nparts)
+{
+    int64_t e = n * p / nparts;
+    while (e > 0 && e < n && hh->pos[e] / l == hh->pos[e - 1] / l)
+        e++;
+    return e;
+}
+
 /* The exact batch top K from the two heaps of bounds (w->heap: lower, w->heap_hi: upper);
- * leaves the selection in w->heap. Returns 0 when the upper heap could not certify it. */
-static int batch_refine(sae_trainer *t)
+ * leaves the selection in w->heap. Returns 0 when the upper heap could not certify it;
+ * *cut is t either way. */
+static int batch_refine(sae_trainer *t, int nt, float *cut)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
-    int64_t d = m->d, l = m->n_latents;
+    int64_t l = m->n_latents;
     float tl = sae_batch_heap_min(&w->heap); /* compacts to the K best lower bounds */
     if (w->heap.n < w->heap.cap)
         tl = 0.0f; /* fewer than K positive lower bounds: any positive score may be in */
+    *cut = tl;
     float hmin = sae_batch_heap_min(&w->heap_hi);
     if (w->heap_hi.n == w->heap_hi.cap && !(hmin < tl))
         return 0; /* an upper bound >= t may have been dropped */
-    /* the candidates, in position order, rescored in place (a write never passes the
-     * read), a row centred once and its columns rescored in groups */
     sae_batch_heap *hh = &w->heap_hi;
-    int32_t cols[64];
-    int64_t nc = 0, row = -1, ng = 0;
-    for (int64_t e = 0; e <= hh->n; e++) {
-        int keep = e < hh->n && hh->val[e] >= tl;
-        int64_t r = keep ? hh->pos[e] / l : -1;
-        if (ng > 0 && (r != row || ng == 64 || e == hh->n)) {
-            sae_scores_exact(w->xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + nc - ng);
-            ng = 0;
-        }
-        if (!keep)
-            continue;
-        if (r != row) {
-            sae_fwd_center(m, w->x + r * d, 1, d, w->xc);
-            row = r;
-        }
-        cols[ng++] = (int32_t)(hh->pos[e] - r * l);
-        hh->pos[nc++] = hh->pos[e];
+    int64_t nc = 0; /* the candidates, kept in position order */
+    for (int64_t e = 0; e < hh->n; e++) {
+        hh->val[nc] = hh->val[e], hh->pos[nc] = hh->pos[e];
+        nc += hh->val[e] >= tl;
     }
+    int64_t parts = SAE_MIN((int64_t)nt, w->chunk); /* one centred row of xc per part */
+    SAE_FOR_THREADS(nt, p, parts,
+                    rescore_range(t, w->xc + p * m->d, part_start(hh, l, nc, p, parts),
+                                  part_start(hh, l, nc, p + 1, parts)));
     /* the K best as one row of candidates: positions there follow the batch positions */
     sae_batch_heap_reset(&w->heap, w->heap.cap);
     sae_batch_heap_offer_row(&w->heap, hh->val, nc, 0);
@@ -153,13 +209,52 @@ static int batch_refine(sae_trainer *t)
     return 1;
 }
 
+/* One block's bounds into the heaps: the lower bounds (side 0) and the upper bounds above
+ * the lower heap's floor as it was before this block (side 1), on two threads when there
+ * are. That floor never exceeds the final cut t, so an upper bound at or below the float
+ * under it belongs to an entry beaten by K exact scores (strictly: e < upper). */
+static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, int64_t r0)
+{
+    sae_train_ws *w = &t->ws;
+    int64_t l = t->model->n_latents;
+    if (side == 0) {
+        sae_batch_heap_offer_rows(&w->heap, w->pre_lo, nc, l, r0);
+        return;
+    }
+    w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, nextafterf(lower_floor, -INFINITY));
+    sae_batch_heap_offer_rows(&w->heap_hi, w->pre, nc, l, r0);
+}
+
+/* The fallback of the batch selection: the products once more, and the exact score of
+ * every entry whose upper bound reaches t, into the lower heap (scratch stays one block). */
+static int32_t batch_second_pass(sae_trainer *t, int nt, int64_t n, float tl, double wmax,
+                                 double bmax)
+{
+    sae_train_ws *w = &t->ws;
+    int64_t l = t->model->n_latents;
+    sae_batch_heap_reset(&w->heap, w->heap.cap);
+    for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
+        int64_t nc = SAE_MIN(w->chunk, n - r0);
+        int32_t st = score_block(t, nt, r0, nc);
+        if (st != SAE_OK)
+            return st;
+        double since = sae_train_now();
+        SAE_PARALLEL_FOR(nt)
+        for (int64_t r = 0; r < nc; r++)
+            exact_above(t, r, row_err(t, r, wmax, bmax), tl);
+        sae_batch_heap_offer_rows(&w->heap, w->pre, nc, l, r0);
+        sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+    }
+    return SAE_OK;
+}
+
 int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
-    int64_t d = m->d, l = m->n_latents, k = m->k, ka = t->aux_k;
+    int64_t l = m->n_latents, k = m->k, ka = t->aux_k;
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    int batch = sae_arch_is_batch(m->arch), bf16 = w->bf_enc != NULL;
+    int batch = sae_arch_is_batch(m->arch);
     double wmax, bmax;
     if (batch) {
         sae_batch_heap_reset(&w->heap, n * k);
@@ -168,15 +263,13 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     prepare(t, nt, &wmax, &bmax);
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int64_t nc = SAE_MIN(w->chunk, n - r0);
-        double since = sae_train_now();
-        sae_fwd_center(m, w->x + r0 * d, nc, d, w->xc); /* one block of centred rows */
-        int32_t st = block_scores(t, nt, nc);
+        int32_t st = score_block(t, nt, r0, nc);
         if (st != SAE_OK)
             return st;
-        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+        double since = sae_train_now();
         SAE_PARALLEL_FOR(nt)
         for (int64_t r = 0; r < nc; r++) {
-            double err = sae_score_err(bf16, d, sae_norm_f64(w->xc + r * d, d), wmax, bmax);
+            double err = row_err(t, r, wmax, bmax);
             int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
             if (use_aux) /* before the batch bounds overwrite the row */
                 w->aux.row_ptr[r0 + r + 1] =
@@ -188,19 +281,21 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
                     refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
         }
         if (batch) {
-            sae_batch_heap_offer_rows(&w->heap, w->pre_lo, nc, l, r0);
-            /* the lower heap's floor never exceeds the final cut t: an upper bound at or
-             * below the float under it is beaten by K exact scores (strictly, e < upper) */
-            float below = nextafterf(w->heap.floor, -INFINITY);
-            w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, below);
-            sae_batch_heap_offer_rows(&w->heap_hi, w->pre, nc, l, r0);
+            float lower_floor = w->heap.floor;
+            SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
+                            offer_side(t, (int)side, lower_floor, nc, r0));
         }
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     }
     double since = sae_train_now();
     if (batch) {
-        if (!batch_refine(t))
-            batch_exact(t, n);
+        float tl;
+        if (!batch_refine(t, nt, &tl)) {
+            int32_t st = batch_second_pass(t, nt, n, tl, wmax, bmax);
+            if (st != SAE_OK)
+                return st;
+            since = sae_train_now();
+        }
         w->batch_min = sae_batch_heap_min(&w->heap);
         sae_batch_heap_to_codes(&w->heap, n, l, &w->codes);
     } else {
