@@ -210,9 +210,10 @@ static int batch_refine(sae_trainer *t, int nt, float *cut)
 }
 
 /* One block's bounds into the heaps: the lower bounds (side 0) and the upper bounds above
- * the lower heap's floor as it was before this block (side 1), on two threads when there
- * are. That floor never exceeds the final cut t, so an upper bound at or below the float
- * under it belongs to an entry beaten by K exact scores (strictly: e < upper). */
+ * a floor the lower heap reached (side 1): after this block when one thread does both, as
+ * it was before this block when two threads run the sides at once. That floor never
+ * exceeds the final cut t, so an upper bound at or below the float under it belongs to an
+ * entry beaten by K exact scores (strictly: e < upper). */
 static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
@@ -280,7 +281,10 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
                 w->codes.row_ptr[r0 + r + 1] =
                     refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
         }
-        if (batch) {
+        if (batch && (nt == 1 || r0 == 0)) { /* the upper side screened by the fresh floor */
+            offer_side(t, 0, 0.0f, nc, r0);
+            offer_side(t, 1, w->heap.floor, nc, r0);
+        } else if (batch) {
             float lower_floor = w->heap.floor;
             SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
                             offer_side(t, (int)side, lower_floor, nc, r0));
