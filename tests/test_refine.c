@@ -64,6 +64,21 @@ static void fill_rows(float *x, int64_t n, int64_t d, uint32_t seed)
     }
 }
 
+/* ||x - bf16(x)|| with round-to-nearest-even to bfloat16, in double. */
+static double residual_ref(const float *x, int64_t d)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < d; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        float r;
+        memcpy(&r, &u, sizeof r);
+        s += ((double)x[i] - (double)r) * ((double)x[i] - (double)r);
+    }
+    return sqrt(s);
+}
+
 static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
 {
     float *x = malloc((size_t)(n * d) * sizeof *x), *w = malloc((size_t)(l * d) * sizeof *w);
@@ -71,24 +86,35 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
     float *e = malloc((size_t)(n * l) * sizeof *e);
     uint32_t *pa = malloc((size_t)sae_bf16_rows_words(n, d) * 4);
     uint32_t *pb = malloc((size_t)sae_bf16_cols_words(l, d) * 4);
-    assert_true(x && w && b && a && e && pa && pb);
+    double *ex = calloc((size_t)n, sizeof *ex), *ew = calloc((size_t)l, sizeof *ew);
+    assert_true(x && w && b && a && e && pa && pb && ex && ew);
     fill_rows(x, n, d, 11u);
     fill_rows(w, l, d, 12u);
     uint32_t s = 13u;
     for (int64_t j = 0; j < l; j++)
         b[j] = uniform(&s) * 3.0f;
     exact_scores(x, n, w, l, b, d, e);
+    double wmax, bmax, ewmax = 0.0, worst = 0.0;
     if (bf16) {
-        sae_bf16_pack_rows(x, n, d, d, pa);
-        sae_bf16_pack_cols(w, l, d, d, pb);
+        sae_bf16_pack_rows(x, n, d, d, pa, ex);
+        sae_bf16_pack_cols(w, l, d, d, pb, ew);
         sae_bf16_scores(2, pa, n, pb, l, d, b, a, l);
     } else {
         assert_ok(sae_gemm_blocked(1, 0, 1, n, l, d, 1.0f, x, d, w, d, 0.0f, a, l, b));
     }
-    double wmax, bmax, worst = 0.0;
     norms(w, l, d, b, &wmax, &bmax);
+    for (int64_t j = 0; j < l; j++) {
+        assert_true(ew[j] <= sae_norm_f64(w + j * d, d) / 256.0 + 1e-30); /* <= u |w_j| */
+        ewmax = fmax(ewmax, ew[j]);
+    }
+    for (int64_t r = 0; bf16 && r < n; r++) { /* the residual, rounded up only a little */
+        double want = residual_ref(x + r * d, d);
+        if (!(ex[r] >= want && ex[r] <= want * 1.001 + 1e-38))
+            fail_msg("row %lld: residual %g, want %g", (long long)r, ex[r], want);
+    }
     for (int64_t r = 0; r < n; r++) {
-        double xn = sae_norm_f64(x + r * d, d), err = sae_score_err(bf16, d, xn, wmax, bmax);
+        double xn = sae_norm_f64(x + r * d, d);
+        double err = sae_score_err(bf16, d, xn, wmax, bmax, ex[r], ewmax);
         assert_true(err < 0.01 * (xn * wmax + bmax) + 1e-20); /* a useful bound */
         for (int64_t j = 0; j < l; j++) {
             double gap = fabs((double)a[r * l + j] - (double)e[r * l + j]);
@@ -100,7 +126,7 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
     }
     print_message("bf16 %d, d %lld: largest |a - e| is %.3f of the bound\n", bf16, (long long)d,
                   worst);
-    free(x), free(w), free(b), free(a), free(e), free(pa), free(pb);
+    free(x), free(w), free(b), free(a), free(e), free(pa), free(pb), free(ex), free(ew);
 }
 
 static void test_error_bound_holds(void **state)
@@ -149,7 +175,8 @@ static void check_refine(int64_t l, int64_t k, int64_t d, double err_scale, int 
     exact_scores(x, 1, w, l, b, d, e);
     double wmax, bmax;
     norms(w, l, d, b, &wmax, &bmax);
-    double err = sae_score_err(1, d, sae_norm_f64(x, d), wmax, bmax) * err_scale;
+    double xn = sae_norm_f64(x, d);
+    double err = sae_score_err(1, d, xn, wmax, bmax, xn / 256.0, wmax / 256.0) * err_scale;
     int64_t want = sae_topk_row(e, l, k, mask ? allow : NULL, ridx, rval);
     float kth = INFINITY;
     for (int64_t c = 0; c < want; c++)

@@ -10,6 +10,7 @@
 
 #include "core/core.h"
 
+#include <math.h>
 #include <string.h>
 
 #define MR SAE_BF16_MR
@@ -35,9 +36,27 @@ int64_t sae_bf16_pairs(int64_t k) { return ((k + 1) / 2 + KP - 1) / KP * KP; }
 
 int64_t sae_bf16_panel_rows(int64_t n, int64_t tile) { return (n + tile - 1) / tile * tile; }
 
+static inline float from_bf16(uint32_t h) { return sae_f32_from_bits(h << 16); }
+
+static double residual_avx512(const float *row, int64_t k);
+
+/* ||row - bf16(row)|| (the differences are exact in float), rounded up. */
+static double residual(const float *row, int64_t k)
+{
+    if (sae_bf16_available())
+        return residual_avx512(row, k);
+    double s = 0.0;
+    for (int64_t i = 0; i < k; i++) {
+        double e = (double)(row[i] - from_bf16(to_bf16(row[i])));
+        s += e * e;
+    }
+    return sqrt(s) * (1.0 + 1e-12);
+}
+
 /* Panel layout: panels of `tile` rows; inside a panel, pair p of row i is at p * tile + i.
- * Rows past n are zero. */
-static void pack(const float *x, int64_t n, int64_t k, int64_t ldx, int64_t tile, uint32_t *out)
+ * Rows past n are zero. resid (if not NULL) gets each row's rounding residual. */
+static void pack(const float *x, int64_t n, int64_t k, int64_t ldx, int64_t tile, uint32_t *out,
+                 double *resid)
 {
     int64_t np = sae_bf16_pairs(k), rows = sae_bf16_panel_rows(n, tile);
     for (int64_t r0 = 0; r0 < rows; r0 += tile) {
@@ -52,6 +71,8 @@ static void pack(const float *x, int64_t n, int64_t k, int64_t ldx, int64_t tile
             const float *row = x + r * ldx;
             for (int64_t p = 0; p < np; p++)
                 panel[p * tile + i] = pair(row, k, p);
+            if (resid != NULL)
+                resid[r] = residual(row, k);
         }
     }
 }
@@ -70,20 +91,22 @@ int64_t sae_bf16_cols_words(int64_t l, int64_t k)
     return sae_bf16_panel_rows(l, NR) * sae_bf16_pairs(k);
 }
 
-void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out)
+void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out,
+                        double *resid)
 {
     if (sae_bf16_kernel() == SAE_BF16_AMX) {
-        pack(x, n, k, ldx, 1, out);
+        pack(x, n, k, ldx, 1, out, resid);
         int64_t pad = sae_bf16_panel_rows(n, AMX_MB) - n;
         memset(out + n * sae_bf16_pairs(k), 0, (size_t)(pad * sae_bf16_pairs(k)) * 4);
     } else {
-        pack(x, n, k, ldx, MR, out);
+        pack(x, n, k, ldx, MR, out, resid);
     }
 }
 
-void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out)
+void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out,
+                        double *resid)
 {
-    pack(w, n, k, ldw, NR, out);
+    pack(w, n, k, ldw, NR, out, resid);
 }
 
 #if SAE_HAVE_BF16_KERNEL
@@ -92,6 +115,31 @@ void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint3
 #    include <omp.h>
 #  endif
 #  define BF16_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+/* residual() in 16 float lanes: the rounding of to_bf16 on 16 values at once, the squared
+ * differences summed per lane (at most ceil(k / 16) terms each), then in double; the
+ * factor covers the float sums' rounding (gamma of k terms, with slack). */
+BF16_FN static double residual_avx512(const float *row, int64_t k)
+{
+    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7fff);
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, row + i);
+        __m512i u = _mm512_castps_si512(v);
+        __m512i bump = _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+        __m512i r = _mm512_and_si512(_mm512_add_epi32(u, bump), high);
+        __m512 e = _mm512_sub_ps(v, _mm512_castsi512_ps(r));
+        acc = _mm512_fmadd_ps(e, e, acc);
+    }
+    float lanes[16];
+    _mm512_storeu_ps(lanes, acc);
+    double s = 0.0;
+    for (int i = 0; i < 16; i++)
+        s += (double)lanes[i];
+    return sqrt(s * (1.0 + 4.0 * (double)(k + 16) * 5.9604644775390625e-08)) * (1.0 + 1e-12);
+}
 
 #  include <cpuid.h>
 #  include <sys/syscall.h>
@@ -276,6 +324,8 @@ void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, in
     }
 }
 #else
+static double residual_avx512(const float *row, int64_t k) { return residual(row, k); }
+
 int sae_bf16_kernel(void) { return SAE_BF16_NONE; }
 
 void sae_bf16_use_kernel(int kernel) { (void)kernel; }

@@ -40,9 +40,12 @@ int64_t sae_bf16_rows_words(int64_t n, int64_t k);
 int64_t sae_bf16_cols_words(int64_t l, int64_t k);
 
 /* Pack n rows of length k (finite floats): rows as the A operand, cols as the B operand
- * (panels of SAE_BF16_NR rows; pair p of row i of a panel at p * SAE_BF16_NR + i). */
-void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out);
-void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out);
+ * (panels of SAE_BF16_NR rows; pair p of row i of a panel at p * SAE_BF16_NR + i). resid
+ * (n entries, or NULL) gets ||row - bfloat16(row)|| of each row, rounded up. */
+void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out,
+                        double *resid);
+void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out,
+                        double *resid);
 
 /* c[r][j] ~ bias[j] + sum_i x[r][i] w[j][i] for r < n, j < l (bias may be NULL), from
  * packed x (rows) and w (cols), on up to nt OpenMP threads. Each element is computed the

@@ -58,7 +58,7 @@ static void activate_row(const sae_model *m, float *row, float threshold)
 /* Bound on the float product's error for row x (lib/model/refine.h). */
 static double row_err(const sae_model *m, const float *x, double wmax, double bmax)
 {
-    return sae_score_err(0, m->d, sae_norm_f64(x, m->d), wmax, bmax);
+    return sae_score_err(0, m->d, sae_norm_f64(x, m->d), wmax, bmax, 0.0, 0.0);
 }
 
 /* Keep the k largest activations of each row (TopK: exactly those of the trainer, rescored

@@ -12,19 +12,25 @@
 
 #include <math.h>
 
-/* Unit roundoff of float and of bfloat16. */
+/* Unit roundoff of float. */
 #define U_F32 5.9604644775390625e-08 /* 2^-24 */
-#define U_BF16 3.90625e-03          /* 2^-8 */
 
-double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax)
+double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax, double exnorm,
+                     double ewmax)
 {
     double gamma = 3.0 * (double)d * U_F32; /* both products' sums, with slack */
-    double rel = (bf16 ? 2.0 * U_BF16 + U_BF16 * U_BF16 + 4.0 * U_BF16 * U_F32 : 0.0) + gamma +
-                 4.0 * U_F32; /* the two bias additions */
-    double s = xnorm * wmax * (1.0 + 1e-6); /* >= sum |x_i w_ji| (Cauchy-Schwarz) */
-    /* subnormal inputs and sums are flushed to zero by the bfloat16 kernel */
-    double flush = bf16 ? 1e-30 * (1.0 + xnorm + wmax) * (1.0 + (double)d) : 0.0;
-    double err = rel * s + 4.0 * U_F32 * bmax + flush;
+    double s = xnorm * wmax * (1.0 + 1e-6);  /* >= sum |x_i w_ji| (Cauchy-Schwarz) */
+    double err = (gamma + 4.0 * U_F32) * s + 4.0 * U_F32 * bmax; /* + the bias additions */
+    if (bf16) {
+        /* the kernel sums products of the rounded operands x + dx, w + dw (exact in float):
+         * |sum x w - sum (x + dx)(w + dw)| <= |x| |dw| + |dx| |w + dw|, and its own sum and
+         * bias addition err on sum |(x + dx)(w + dw)| <= sb */
+        double sb = (xnorm + exnorm) * (wmax + ewmax) * (1.0 + 1e-6);
+        double quant = (xnorm * ewmax + exnorm * (wmax + ewmax)) * (1.0 + 1e-6);
+        /* subnormal inputs and sums are flushed to zero by the bfloat16 kernels */
+        double flush = 1e-30 * (1.0 + xnorm + wmax) * (1.0 + (double)d);
+        err = (gamma + 4.0 * U_F32) * sb + quant + 4.0 * U_F32 * bmax + flush;
+    }
     return (double)d * U_F32 < 1e-3 && s < 1e36 && isfinite(err) ? err : INFINITY;
 }
 

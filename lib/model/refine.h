@@ -8,9 +8,12 @@
 #define SAE_REFINE_CAND 1024
 
 /* A bound on |a_j - e_j| for a row x of norm xnorm against encoder rows of norm <= wmax and
- * biases |b_j| <= bmax: a float product of any summation order (bf16 = 0) or the bfloat16
- * kernel (bf16 = 1). INFINITY when no useful bound holds (then every row is rescored). */
-double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax);
+ * biases |b_j| <= bmax: a float product of any summation order (bf16 = 0), or the bfloat16
+ * kernel (bf16 = 1) on operands whose rounding to bfloat16 moved the row by exnorm and
+ * every encoder row by at most ewmax (as sae_bf16_pack_rows/cols report). INFINITY when no
+ * useful bound holds (then every row is rescored). */
+double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax, double exnorm,
+                     double ewmax);
 
 /* out[c] = e_j (the exact score) for the columns j = cand[c], c < n; cand NULL: j = c. */
 void sae_scores_exact(const float *x, const float *w, const float *bias, int64_t d,

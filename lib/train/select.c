@@ -36,19 +36,29 @@ static void compact_codes(sae_codes *c, int64_t n, int64_t stride)
     }
 }
 
-/* The largest row norm and bias of the encoder (for sae_score_err), and the packed
- * bfloat16 encoder when that path is on. */
-static void prepare(sae_trainer *t, int nt, double *wmax, double *bmax)
+/* What sae_score_err needs of the encoder: its largest row norm and bias, and (bfloat16
+ * path) the largest rounding residual of a row. */
+typedef struct score_scales {
+    double wmax, bmax, ewmax;
+} score_scales;
+
+/* The encoder's scales, and the packed bfloat16 encoder when that path is on. */
+static void prepare(sae_trainer *t, int nt, score_scales *sc)
 {
     const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents;
-    sae_score_scales(m->w_enc_t, m->b_enc, l, d, wmax, bmax);
-    if (t->ws.bf_enc != NULL) {
+    sae_score_scales(m->w_enc_t, m->b_enc, l, d, &sc->wmax, &sc->bmax);
+    sc->ewmax = 0.0;
+    if (w->bf_enc != NULL) {
         int64_t panels = sae_bf16_panel_rows(l, SAE_BF16_NR) / SAE_BF16_NR, np = sae_bf16_pairs(d);
         SAE_FOR_THREADS(nt, q, panels,
                         sae_bf16_pack_cols(m->w_enc_t + q * SAE_BF16_NR * d,
                                            SAE_MIN(SAE_BF16_NR, l - q * SAE_BF16_NR), d, d,
-                                           t->ws.bf_enc + q * SAE_BF16_NR * np));
+                                           w->bf_enc + q * SAE_BF16_NR * np,
+                                           w->bf_resid_cols + q * SAE_BF16_NR));
+        for (int64_t j = 0; j < l; j++)
+            sc->ewmax = fmax(sc->ewmax, w->bf_resid_cols[j]);
     }
 }
 
@@ -60,7 +70,7 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     sae_train_ws *w = &t->ws;
     if (w->bf_enc == NULL)
         return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
-    sae_bf16_pack_rows(w->xc, nc, m->d, m->d, w->bf_rows);
+    sae_bf16_pack_rows(w->xc, nc, m->d, m->d, w->bf_rows, w->bf_resid_rows);
     sae_bf16_scores(nt, w->bf_rows, nc, w->bf_enc, m->n_latents, m->d, m->b_enc, w->pre,
                     m->n_latents);
     return SAE_OK;
@@ -78,10 +88,12 @@ static int32_t score_block(sae_trainer *t, int nt, int64_t r0, int64_t nc)
 }
 
 /* The bound on |approximate - exact| for the scores of row r of the block. */
-static double row_err(const sae_trainer *t, int64_t r, double wmax, double bmax)
+static double row_err(const sae_trainer *t, int64_t r, const score_scales *sc)
 {
     int64_t d = t->model->d;
-    return sae_score_err(t->ws.bf_enc != NULL, d, sae_norm_f64(t->ws.xc + r * d, d), wmax, bmax);
+    int bf16 = t->ws.bf_enc != NULL;
+    return sae_score_err(bf16, d, sae_norm_f64(t->ws.xc + r * d, d), sc->wmax, sc->bmax,
+                         bf16 ? t->ws.bf_resid_rows[r] : 0.0, sc->ewmax);
 }
 
 /* Exact top-k (allowed latents) of row r of the block. */
@@ -228,8 +240,8 @@ static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, 
 
 /* The fallback of the batch selection: the products once more, and the exact score of
  * every entry whose upper bound reaches t, into the lower heap (scratch stays one block). */
-static int32_t batch_second_pass(sae_trainer *t, int nt, int64_t n, float tl, double wmax,
-                                 double bmax)
+static int32_t batch_second_pass(sae_trainer *t, int nt, int64_t n, float tl,
+                                 const score_scales *sc)
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
@@ -242,7 +254,7 @@ static int32_t batch_second_pass(sae_trainer *t, int nt, int64_t n, float tl, do
         double since = sae_train_now();
         SAE_PARALLEL_FOR(nt)
         for (int64_t r = 0; r < nc; r++)
-            exact_above(t, r, row_err(t, r, wmax, bmax), tl);
+            exact_above(t, r, row_err(t, r, sc), tl);
         sae_batch_heap_offer_rows(&w->heap, w->pre, nc, l, r0);
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     }
@@ -256,12 +268,12 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     int64_t l = m->n_latents, k = m->k, ka = t->aux_k;
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     int batch = sae_arch_is_batch(m->arch);
-    double wmax, bmax;
+    score_scales scales, *sc = &scales;
     if (batch) {
         sae_batch_heap_reset(&w->heap, n * k);
         sae_batch_heap_reset(&w->heap_hi, w->heap_hi.cap);
     }
-    prepare(t, nt, &wmax, &bmax);
+    prepare(t, nt, sc);
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int64_t nc = SAE_MIN(w->chunk, n - r0);
         int32_t st = score_block(t, nt, r0, nc);
@@ -270,7 +282,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         double since = sae_train_now();
         SAE_PARALLEL_FOR(nt)
         for (int64_t r = 0; r < nc; r++) {
-            double err = row_err(t, r, wmax, bmax);
+            double err = row_err(t, r, sc);
             int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
             if (use_aux) /* before the batch bounds overwrite the row */
                 w->aux.row_ptr[r0 + r + 1] =
@@ -295,7 +307,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     if (batch) {
         float tl;
         if (!batch_refine(t, nt, &tl)) {
-            int32_t st = batch_second_pass(t, nt, n, tl, wmax, bmax);
+            int32_t st = batch_second_pass(t, nt, n, tl, sc);
             if (st != SAE_OK)
                 return st;
             since = sae_train_now();

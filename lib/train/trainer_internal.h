@@ -73,6 +73,7 @@ typedef struct sae_train_ws {
     float *dvec;           /* d */
     uint32_t *bf_rows, *bf_enc; /* bf16_scores on an AVX512-BF16 CPU: packed bfloat16
                                    centred rows of one block and encoder rows */
+    double *bf_resid_rows, *bf_resid_cols; /* and their rounding residuals (chunk, L) */
     sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
     float *pre_lo;          /* BatchTopK family, chunk x L: lower bounds of one block */
 } sae_train_ws;
