@@ -220,7 +220,7 @@ static void test_refine_selects_exactly(void **state)
  * K entries, which can never certify the batch cut (every later step takes the fallback),
  * 3: bf16_scores on with the VDPBF16PS kernel even where AMX runs. */
 static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie_rows,
-                         float *w_enc, float *w_dec, double *l0)
+                         double chunk_rows, float *w_enc, float *w_dec, double *l0)
 {
     sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 96.0, "n_latents", 768.0, "arch",
                                  (double)arch, "k", 6.0, "model_seed", 5.0, NULL);
@@ -231,7 +231,7 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
                                  "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores",
                                  mode > 0 ? 1.0 : 0.0,
-                                 "chunk_rows", 128.0, NULL);
+                                 "chunk_rows", chunk_rows, NULL);
     sae_model *m = NULL;
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
@@ -279,14 +279,18 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
     sae_config_free(tc);
     const struct {
         int64_t arch, ties;
-    } runs[] = {{SAE_ARCH_TOPK, 0},   {SAE_ARCH_BATCHTOPK, 0},  {SAE_ARCH_MATRYOSHKA, 0},
-                {SAE_ARCH_TOPK, 300}, {SAE_ARCH_BATCHTOPK, 768}};
+        double chunk; /* 300: the whole batch in one block */
+    } runs[] = {{SAE_ARCH_TOPK, 0, 128},      {SAE_ARCH_BATCHTOPK, 0, 128},
+                {SAE_ARCH_MATRYOSHKA, 0, 128}, {SAE_ARCH_TOPK, 300, 128},
+                {SAE_ARCH_BATCHTOPK, 768, 128}, {SAE_ARCH_BATCHTOPK, 0, 300},
+                {SAE_ARCH_MATRYOSHKA, 768, 300}};
     print_message("bfloat16 kernel: %s\n", sae_bf16_kernel() == SAE_BF16_AMX      ? "AMX"
                                             : sae_bf16_kernel() == SAE_BF16_AVX512 ? "AVX512-BF16"
                                                                                    : "none");
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         for (int i = 0; i < 4; i++) {
-            train_sparse(toy, runs[r].arch, i, runs[r].ties, enc[i], dec[i], &l0[i]);
+            train_sparse(toy, runs[r].arch, i, runs[r].ties, runs[r].chunk, enc[i], dec[i],
+                         &l0[i]);
             if (memcmp(enc[0], enc[i], count * sizeof(float)) != 0 ||
                 memcmp(dec[0], dec[i], count * sizeof(float)) != 0)
                 fail_msg("arch %lld, %lld tied rows: mode %d differs from float scores",

@@ -19,6 +19,7 @@
 #include "model/parallel.h"
 #include "model/refine.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -187,10 +188,45 @@ static int64_t part_start(const sae_batch_heap *hh, int64_t l, int64_t n, int64_
     return e;
 }
 
-/* The exact batch top K from the two heaps of bounds (w->heap: lower, w->heap_hi: upper);
- * leaves the selection in w->heap. Returns 0 when the upper heap could not certify it;
- * *cut is t either way. */
-static int batch_refine(sae_trainer *t, int nt, float *cut)
+/* The candidates (positive upper bounds >= t) into the upper heap's buffers, in position
+ * order: from the heap, or (whole batch in one block) straight from the block's bounds,
+ * which then never went into the heap. -1 when some may be missing. */
+static int64_t gather_candidates(sae_trainer *t, int64_t n, float tl)
+{
+    sae_train_ws *w = &t->ws;
+    sae_batch_heap *hh = &w->heap_hi;
+    int64_t nc = 0;
+    if (n <= w->chunk) {
+        float lo = tl > 0.0f ? tl : FLT_MIN; /* v >= lo: v >= t and positive */
+        int64_t total = n * t->model->n_latents;
+        for (int64_t q0 = 0; q0 < total; q0 += 16) {
+            int64_t q1 = SAE_MIN(q0 + 16, total), any = 0;
+            for (int64_t q = q0; q < q1; q++) /* a count: GCC vectorises it */
+                any += w->pre[q] >= lo;
+            if (any == 0)
+                continue;
+            if (nc + any > hh->cap)
+                return -1;
+            for (int64_t q = q0; q < q1; q++) {
+                hh->val[nc] = w->pre[q], hh->pos[nc] = q;
+                nc += w->pre[q] >= lo;
+            }
+        }
+        return nc;
+    }
+    float hmin = sae_batch_heap_min(hh);
+    if (hh->n == hh->cap && !(hmin < tl))
+        return -1; /* an upper bound >= t may have been dropped */
+    for (int64_t e = 0; e < hh->n; e++) {
+        hh->val[nc] = hh->val[e], hh->pos[nc] = hh->pos[e];
+        nc += hh->val[e] >= tl;
+    }
+    return nc;
+}
+
+/* The exact batch top K from the lower heap and the candidates; leaves the selection in
+ * w->heap. Returns 0 when the candidates could not be certified; *cut is t either way. */
+static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
@@ -199,15 +235,10 @@ static int batch_refine(sae_trainer *t, int nt, float *cut)
     if (w->heap.n < w->heap.cap)
         tl = 0.0f; /* fewer than K positive lower bounds: any positive score may be in */
     *cut = tl;
-    float hmin = sae_batch_heap_min(&w->heap_hi);
-    if (w->heap_hi.n == w->heap_hi.cap && !(hmin < tl))
-        return 0; /* an upper bound >= t may have been dropped */
     sae_batch_heap *hh = &w->heap_hi;
-    int64_t nc = 0; /* the candidates, kept in position order */
-    for (int64_t e = 0; e < hh->n; e++) {
-        hh->val[nc] = hh->val[e], hh->pos[nc] = hh->pos[e];
-        nc += hh->val[e] >= tl;
-    }
+    int64_t nc = gather_candidates(t, n, tl);
+    if (nc < 0)
+        return 0;
     int64_t parts = SAE_MIN((int64_t)nt, w->chunk); /* one centred row of xc per part */
     SAE_FOR_THREADS(nt, p, parts,
                     rescore_range(t, w->xc + p * m->d, part_start(hh, l, nc, p, parts),
@@ -293,7 +324,9 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
                 w->codes.row_ptr[r0 + r + 1] =
                     refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
         }
-        if (batch && (nt == 1 || r0 == 0)) { /* the upper side screened by the fresh floor */
+        if (batch && n <= w->chunk) { /* one block: its bounds stay in w->pre */
+            offer_side(t, 0, 0.0f, nc, r0);
+        } else if (batch && (nt == 1 || r0 == 0)) { /* the upper side, with the fresh floor */
             offer_side(t, 0, 0.0f, nc, r0);
             offer_side(t, 1, w->heap.floor, nc, r0);
         } else if (batch) {
@@ -306,7 +339,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     double since = sae_train_now();
     if (batch) {
         float tl;
-        if (!batch_refine(t, nt, &tl)) {
+        if (!batch_refine(t, nt, n, &tl)) {
             int32_t st = batch_second_pass(t, nt, n, tl, sc);
             if (st != SAE_OK)
                 return st;
