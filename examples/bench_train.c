@@ -6,7 +6,8 @@
  * Usage: bench_train [filter] [steps_scale] [threads]
  *   filter: substring of "tiny-relu", "medium-topk", ... (default: all)
  *   steps_scale: multiplies the default step counts (default 1)
- *   threads: the trainer's n_threads (default 1); with more than one, run with
+ *   threads: the trainer's n_threads and the generator's toy_threads (default 1); with
+ *   more than one, run with
  *   OPENBLAS_NUM_THREADS=1 so that libsae splits the products over these threads
  *   (docs/threading.md) */
 #define _POSIX_C_SOURCE 200809L
@@ -86,6 +87,7 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     CHECK(sae_config_set_i64(tc, SAE_TOY_N_FEATURES, s->n_features));
     CHECK(sae_config_set_i64(tc, SAE_TOY_D, s->d));
     CHECK(sae_config_set_f64(tc, SAE_TOY_FIRE_PROB, s->fire_prob));
+    CHECK(sae_config_set_i64(tc, SAE_TOY_N_THREADS, threads));
     CHECK(sae_config_set_i64(mc, SAE_MODEL_D_IN, s->d));
     CHECK(sae_config_set_i64(mc, SAE_MODEL_N_LATENTS, s->n_latents));
     CHECK(sae_config_set_i64(mc, SAE_MODEL_ARCH, a->arch));
