@@ -71,7 +71,11 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     sae_train_ws *w = &t->ws;
     if (w->bf_enc == NULL)
         return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
-    sae_bf16_pack_rows(w->xc, nc, m->d, m->d, w->bf_rows, w->bf_resid_rows);
+    /* in groups of 96 rows: whole panels of either kernel's layout (12 and 32 rows) */
+    int64_t d = m->d, np = sae_bf16_pairs(d), groups = (nc + 95) / 96;
+    SAE_FOR_THREADS(nt, g, groups,
+                    sae_bf16_pack_rows(w->xc + g * 96 * d, SAE_MIN(96, nc - g * 96), d, d,
+                                       w->bf_rows + g * 96 * np, w->bf_resid_rows + g * 96));
     sae_bf16_scores(nt, w->bf_rows, nc, w->bf_enc, m->n_latents, m->d, m->b_enc, w->pre,
                     m->n_latents);
     return SAE_OK;
