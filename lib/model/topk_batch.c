@@ -127,7 +127,7 @@ static inline void bcount(sae_batch_heap *h, int64_t *meta, int64_t n0)
 
 /* Offers x[0..len) at positions base..: blocks of TOPK_BLOCK values are screened against
  * the floor, and the values of a block that passes are appended branch-free. */
-static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t base)
+static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t base, float shift)
 {
     int64_t *meta = bmeta(h), fill = SAE_BATCH_FILL(h->cap);
     for (int64_t j = 0; j < len; j += TOPK_BLOCK) {
@@ -136,10 +136,10 @@ static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t b
         int any = 0;
         if (end - j == TOPK_BLOCK) {
             for (int i = 0; i < TOPK_BLOCK; i++) /* a count: GCC vectorises it */
-                any += x[j + i] > fl;
+                any += x[j + i] + shift > fl;
         } else {
             for (int64_t q = j; q < end; q++)
-                any |= x[q] > fl;
+                any |= x[q] + shift > fl;
         }
         if (!any)
             continue;
@@ -149,7 +149,7 @@ static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t b
         }
         int64_t n = h->n, n0 = n;
         for (int64_t q = j; q < end; q++) {
-            float v = x[q];
+            float v = x[q] + shift;
             h->val[n] = v, h->pos[n] = base + q;
             n += v > fl;
         }
@@ -159,14 +159,28 @@ static void offer_tail(sae_batch_heap *h, const float *x, int64_t len, int64_t b
 }
 
 #ifdef SELECT_AVX2
-/* sae_batch_heap_offer_row with 32-value screens; the passing lanes of a block are packed
- * into the buffer 8 at a time. */
-AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t l, int64_t r)
+/* any32 on the values plus the shift (the same float additions as the packing's). */
+AVX2_FN static inline int any32_shifted(const float *x, __m256 vs, __m256 vg)
+{
+    __m256 a = _mm256_or_ps(
+        _mm256_cmp_ps(_mm256_add_ps(_mm256_loadu_ps(x), vs), vg, _CMP_GT_OQ),
+        _mm256_cmp_ps(_mm256_add_ps(_mm256_loadu_ps(x + 8), vs), vg, _CMP_GT_OQ));
+    __m256 b = _mm256_or_ps(
+        _mm256_cmp_ps(_mm256_add_ps(_mm256_loadu_ps(x + 16), vs), vg, _CMP_GT_OQ),
+        _mm256_cmp_ps(_mm256_add_ps(_mm256_loadu_ps(x + 24), vs), vg, _CMP_GT_OQ));
+    return _mm256_movemask_ps(_mm256_or_ps(a, b));
+}
+
+/* Offering row + shift with 32-value screens; the passing lanes of a block are packed into
+ * the buffer 8 at a time. */
+AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t l, int64_t r,
+                                   float shift)
 {
     int64_t *meta = bmeta(h), base = r * l, fill = SAE_BATCH_FILL(h->cap), j = 0;
+    __m256 vs = _mm256_set1_ps(shift);
     for (; j + 32 <= l; j += 32) {
         __m256 vg = _mm256_set1_ps(h->floor);
-        if (!any32(row + j, vg))
+        if (!any32_shifted(row + j, vs, vg))
             continue;
         if (h->n + BATCH_STEP > fill) {
             bcompact(h, h->cap + h->cap / 2);
@@ -175,7 +189,7 @@ AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t 
         int64_t n0 = h->n, n = n0;
         __m256i b = _mm256_set1_epi64x(base);
         for (int64_t q = j; q < j + 32; q += 8) { /* pack8 with 64-bit positions */
-            __m256 v = _mm256_loadu_ps(row + q);
+            __m256 v = _mm256_add_ps(_mm256_loadu_ps(row + q), vs);
             __m256i iv = _mm256_add_epi32(_mm256_set1_epi32((int32_t)q),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, vg, _CMP_GT_OQ));
@@ -194,11 +208,12 @@ AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t 
         h->n = n;
         bcount(h, meta, n0);
     }
-    offer_tail(h, row + j, l - j, base + j);
+    offer_tail(h, row + j, l - j, base + j, shift);
 }
 #endif
 
-void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
+static void offer_row_shifted(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r,
+                              float shift)
 {
     /* rows arrive in order, so positions only grow: a newcomer equal to the floor (the
      * worst kept value after an exact reduction) loses the tie */
@@ -206,11 +221,16 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
         return;
 #ifdef SELECT_AVX2
     if (have_avx2()) {
-        offer_row_avx2(h, row, n_latents, r);
+        offer_row_avx2(h, row, n_latents, r, shift);
         return;
     }
 #endif
-    offer_tail(h, row, n_latents, r * n_latents);
+    offer_tail(h, row, n_latents, r * n_latents, shift);
+}
+
+void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_latents, int64_t r)
+{
+    offer_row_shifted(h, row, n_latents, r, 0.0f);
 }
 
 /* Before rows r0.. are offered: the column maxima of each row (nb columns as in
@@ -218,7 +238,7 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
  * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
  * under bin b at once instead of following the buffer up from 0. */
 SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
-                                  int wide)
+                                  const float *shift, int wide)
 {
     int64_t *meta = bmeta(h), *hist = meta + 2, *mh = hist + SAE_BATCH_BINS;
     int64_t need = h->cap - meta[1];
@@ -232,8 +252,11 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
     memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
     for (int64_t r = 0; r < n_rows; r++) {
         col_max_w(rows + r * l, l, NULL, nb, m, wide);
-        for (int64_t b = 0; b < nb; b++) /* zeros land in bin 0, which is never counted */
-            mh[bin_of(m[b])]++;
+        float sh = shift != NULL ? shift[r] : 0.0f;
+        for (int64_t b = 0; b < nb; b++) { /* zeros land in bin 0, which is never counted */
+            float v = m[b] > 0.0f ? m[b] + sh : 0.0f; /* m[b] = 0: maybe no such value */
+            mh[bin_of(v > 0.0f ? v : 0.0f)]++;
+        }
     }
     int64_t total = 0, b = SAE_BATCH_BINS;
     while (b > 1 && total < h->cap) {
@@ -247,25 +270,33 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
 }
 
 #ifdef SELECT_AVX2
-AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l)
+AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
+                                  const float *shift)
 {
-    batch_prefloor(h, rows, n_rows, l, 1);
+    batch_prefloor(h, rows, n_rows, l, shift, 1);
 }
 #endif
 
-void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
-                               int64_t n_latents, int64_t r0)
+void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                                       int64_t n_latents, int64_t r0, const float *shift)
 {
     if (h->cap == 0 || n_rows <= 0)
         return;
 #ifdef SELECT_AVX2
     if (have_avx2())
-        prefloor_avx2(h, rows, n_rows, n_latents);
+        prefloor_avx2(h, rows, n_rows, n_latents, shift);
     else
 #endif
-        batch_prefloor(h, rows, n_rows, n_latents, 0);
+        batch_prefloor(h, rows, n_rows, n_latents, shift, 0);
     for (int64_t r = 0; r < n_rows; r++)
-        sae_batch_heap_offer_row(h, rows + r * n_latents, n_latents, r0 + r);
+        offer_row_shifted(h, rows + r * n_latents, n_latents, r0 + r,
+                          shift != NULL ? shift[r] : 0.0f);
+}
+
+void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                               int64_t n_latents, int64_t r0)
+{
+    sae_batch_heap_offer_rows_shifted(h, rows, n_rows, n_latents, r0, NULL);
 }
 
 float sae_batch_heap_min(sae_batch_heap *h)

@@ -111,24 +111,22 @@ static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint
                                m->b_enc, d, idx, val);
 }
 
-/* Row r of the block as bounds: w->pre_lo = a - c, w->pre = a + c with c >= 2 err, so one
- * float rounding each still leaves them outside [e - err, e + err] (the slack covers it:
- * docs/training.md). A row without a finite bound is computed exactly instead. */
+/* Row r of the block as bounds a - c and a + c with c >= 2 err, kept as the row's shifts
+ * (the heaps add them as they read the row): one float rounding each still leaves them
+ * outside [e - err, e + err] (the slack covers it: docs/training.md). A row without a
+ * finite bound is computed exactly instead (shifts 0). */
 static void row_bounds(sae_trainer *t, int64_t r, double err)
 {
     const sae_model *m = t->model;
-    int64_t l = m->n_latents;
-    float *hi = t->ws.pre + r * l, *lo = t->ws.pre_lo + r * l;
+    sae_train_ws *w = &t->ws;
     if (!(err < INFINITY)) {
-        sae_scores_exact(t->ws.xc + r * m->d, m->w_enc_t, m->b_enc, m->d, NULL, l, hi);
-        memcpy(lo, hi, (size_t)l * sizeof(float));
+        sae_scores_exact(w->xc + r * m->d, m->w_enc_t, m->b_enc, m->d, NULL, m->n_latents,
+                         w->pre + r * m->n_latents);
+        w->shift_lo[r] = w->shift_hi[r] = 0.0f;
         return;
     }
     float c = nextafterf((float)(2.0 * err), INFINITY);
-    for (int64_t j = 0; j < l; j++) {
-        lo[j] = hi[j] - c;
-        hi[j] = hi[j] + c;
-    }
+    w->shift_lo[r] = -c, w->shift_hi[r] = c;
 }
 
 /* Row r of the block for the second pass: the exact score of every entry whose upper bound
@@ -202,18 +200,23 @@ static int64_t gather_candidates(sae_trainer *t, int64_t n, float tl)
     int64_t nc = 0;
     if (n <= w->chunk) {
         float lo = tl > 0.0f ? tl : FLT_MIN; /* v >= lo: v >= t and positive */
-        int64_t total = n * t->model->n_latents;
-        for (int64_t q0 = 0; q0 < total; q0 += 16) {
-            int64_t q1 = SAE_MIN(q0 + 16, total), any = 0;
-            for (int64_t q = q0; q < q1; q++) /* a count: GCC vectorises it */
-                any += w->pre[q] >= lo;
-            if (any == 0)
-                continue;
-            if (nc + any > hh->cap)
-                return -1;
-            for (int64_t q = q0; q < q1; q++) {
-                hh->val[nc] = w->pre[q], hh->pos[nc] = q;
-                nc += w->pre[q] >= lo;
+        int64_t l = t->model->n_latents;
+        for (int64_t r = 0; r < n; r++) {
+            const float *a = w->pre + r * l;
+            float c = w->shift_hi[r];
+            for (int64_t j0 = 0; j0 < l; j0 += 16) {
+                int64_t j1 = SAE_MIN(j0 + 16, l), any = 0;
+                for (int64_t j = j0; j < j1; j++) /* a count: GCC vectorises it */
+                    any += a[j] + c >= lo;
+                if (any == 0)
+                    continue;
+                if (nc + any > hh->cap)
+                    return -1;
+                for (int64_t j = j0; j < j1; j++) {
+                    float v = a[j] + c;
+                    hh->val[nc] = v, hh->pos[nc] = r * l + j;
+                    nc += v >= lo;
+                }
             }
         }
         return nc;
@@ -266,11 +269,11 @@ static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, 
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
     if (side == 0) {
-        sae_batch_heap_offer_rows(&w->heap, w->pre_lo, nc, l, r0);
+        sae_batch_heap_offer_rows_shifted(&w->heap, w->pre, nc, l, r0, w->shift_lo);
         return;
     }
     w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, nextafterf(lower_floor, -INFINITY));
-    sae_batch_heap_offer_rows(&w->heap_hi, w->pre, nc, l, r0);
+    sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->shift_hi);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of
