@@ -125,7 +125,8 @@ static void test_topk_row_matches_reference(void **state)
     free(row), free(val), free(idx), free(allow), free(ref);
 }
 
-/* Batch top-K over rows offered in order (one by one, or in blocks); the codes, row by row sorted by latent, and the
+/* Batch top-K over rows offered in order (one by one, in blocks, or in blocks with per-row
+ * shifts added as they are read); the codes, row by row sorted by latent, and the
  * smallest kept value equal the reference. Several K per batch size so the buffer is
  * reduced many times, by the histogram floor and by the exact selection. */
 static void test_batch_topk_matches_reference(void **state)
@@ -133,6 +134,7 @@ static void test_batch_topk_matches_reference(void **state)
     (void)state;
     enum { NMAX = 60000 };
     float *v = malloc(NMAX * sizeof *v), *cval = malloc(NMAX * sizeof *cval);
+    float *vs = malloc(NMAX * sizeof *vs), *shift = malloc(1000 * sizeof *shift);
     int32_t *cidx = malloc(NMAX * sizeof *cidx);
     key *ref = malloc(NMAX * sizeof *ref);
     int64_t *row_ptr = malloc(1001 * sizeof *row_ptr);
@@ -140,6 +142,7 @@ static void test_batch_topk_matches_reference(void **state)
     int64_t *hpos = malloc((size_t)SAE_BATCH_ROOM(NMAX + 2000) * sizeof *hpos);
     assert_non_null(v), assert_non_null(cval), assert_non_null(cidx), assert_non_null(ref);
     assert_non_null(row_ptr), assert_non_null(hval), assert_non_null(hpos);
+    assert_non_null(vs), assert_non_null(shift);
     static const int64_t lens[] = {1, 5, 16, 37, 128, 300};
     uint64_t s = 5;
     for (int trial = 0; trial < 240; trial++) {
@@ -155,7 +158,20 @@ static void test_batch_topk_matches_reference(void **state)
                 v[e] *= (float)(1 + e / l);
         sae_batch_heap h = {0, 0, hval, hpos, 0.0f};
         sae_batch_heap_reset(&h, cap);
-        if (trial % 2 == 0) {
+        const float *sel = v; /* the values the selection is on */
+        if (trial % 4 == 3) { /* blocks of rows plus per-row shifts (the bounds of select.c) */
+            for (int64_t r = 0; r < rows; r++) {
+                uint64_t u = lcg(&s) % 5;
+                shift[r] = u == 0 ? 0.0f : ((float)u - 2.5f) * 0.37f;
+                for (int64_t j = 0; j < l; j++)
+                    vs[r * l + j] = v[r * l + j] + shift[r];
+            }
+            int64_t step = 1 + (int64_t)(lcg(&s) % (uint32_t)rows);
+            for (int64_t r = 0; r < rows; r += step)
+                sae_batch_heap_offer_rows_shifted(&h, v + r * l, rows - r < step ? rows - r : step,
+                                                  l, r, shift + r);
+            sel = vs;
+        } else if (trial % 2 == 0) {
             for (int64_t r = 0; r < rows; r++)
                 sae_batch_heap_offer_row(&h, v + r * l, l, r);
         } else { /* in blocks of rows, the first raising the floor from column maxima */
@@ -166,7 +182,7 @@ static void test_batch_topk_matches_reference(void **state)
         float lo = sae_batch_heap_min(&h);
         sae_codes c = {row_ptr, cidx, cval, NMAX};
         sae_batch_heap_to_codes(&h, rows, l, &c);
-        int64_t want = reference(v, n, NULL, cap, ref);
+        int64_t want = reference(sel, n, NULL, cap, ref);
         assert_int_equal(row_ptr[rows], want);
         float worst = 0.0f;
         for (int64_t a = 0; a < want; a++) {
@@ -179,6 +195,7 @@ static void test_batch_topk_matches_reference(void **state)
         assert_memory_equal(&lo, &worst, sizeof(float));
     }
     free(v), free(cval), free(cidx), free(ref), free(row_ptr), free(hval), free(hpos);
+    free(vs), free(shift);
 }
 
 int main(void)
