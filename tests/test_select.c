@@ -160,16 +160,17 @@ static void test_batch_topk_matches_reference(void **state)
         sae_batch_heap_reset(&h, cap);
         const float *sel = v; /* the values the selection is on */
         if (trial % 4 == 3) { /* blocks of rows plus per-row shifts (the bounds of select.c) */
+            float sign = trial % 8 == 3 ? 1.0f : -1.0f;
             for (int64_t r = 0; r < rows; r++) {
                 uint64_t u = lcg(&s) % 5;
                 shift[r] = u == 0 ? 0.0f : ((float)u - 2.5f) * 0.37f;
                 for (int64_t j = 0; j < l; j++)
-                    vs[r * l + j] = v[r * l + j] + shift[r];
+                    vs[r * l + j] = v[r * l + j] + sign * shift[r];
             }
             int64_t step = 1 + (int64_t)(lcg(&s) % (uint32_t)rows);
             for (int64_t r = 0; r < rows; r += step)
                 sae_batch_heap_offer_rows_shifted(&h, v + r * l, rows - r < step ? rows - r : step,
-                                                  l, r, shift + r);
+                                                  l, r, shift + r, sign);
             sel = vs;
         } else if (trial % 2 == 0) {
             for (int64_t r = 0; r < rows; r++)

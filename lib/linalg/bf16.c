@@ -38,13 +38,17 @@ int64_t sae_bf16_panel_rows(int64_t n, int64_t tile) { return (n + tile - 1) / t
 
 static inline float from_bf16(uint32_t h) { return sae_f32_from_bits(h << 16); }
 
+#if SAE_HAVE_BF16_KERNEL
 static double residual_avx512(const float *row, int64_t k);
+#endif
 
 /* ||row - bf16(row)|| (the differences are exact in float), rounded up. */
 static double residual(const float *row, int64_t k)
 {
+#if SAE_HAVE_BF16_KERNEL
     if (sae_bf16_available())
         return residual_avx512(row, k);
+#endif
     double s = 0.0;
     for (int64_t i = 0; i < k; i++) {
         double e = (double)(row[i] - from_bf16(to_bf16(row[i])));
@@ -180,10 +184,10 @@ int sae_bf16_kernel(void)
 
 void sae_bf16_use_kernel(int kernel)
 {
-    int probed = probe_kernel();
-    int k = kernel == SAE_BF16_AVX512 && probed != SAE_BF16_NONE ? SAE_BF16_AVX512 : probed;
-    __atomic_store_n(&kernel_in_use, kernel == SAE_BF16_NONE ? SAE_BF16_NONE : k,
-                     __ATOMIC_RELAXED);
+    int k = probe_kernel();
+    if (kernel == SAE_BF16_NONE || (kernel == SAE_BF16_AVX512 && k != SAE_BF16_NONE))
+        k = kernel;
+    __atomic_store_n(&kernel_in_use, k, __ATOMIC_RELAXED);
 }
 
 /* One MR x NR tile: a = row panel, b = column panel, np pairs; bias added, `rows` rows and
@@ -324,8 +328,6 @@ void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, in
     }
 }
 #else
-static double residual_avx512(const float *row, int64_t k) { return residual(row, k); }
-
 int sae_bf16_kernel(void) { return SAE_BF16_NONE; }
 
 void sae_bf16_use_kernel(int kernel) { (void)kernel; }

@@ -48,10 +48,11 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
  * them one by one, but the floor is first raised from the column maxima of these rows. */
 void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
                                int64_t n_latents, int64_t r0);
-/* The same for the values fl(rows[i][j] + shift[i]) (one float addition each; shift NULL:
- * 0), without writing them anywhere first. */
+/* The same for the values fl(rows[i][j] + sign * shift[i]) (sign +1 or -1: one float
+ * addition each; shift NULL: 0), without writing them anywhere first. */
 void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int64_t n_rows,
-                                       int64_t n_latents, int64_t r0, const float *shift);
+                                       int64_t n_latents, int64_t r0, const float *shift,
+                                       float sign);
 /* Smallest kept value (0 when empty); reduces the buffer to the K best first. */
 float sae_batch_heap_min(sae_batch_heap *h);
 /* Turn the kept entries into CSR codes for rows [0, n_rows) (reduces the buffer first). */

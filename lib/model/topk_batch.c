@@ -238,7 +238,7 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
  * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
  * under bin b at once instead of following the buffer up from 0. */
 SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
-                                  const float *shift, int wide)
+                                  const float *shift, float sign, int wide)
 {
     int64_t *meta = bmeta(h), *hist = meta + 2, *mh = hist + SAE_BATCH_BINS;
     int64_t need = h->cap - meta[1];
@@ -252,7 +252,7 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
     memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
     for (int64_t r = 0; r < n_rows; r++) {
         col_max_w(rows + r * l, l, NULL, nb, m, wide);
-        float sh = shift != NULL ? shift[r] : 0.0f;
+        float sh = shift != NULL ? sign * shift[r] : 0.0f;
         for (int64_t b = 0; b < nb; b++) { /* zeros land in bin 0, which is never counted */
             float v = m[b] > 0.0f ? m[b] + sh : 0.0f; /* m[b] = 0: maybe no such value */
             mh[bin_of(v > 0.0f ? v : 0.0f)]++;
@@ -271,32 +271,33 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
 
 #ifdef SELECT_AVX2
 AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
-                                  const float *shift)
+                                  const float *shift, float sign)
 {
-    batch_prefloor(h, rows, n_rows, l, shift, 1);
+    batch_prefloor(h, rows, n_rows, l, shift, sign, 1);
 }
 #endif
 
 void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int64_t n_rows,
-                                       int64_t n_latents, int64_t r0, const float *shift)
+                                       int64_t n_latents, int64_t r0, const float *shift,
+                                       float sign)
 {
     if (h->cap == 0 || n_rows <= 0)
         return;
 #ifdef SELECT_AVX2
     if (have_avx2())
-        prefloor_avx2(h, rows, n_rows, n_latents, shift);
+        prefloor_avx2(h, rows, n_rows, n_latents, shift, sign);
     else
 #endif
-        batch_prefloor(h, rows, n_rows, n_latents, shift, 0);
+        batch_prefloor(h, rows, n_rows, n_latents, shift, sign, 0);
     for (int64_t r = 0; r < n_rows; r++)
         offer_row_shifted(h, rows + r * n_latents, n_latents, r0 + r,
-                          shift != NULL ? shift[r] : 0.0f);
+                          shift != NULL ? sign * shift[r] : 0.0f);
 }
 
 void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_rows,
                                int64_t n_latents, int64_t r0)
 {
-    sae_batch_heap_offer_rows_shifted(h, rows, n_rows, n_latents, r0, NULL);
+    sae_batch_heap_offer_rows_shifted(h, rows, n_rows, n_latents, r0, NULL, 1.0f);
 }
 
 float sae_batch_heap_min(sae_batch_heap *h)

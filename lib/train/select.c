@@ -111,10 +111,10 @@ static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint
                                m->b_enc, d, idx, val);
 }
 
-/* Row r of the block as bounds a - c and a + c with c >= 2 err, kept as the row's shifts
- * (the heaps add them as they read the row): one float rounding each still leaves them
+/* Row r of the block as bounds a - c and a + c with c >= 2 err, kept as the row's margin c
+ * (the heaps add -c or +c as they read the row): one float rounding each still leaves them
  * outside [e - err, e + err] (the slack covers it: docs/training.md). A row without a
- * finite bound is computed exactly instead (shifts 0). */
+ * finite bound is computed exactly instead (c = 0). */
 static void row_bounds(sae_trainer *t, int64_t r, double err)
 {
     const sae_model *m = t->model;
@@ -122,27 +122,25 @@ static void row_bounds(sae_trainer *t, int64_t r, double err)
     if (!(err < INFINITY)) {
         sae_scores_exact(w->xc + r * m->d, m->w_enc_t, m->b_enc, m->d, NULL, m->n_latents,
                          w->pre + r * m->n_latents);
-        w->shift_lo[r] = w->shift_hi[r] = 0.0f;
+        w->margin[r] = 0.0f;
         return;
     }
-    float c = nextafterf((float)(2.0 * err), INFINITY);
-    w->shift_lo[r] = -c, w->shift_hi[r] = c;
+    w->margin[r] = nextafterf((float)(2.0 * err), INFINITY);
 }
 
 /* Row r of the block for the second pass: the exact score of every entry whose upper bound
- * (as row_bounds computes it) reaches t, 0 elsewhere (the heap takes positive values only,
+ * (as row_bounds defines it) reaches t, 0 elsewhere (the heap takes positive values only,
  * and an entry below t is beaten by K exact scores). */
-static void exact_above(const sae_trainer *t, int64_t r, double err, float tl)
+static void exact_above(sae_trainer *t, int64_t r, double err, float tl)
 {
     const sae_model *m = t->model;
     int64_t d = m->d, l = m->n_latents;
     const float *xc = t->ws.xc + r * d;
     float *row = t->ws.pre + r * l, v[64];
-    if (!(err < INFINITY)) {
-        sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, NULL, l, row);
-        return;
-    }
-    float c = nextafterf((float)(2.0 * err), INFINITY);
+    row_bounds(t, r, err);
+    if (!(err < INFINITY))
+        return; /* already exact */
+    float c = t->ws.margin[r];
     int32_t cols[64];
     int64_t ng = 0;
     for (int64_t j = 0; j < l; j++) {
@@ -167,17 +165,14 @@ static void rescore_range(const sae_trainer *t, float *xc, int64_t e0, int64_t e
     const sae_batch_heap *hh = &t->ws.heap_hi;
     int64_t d = m->d, l = m->n_latents;
     int32_t cols[64];
-    for (int64_t e = e0; e < e1;) {
+    for (int64_t e = e0, centred = -1; e < e1;) { /* groups of up to 64 of one row */
         int64_t r = hh->pos[e] / l, ng = 0;
-        sae_fwd_center(m, t->ws.x + r * d, 1, d, xc);
+        if (r != centred)
+            sae_fwd_center(m, t->ws.x + r * d, 1, d, xc);
+        centred = r;
         for (; e < e1 && hh->pos[e] / l == r && ng < 64; e++)
             cols[ng++] = (int32_t)(hh->pos[e] - r * l);
         sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + e - ng);
-        while (e < e1 && hh->pos[e] / l == r) { /* a row with more than 64 candidates */
-            for (ng = 0; e < e1 && hh->pos[e] / l == r && ng < 64; e++)
-                cols[ng++] = (int32_t)(hh->pos[e] - r * l);
-            sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + e - ng);
-        }
     }
 }
 
@@ -203,7 +198,7 @@ static int64_t gather_candidates(sae_trainer *t, int64_t n, float tl)
         int64_t l = t->model->n_latents;
         for (int64_t r = 0; r < n; r++) {
             const float *a = w->pre + r * l;
-            float c = w->shift_hi[r];
+            float c = w->margin[r];
             for (int64_t j0 = 0; j0 < l; j0 += 16) {
                 int64_t j1 = SAE_MIN(j0 + 16, l), any = 0;
                 for (int64_t j = j0; j < j1; j++) /* a count: GCC vectorises it */
@@ -260,20 +255,36 @@ static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
 }
 
 /* One block's bounds into the heaps: the lower bounds (side 0) and the upper bounds above
- * a floor the lower heap reached (side 1): after this block when one thread does both, as
- * it was before this block when two threads run the sides at once. That floor never
- * exceeds the final cut t, so an upper bound at or below the float under it belongs to an
- * entry beaten by K exact scores (strictly: e < upper). */
+ * a floor the lower heap reached (side 1). That floor never exceeds the final cut t, so an
+ * upper bound at or below the float under it belongs to an entry beaten by K exact scores
+ * (strictly: e < upper). */
 static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
     if (side == 0) {
-        sae_batch_heap_offer_rows_shifted(&w->heap, w->pre, nc, l, r0, w->shift_lo);
+        sae_batch_heap_offer_rows_shifted(&w->heap, w->pre, nc, l, r0, w->margin, -1.0f);
         return;
     }
     w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, nextafterf(lower_floor, -INFINITY));
-    sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->shift_hi);
+    sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->margin, 1.0f);
+}
+
+/* Both sides for one block. One thread (or the first block) screens the upper side with
+ * the floor after this block; two threads run the sides at once, the upper one with the
+ * floor from before it. With the whole batch in one block the upper bounds stay in w->pre
+ * for gather_candidates instead. */
+static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r0)
+{
+    sae_train_ws *w = &t->ws;
+    if (nt > 1 && r0 > 0) {
+        float lower_floor = w->heap.floor;
+        SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2, offer_side(t, (int)side, lower_floor, nc, r0));
+        return;
+    }
+    offer_side(t, 0, 0.0f, nc, r0);
+    if (n > w->chunk)
+        offer_side(t, 1, w->heap.floor, nc, r0);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of
@@ -322,7 +333,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         for (int64_t r = 0; r < nc; r++) {
             double err = row_err(t, r, sc);
             int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
-            if (use_aux) /* before the batch bounds overwrite the row */
+            if (use_aux) /* before row_bounds may rescore the row */
                 w->aux.row_ptr[r0 + r + 1] =
                     refine_row(t, r, ka, w->dead, err, w->aux.idx + ata, w->aux.val + ata);
             if (batch)
@@ -331,16 +342,8 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
                 w->codes.row_ptr[r0 + r + 1] =
                     refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
         }
-        if (batch && n <= w->chunk) { /* one block: its bounds stay in w->pre */
-            offer_side(t, 0, 0.0f, nc, r0);
-        } else if (batch && (nt == 1 || r0 == 0)) { /* the upper side, with the fresh floor */
-            offer_side(t, 0, 0.0f, nc, r0);
-            offer_side(t, 1, w->heap.floor, nc, r0);
-        } else if (batch) {
-            float lower_floor = w->heap.floor;
-            SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
-                            offer_side(t, (int)side, lower_floor, nc, r0));
-        }
+        if (batch)
+            offer_block(t, nt, n, nc, r0);
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     }
     double since = sae_train_now();

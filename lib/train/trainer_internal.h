@@ -75,7 +75,7 @@ typedef struct sae_train_ws {
                                    centred rows of one block and encoder rows */
     double *bf_resid_rows, *bf_resid_cols; /* and their rounding residuals (chunk, L) */
     sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
-    float *shift_lo, *shift_hi; /* BatchTopK family, chunk: the bounds' shifts per row */
+    float *margin;          /* BatchTopK family, chunk: the bounds' margin c per row */
 } sae_train_ws;
 
 struct sae_trainer {

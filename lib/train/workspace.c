@@ -17,7 +17,7 @@ void sae_train_ws_free(sae_trainer *t)
                     w->heap.val, w->heap.pos, w->aux.row_ptr, w->aux.idx, w->aux.val,
                     w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
                     w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc, w->heap_hi.val,
-                    w->heap_hi.pos, w->shift_lo, w->shift_hi, w->bf_resid_rows, w->bf_resid_cols};
+                    w->heap_hi.pos, w->margin, w->bf_resid_rows, w->bf_resid_cols};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sae_free(al, bufs[i]);
     memset(w, 0, sizeof *w);
@@ -81,13 +81,12 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
         w->heap.val = get(a, SAE_BATCH_ROOM(nnz), sizeof(float));
         w->heap.pos = get(a, SAE_BATCH_ROOM(nnz), sizeof(int64_t));
         w->heap.cap = nnz;
-        /* upper bounds (lib/train/select.c) and the bounds' shifts of one block */
+        /* upper bounds (lib/train/select.c) and the bounds' margins of one block */
         int64_t hi = SAE_BATCH_HI_MULT * nnz;
         w->heap_hi.val = get(a, SAE_BATCH_ROOM(hi), sizeof(float));
         w->heap_hi.pos = get(a, SAE_BATCH_ROOM(hi), sizeof(int64_t));
         w->heap_hi.cap = hi;
-        w->shift_lo = get(a, chunk, sizeof(float));
-        w->shift_hi = get(a, chunk, sizeof(float));
+        w->margin = get(a, chunk, sizeof(float));
     }
     /* small products: the float product is already cheap, and the wider bfloat16 margin
      * means more candidates to rescore (tiny, d 32 x 128 latents: 25 % slower) */
@@ -96,7 +95,7 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
         w->bf_rows = get(a, sae_bf16_rows_words(chunk, d), 4);
         w->bf_enc = get(a, sae_bf16_cols_words(l, d), 4);
         w->bf_resid_rows = get(a, chunk, sizeof(double));
-        w->bf_resid_cols = get(a, sae_bf16_panel_rows(l, SAE_BF16_NR), sizeof(double));
+        w->bf_resid_cols = get(a, l, sizeof(double));
     }
     if (t->o.aux_coef > 0.0) {
         codes_bufs b = {&w->aux, &w->aux_gval, &w->aux_ent, &w->aux_col_ptr, &w->aux_erow};
