@@ -3,13 +3,15 @@
  * its own. Per configuration: samples per wall second and per CPU second, ms/step, the
  * per-phase breakdown from the trainer's timers (SAE_STAT_TIME_*), the achieved GFLOP/s of
  * the dense products over the phases that run them, peak RSS, loss and L0.
- * Usage: bench_train [filter] [steps_scale] [threads]
+ * Usage: bench_train [filter] [steps_scale] [threads] [low_precision]
  *   filter: substring of "tiny-relu", "medium-topk", ... (default: all)
  *   steps_scale: multiplies the default step counts (default 1)
  *   threads: the trainer's n_threads and the generator's toy_threads (default 1); with
  *   more than one, run with
  *   OPENBLAS_NUM_THREADS=1 so that libsae splits the products over these threads
- *   (docs/threading.md) */
+ *   (docs/threading.md)
+ *   low_precision: 0 turns the trainer's bf16_scores off (float encoder products), to
+ *   compare (default 1) */
 #define _POSIX_C_SOURCE 200809L
 #include <sae/sae.h>
 
@@ -80,6 +82,8 @@ static sae_config *config(int32_t kind)
 }
 
 /* One configuration; prints one line. Runs in a child process. */
+static int64_t low_precision = 1;
+
 static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t threads)
 {
     sae_config *tc = config(SAE_KIND_TOY), *mc = config(SAE_KIND_MODEL),
@@ -94,6 +98,7 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     CHECK(sae_config_set_i64(mc, SAE_MODEL_K, a->k));
     CHECK(sae_config_set_i64(rc, SAE_TRAINER_BATCH_SIZE, s->batch));
     CHECK(sae_config_set_i64(rc, SAE_TRAINER_N_THREADS, threads));
+    CHECK(sae_config_set_i64(rc, SAE_TRAINER_BF16_SCORES, low_precision));
     CHECK(sae_config_set_f64(rc, SAE_TRAINER_L1_COEFF, 0.01));
     sae_toy *toy = NULL;
     sae_model *m = NULL;
@@ -158,6 +163,7 @@ int main(int argc, char **argv)
     const char *filter = argc > 1 ? argv[1] : "";
     double scale = argc > 2 ? atof(argv[2]) : 1.0;
     int64_t threads = argc > 3 ? atoll(argv[3]) : 1;
+    low_precision = argc > 4 ? atoll(argv[4]) != 0 : 1;
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *ob = getenv("OPENBLAS_NUM_THREADS");
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("libsae %s | %s | trainer threads %lld | OPENBLAS_CORETYPE=%s "

@@ -1,10 +1,11 @@
 /* Exact top-k from approximate scores (lib/model/refine.c, lib/linalg/bf16.c):
- * - the error bound sae_score_err holds for the bfloat16 kernel (when this CPU runs it) and
- *   for the float BLAS product, over rows of very different scales;
+ * - the error bound sae_score_err holds for every low-precision kernel this CPU runs
+ *   (AMX, AVX512-BF16, int16) and for the float BLAS product, over rows of very different
+ *   scales, and for rows equal to columns (the int16 kernel's largest integer sums);
  * - sae_topk_refine_row selects exactly what sae_topk_row selects on the exact scores, for
  *   approximations pushed to the edges of the bound, ties, masks and the whole-row fallback;
  * - TopK, BatchTopK and Matryoshka trainers (with AuxK, and with heavily tied encoder rows)
- *   give the same bits with bf16_scores on and off, and with the BatchTopK upper-bound heap
+ *   give the same bits with bf16_scores on and off (each kernel), and with the BatchTopK upper-bound heap
  *   shrunk so that every step takes the exact fallback (lib/train/select.c). */
 #include "test_util.h"
 
@@ -48,7 +49,7 @@ static void norms(const float *w, int64_t l, int64_t d, const float *b, double *
 }
 
 /* Rows of scale 10^-4 .. 10^4, some with a few entries 10^6 times larger than the rest and
- * some with subnormal entries. */
+ * some with subnormal entries; row 2 is zero and row 4 all subnormal. */
 static void fill_rows(float *x, int64_t n, int64_t d, uint32_t seed)
 {
     for (int64_t r = 0; r < n; r++) {
@@ -59,6 +60,8 @@ static void fill_rows(float *x, int64_t n, int64_t d, uint32_t seed)
                 v *= 1e6f;
             if (r % 7 == 3 && i % 3 == 0)
                 v = 1e-40f * (float)(i % 11);
+            if (r == 2 || r == 4)
+                v = r == 2 ? 0.0f : 1e-39f * uniform(&seed);
             x[r * d + i] = v;
         }
     }
@@ -79,7 +82,44 @@ static double residual_ref(const float *x, int64_t d)
     return sqrt(s);
 }
 
-static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
+/* ||x - s q|| for row r of int16 panels of `tile` rows (np pair words per row). */
+static double residual_i16(const float *x, const uint32_t *packed, int64_t r, int64_t tile,
+                           int64_t np, float s, int64_t d)
+{
+    const uint32_t *col = packed + r / tile * tile * np + r % tile;
+    double e2 = 0.0;
+    for (int64_t i = 0; i < 2 * np; i++) {
+        uint32_t word = col[i / 2 * tile];
+        int16_t q = (int16_t)(uint16_t)(i % 2 ? word >> 16 : word & 0xffffu);
+        if (i >= d) {
+            assert_int_equal(q, 0);
+            continue;
+        }
+        double e = (double)x[i] - (double)s * (double)q;
+        e2 += e * e;
+    }
+    return sqrt(e2);
+}
+
+/* The packed rows' residuals against the packed data (int16: also the scales). */
+static void check_residuals(const float *x, int64_t n, int64_t d, const uint32_t *packed,
+                            int64_t tile, const double *ex, const float *sc)
+{
+    int int16 = sae_bf16_kernel() == SAE_BF16_INT16;
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = x + r * d;
+        double want = int16 ? residual_i16(row, packed, r, tile, sae_bf16_pairs(d), sc[r], d)
+                            : residual_ref(row, d);
+        if (!(ex[r] >= want && ex[r] <= want * 1.001 + 1e-38))
+            fail_msg("row %lld: residual %g, want %g", (long long)r, ex[r], want);
+        double xn = sae_norm_f64(row, d);
+        if (int16 && xn > 1e-33 && !(fabs((double)sc[r] - xn / 32767.0) <= 1e-5 * xn / 32767.0))
+            fail_msg("row %lld: scale %g, norm %g", (long long)r, (double)sc[r], xn);
+    }
+}
+
+/* copies > 0: the first `copies` columns are the first rows (the largest products). */
+static void check_bound(int bf16, int64_t n, int64_t l, int64_t d, int64_t copies)
 {
     float *x = malloc((size_t)(n * d) * sizeof *x), *w = malloc((size_t)(l * d) * sizeof *w);
     float *b = malloc((size_t)l * sizeof *b), *a = malloc((size_t)(n * l) * sizeof *a);
@@ -87,18 +127,23 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
     uint32_t *pa = malloc((size_t)sae_bf16_rows_words(n, d) * 4);
     uint32_t *pb = malloc((size_t)sae_bf16_cols_words(l, d) * 4);
     double *ex = calloc((size_t)n, sizeof *ex), *ew = calloc((size_t)l, sizeof *ew);
-    assert_true(x && w && b && a && e && pa && pb && ex && ew);
+    float *sx = calloc((size_t)n, sizeof *sx), *sw = calloc((size_t)l, sizeof *sw);
+    assert_true(x && w && b && a && e && pa && pb && ex && ew && sx && sw);
     fill_rows(x, n, d, 11u);
     fill_rows(w, l, d, 12u);
+    memcpy(w, x, (size_t)(copies * d) * sizeof *w);
     uint32_t s = 13u;
     for (int64_t j = 0; j < l; j++)
         b[j] = uniform(&s) * 3.0f;
     exact_scores(x, n, w, l, b, d, e);
     double wmax, bmax, ewmax = 0.0, worst = 0.0;
     if (bf16) {
-        sae_bf16_pack_rows(x, n, d, d, pa, ex);
-        sae_bf16_pack_cols(w, l, d, d, pb, ew);
-        sae_bf16_scores(2, pa, n, pb, l, d, b, a, l);
+        sae_bf16_pack_rows(x, n, d, d, pa, ex, sx);
+        sae_bf16_pack_cols(w, l, d, d, pb, ew, sw);
+        sae_bf16_scores(2, pa, sx, n, pb, sw, l, d, b, a, l);
+        if (sae_bf16_kernel() != SAE_BF16_AMX) /* AMX rows are plain rows (a tile of 1) */
+            check_residuals(x, n, d, pa, SAE_BF16_MR, ex, sx);
+        check_residuals(w, l, d, pb, SAE_BF16_NR, ew, sw);
     } else {
         assert_ok(sae_gemm_blocked(1, 0, 1, n, l, d, 1.0f, x, d, w, d, 0.0f, a, l, b));
     }
@@ -106,11 +151,6 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
     for (int64_t j = 0; j < l; j++) {
         assert_true(ew[j] <= sae_norm_f64(w + j * d, d) / 256.0 + 1e-30); /* <= u |w_j| */
         ewmax = fmax(ewmax, ew[j]);
-    }
-    for (int64_t r = 0; bf16 && r < n; r++) { /* the residual, rounded up only a little */
-        double want = residual_ref(x + r * d, d);
-        if (!(ex[r] >= want && ex[r] <= want * 1.001 + 1e-38))
-            fail_msg("row %lld: residual %g, want %g", (long long)r, ex[r], want);
     }
     for (int64_t r = 0; r < n; r++) {
         double xn = sae_norm_f64(x + r * d, d);
@@ -127,26 +167,30 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d)
     print_message("bf16 %d, d %lld: largest |a - e| is %.3f of the bound\n", bf16, (long long)d,
                   worst);
     free(x), free(w), free(b), free(a), free(e), free(pa), free(pb), free(ex), free(ew);
+    free(sx), free(sw);
 }
 
 static void test_error_bound_holds(void **state)
 {
     (void)state;
-    check_bound(0, 40, 77, 96);
-    check_bound(0, 13, 64, 257);
-    if (!sae_bf16_available()) {
-        print_message("no AVX512-BF16 here: the bfloat16 kernels are not run\n");
-        return;
-    }
-    /* the best kernel (AMX where there is one), then VDPBF16PS */
-    for (int kernel = SAE_BF16_AMX; kernel >= SAE_BF16_AVX512; kernel--) {
+    check_bound(0, 40, 77, 96, 0);
+    check_bound(0, 13, 64, 257, 0);
+    static const char *const names[] = {"", "", "int16", "AVX512-BF16", "AMX"};
+    int ran = 0;
+    for (int kernel = SAE_BF16_AMX; kernel >= SAE_BF16_INT16; kernel--) {
         sae_bf16_use_kernel(kernel);
-        print_message("kernel %s\n", sae_bf16_kernel() == SAE_BF16_AMX ? "AMX" : "AVX512-BF16");
-        check_bound(1, 40, 77, 96);
-        check_bound(1, 13, 64, 257); /* odd d: a zero half pair, padding to whole tiles */
-        check_bound(1, 25, 33, 768);
-        check_bound(1, 70, 100, 40); /* fewer pairs than one tile row */
+        if (sae_bf16_kernel() != kernel)
+            continue; /* not on this CPU */
+        print_message("kernel %s\n", names[kernel]);
+        check_bound(1, 40, 77, 96, 0);
+        check_bound(1, 13, 64, 257, 0); /* odd d: a zero half pair, padding to whole tiles */
+        check_bound(1, 25, 33, 768, 0);
+        check_bound(1, 70, 100, 40, 0); /* fewer pairs than one tile row */
+        check_bound(1, 30, 45, 1000, 30);
+        ran++;
     }
+    if (ran == 0)
+        print_message("no low-precision kernel on this CPU or build: only float products\n");
     sae_bf16_use_kernel(SAE_BF16_AMX);
 }
 
@@ -218,7 +262,8 @@ static void test_refine_selects_exactly(void **state)
  * encoder rows copies of row 0 (heavy ties at the batch cut). mode 0: float scores, 1:
  * bf16_scores on, 2: bf16_scores on and, after the first step, an upper-bound heap of only
  * K entries, which can never certify the batch cut (every later step takes the fallback),
- * 3: bf16_scores on with the VDPBF16PS kernel even where AMX runs. */
+ * 3: bf16_scores on with the VDPBF16PS kernel even where AMX runs, 4: with the int16
+ * kernel even where a bfloat16 one runs (each: the best one below where it does not). */
 static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie_rows,
                          double chunk_rows, float *w_enc, float *w_dec, double *l0)
 {
@@ -242,8 +287,10 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
                 w_enc[i * 768 + j] = w_enc[i * 768];
         assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
     }
-    sae_bf16_use_kernel(mode == 3 ? SAE_BF16_AVX512 : SAE_BF16_AMX);
+    sae_bf16_use_kernel(mode == 3 ? SAE_BF16_AVX512 : mode == 4 ? SAE_BF16_INT16 : SAE_BF16_AMX);
     assert_ok(sae_trainer_create(&t, m, rc, NULL));
+    assert_ok(sae_train_ws_reserve(t, 300));
+    assert_true((t->ws.bf_enc != NULL) == (mode > 0 && sae_bf16_available())); /* it runs */
     sae_config_free(mc);
     sae_config_free(rc);
     int64_t steps = test_small_scale() ? 3 : 6;
@@ -265,9 +312,9 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
 {
     (void)state;
     size_t count = 768 * 96;
-    float *enc[4], *dec[4];
-    double l0[4];
-    for (int i = 0; i < 4; i++) {
+    float *enc[5], *dec[5];
+    double l0[5];
+    for (int i = 0; i < 5; i++) {
         enc[i] = malloc(count * sizeof(float));
         dec[i] = malloc(count * sizeof(float));
         assert_true(enc[i] != NULL && dec[i] != NULL);
@@ -284,11 +331,13 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
                 {SAE_ARCH_MATRYOSHKA, 0, 128}, {SAE_ARCH_TOPK, 300, 128},
                 {SAE_ARCH_BATCHTOPK, 768, 128}, {SAE_ARCH_BATCHTOPK, 0, 300},
                 {SAE_ARCH_MATRYOSHKA, 768, 300}};
-    print_message("bfloat16 kernel: %s\n", sae_bf16_kernel() == SAE_BF16_AMX      ? "AMX"
-                                            : sae_bf16_kernel() == SAE_BF16_AVX512 ? "AVX512-BF16"
-                                                                                   : "none");
+    print_message("low-precision kernel: %s\n", sae_bf16_kernel() == SAE_BF16_AMX ? "AMX"
+                                                 : sae_bf16_kernel() == SAE_BF16_AVX512
+                                                     ? "AVX512-BF16"
+                                                 : sae_bf16_kernel() == SAE_BF16_INT16 ? "int16"
+                                                                                       : "none");
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
             train_sparse(toy, runs[r].arch, i, runs[r].ties, runs[r].chunk, enc[i], dec[i],
                          &l0[i]);
             if (memcmp(enc[0], enc[i], count * sizeof(float)) != 0 ||
@@ -300,7 +349,7 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
                       (long long)runs[r].ties, l0[1]);
         assert_true(l0[1] > 0.0 && l0[1] <= 6.0 + 1e-9);
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         free(enc[i]);
         free(dec[i]);
     }

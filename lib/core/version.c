@@ -43,11 +43,12 @@ const char *sae_build_info(void)
     static _Thread_local char info[512];
     char blas[256];
     snprintf(info, sizeof info,
-             "libsae %s; blas: %s; linked against pkg-config module '%s'; bfloat16 scores: %s; "
+             "libsae %s; blas: %s; linked against pkg-config module '%s'; low-precision scores: %s; "
              "openmp: %s; compiler: %s",
              sae_version_string(), blas_running(blas, sizeof blas), SAE_BLAS_NAME,
              sae_bf16_kernel() == SAE_BF16_AMX      ? "AMX"
              : sae_bf16_kernel() == SAE_BF16_AVX512 ? "AVX512-BF16"
+             : sae_bf16_kernel() == SAE_BF16_INT16  ? "AVX2-INT16"
                                                     : "none",
 #ifdef _OPENMP
              "yes",

@@ -1,14 +1,16 @@
 /* Approximate scores C = A B^T in bfloat16 with float accumulation, for selections that
- * are then made exact by rescoring their candidates in float (lib/model/refine.c). Two
+ * are then made exact by rescoring their candidates in float (lib/model/refine.c). Three
  * kernels: AMX tiles (TDPBF16PS, 16 x 16 x 32 per instruction) where the CPU has AMX-BF16
- * and Linux grants the tile state, else AVX512-BF16's VDPBF16PS. Either computes each
- * element as the same fixed sequence of pair products whatever the blocking or thread
- * count, so its output is reproducible on one CPU; which kernel ran never changes a
- * selection (the rescoring makes it exact). */
+ * and Linux grants the tile state, else AVX512-BF16's VDPBF16PS, else (AVX2 only) int16
+ * operands with exact integer sums (lib/linalg/i16.c). Each computes every element as the
+ * same fixed sequence of pair products whatever the blocking or thread count, so its
+ * output is reproducible on one CPU; which kernel ran never changes a selection (the
+ * rescoring makes it exact). */
 #define _DEFAULT_SOURCE /* syscall(2) for the AMX permission */
 #include "linalg/bf16.h"
 
 #include "core/core.h"
+#include "linalg/i16.h"
 
 #include <math.h>
 #include <string.h>
@@ -46,7 +48,7 @@ static double residual_avx512(const float *row, int64_t k);
 static double residual(const float *row, int64_t k)
 {
 #if SAE_HAVE_BF16_KERNEL
-    if (sae_bf16_available())
+    if (sae_bf16_kernel() >= SAE_BF16_AVX512)
         return residual_avx512(row, k);
 #endif
     double s = 0.0;
@@ -96,9 +98,11 @@ int64_t sae_bf16_cols_words(int64_t l, int64_t k)
 }
 
 void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint32_t *out,
-                        double *resid)
+                        double *resid, float *scale)
 {
-    if (sae_bf16_kernel() == SAE_BF16_AMX) {
+    if (sae_bf16_kernel() == SAE_BF16_INT16) {
+        sae_i16_pack(x, n, k, ldx, sae_bf16_pairs(k), MR, out, resid, scale);
+    } else if (sae_bf16_kernel() == SAE_BF16_AMX) {
         pack(x, n, k, ldx, 1, out, resid);
         int64_t pad = sae_bf16_panel_rows(n, AMX_MB) - n;
         memset(out + n * sae_bf16_pairs(k), 0, (size_t)(pad * sae_bf16_pairs(k)) * 4);
@@ -108,9 +112,12 @@ void sae_bf16_pack_rows(const float *x, int64_t n, int64_t k, int64_t ldx, uint3
 }
 
 void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint32_t *out,
-                        double *resid)
+                        double *resid, float *scale)
 {
-    pack(w, n, k, ldw, NR, out, resid);
+    if (sae_bf16_kernel() == SAE_BF16_INT16)
+        sae_i16_pack(w, n, k, ldw, sae_bf16_pairs(k), NR, out, resid, scale);
+    else
+        pack(w, n, k, ldw, NR, out, resid);
 }
 
 #if SAE_HAVE_BF16_KERNEL
@@ -165,18 +172,24 @@ static int amx_usable(void)
     return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }
 
-static int probe_kernel(void)
+/* The best kernel up to `limit` that this CPU runs. */
+static int probe_kernel(int limit)
 {
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16"))
-        return SAE_BF16_NONE;
-    return amx_usable() ? SAE_BF16_AMX : SAE_BF16_AVX512;
+    int bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    if (limit >= SAE_BF16_AMX && bf16 && amx_usable())
+        return SAE_BF16_AMX;
+    if (limit >= SAE_BF16_AVX512 && bf16)
+        return SAE_BF16_AVX512;
+    if (limit >= SAE_BF16_INT16 && __builtin_cpu_supports("avx2"))
+        return SAE_BF16_INT16;
+    return SAE_BF16_NONE;
 }
 
 int sae_bf16_kernel(void)
 {
     int k = __atomic_load_n(&kernel_in_use, __ATOMIC_RELAXED);
     if (k == 0) { /* idempotent: concurrent first callers agree */
-        k = probe_kernel();
+        k = probe_kernel(SAE_BF16_AMX);
         __atomic_store_n(&kernel_in_use, k, __ATOMIC_RELAXED);
     }
     return k;
@@ -184,10 +197,7 @@ int sae_bf16_kernel(void)
 
 void sae_bf16_use_kernel(int kernel)
 {
-    int k = probe_kernel();
-    if (kernel == SAE_BF16_NONE || (kernel == SAE_BF16_AVX512 && k != SAE_BF16_NONE))
-        k = kernel;
-    __atomic_store_n(&kernel_in_use, k, __ATOMIC_RELAXED);
+    __atomic_store_n(&kernel_in_use, probe_kernel(kernel), __ATOMIC_RELAXED);
 }
 
 /* One MR x NR tile: a = row panel, b = column panel, np pairs; bias added, `rows` rows and
@@ -306,11 +316,12 @@ static void avx512_panels(const uint32_t *a, int64_t n, const uint32_t *b, int64
     }
 }
 
-void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, int64_t l,
-                     int64_t k, const float *bias, float *c, int64_t ldc)
+void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
+                     const uint32_t *b, const float *bscale, int64_t l, int64_t k,
+                     const float *bias, float *c, int64_t ldc)
 {
     int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
-    int amx = sae_bf16_kernel() == SAE_BF16_AMX;
+    int kernel = sae_bf16_kernel();
     (void)nt;
 #  ifdef _OPENMP
 #    pragma omp parallel num_threads(nt) if (nt > 1)
@@ -321,10 +332,12 @@ void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, in
         int th = omp_get_thread_num(), nth = omp_get_num_threads();
         q0 = panels * th / nth, q1 = panels * (th + 1) / nth;
 #  endif
-        if (amx)
+        if (kernel == SAE_BF16_AMX)
             amx_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
-        else
+        else if (kernel == SAE_BF16_AVX512)
             avx512_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
+        else
+            sae_i16_panels(a, ascale, n, b, bscale, l, np, bias, c, ldc, q0, q1);
     }
 }
 #else
@@ -332,9 +345,11 @@ int sae_bf16_kernel(void) { return SAE_BF16_NONE; }
 
 void sae_bf16_use_kernel(int kernel) { (void)kernel; }
 
-void sae_bf16_scores(int nt, const uint32_t *a, int64_t n, const uint32_t *b, int64_t l,
-                     int64_t k, const float *bias, float *c, int64_t ldc)
+void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
+                     const uint32_t *b, const float *bscale, int64_t l, int64_t k,
+                     const float *bias, float *c, int64_t ldc)
 {
-    (void)nt, (void)a, (void)n, (void)b, (void)l, (void)k, (void)bias, (void)c, (void)ldc;
+    (void)nt, (void)a, (void)ascale, (void)n, (void)b, (void)bscale, (void)l, (void)k;
+    (void)bias, (void)c, (void)ldc;
 }
 #endif

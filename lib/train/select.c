@@ -57,7 +57,8 @@ static void prepare(sae_trainer *t, int nt, score_scales *sc)
                         sae_bf16_pack_cols(m->w_enc_t + q * SAE_BF16_NR * d,
                                            SAE_MIN(SAE_BF16_NR, l - q * SAE_BF16_NR), d, d,
                                            w->bf_enc + q * SAE_BF16_NR * np,
-                                           w->bf_resid_cols + q * SAE_BF16_NR));
+                                           w->bf_resid_cols + q * SAE_BF16_NR,
+                                           w->bf_scale_cols + q * SAE_BF16_NR));
         for (int64_t j = 0; j < l; j++)
             sc->ewmax = fmax(sc->ewmax, w->bf_resid_cols[j]);
     }
@@ -75,9 +76,10 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     int64_t d = m->d, np = sae_bf16_pairs(d), groups = (nc + 95) / 96;
     SAE_FOR_THREADS(nt, g, groups,
                     sae_bf16_pack_rows(w->xc + g * 96 * d, SAE_MIN(96, nc - g * 96), d, d,
-                                       w->bf_rows + g * 96 * np, w->bf_resid_rows + g * 96));
-    sae_bf16_scores(nt, w->bf_rows, nc, w->bf_enc, m->n_latents, m->d, m->b_enc, w->pre,
-                    m->n_latents);
+                                       w->bf_rows + g * 96 * np, w->bf_resid_rows + g * 96,
+                                       w->bf_scale_rows + g * 96));
+    sae_bf16_scores(nt, w->bf_rows, w->bf_scale_rows, nc, w->bf_enc, w->bf_scale_cols,
+                    m->n_latents, m->d, m->b_enc, w->pre, m->n_latents);
     return SAE_OK;
 }
 

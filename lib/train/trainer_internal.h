@@ -71,9 +71,10 @@ typedef struct sae_train_ws {
     float *ga;             /* cap x d: dLoss/d(aux reconstruction) */
     float *ortho_work, *lowact_work;
     float *dvec;           /* d */
-    uint32_t *bf_rows, *bf_enc; /* bf16_scores on an AVX512-BF16 CPU: packed bfloat16
-                                   centred rows of one block and encoder rows */
+    uint32_t *bf_rows, *bf_enc; /* bf16_scores where a kernel runs (lib/linalg/bf16.h):
+                                   packed centred rows of one block and encoder rows */
     double *bf_resid_rows, *bf_resid_cols; /* and their rounding residuals (chunk, L) */
+    float *bf_scale_rows, *bf_scale_cols;  /* and their int16 scales (chunk, L) */
     sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
     float *margin;          /* BatchTopK family, chunk: the bounds' margin c per row */
 } sae_train_ws;

@@ -17,7 +17,8 @@ void sae_train_ws_free(sae_trainer *t)
                     w->heap.val, w->heap.pos, w->aux.row_ptr, w->aux.idx, w->aux.val,
                     w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
                     w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc, w->heap_hi.val,
-                    w->heap_hi.pos, w->margin, w->bf_resid_rows, w->bf_resid_cols};
+                    w->heap_hi.pos, w->margin, w->bf_resid_rows, w->bf_resid_cols,
+                    w->bf_scale_rows, w->bf_scale_cols};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sae_free(al, bufs[i]);
     memset(w, 0, sizeof *w);
@@ -96,6 +97,8 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
         w->bf_enc = get(a, sae_bf16_cols_words(l, d), 4);
         w->bf_resid_rows = get(a, chunk, sizeof(double));
         w->bf_resid_cols = get(a, l, sizeof(double));
+        w->bf_scale_rows = get(a, chunk, sizeof(float));
+        w->bf_scale_cols = get(a, l, sizeof(float));
     }
     if (t->o.aux_coef > 0.0) {
         codes_bufs b = {&w->aux, &w->aux_gval, &w->aux_ent, &w->aux_col_ptr, &w->aux_erow};
