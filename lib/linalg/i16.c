@@ -207,11 +207,12 @@ void sae_i16_panels(const uint32_t *a, const float *asc, int64_t n, const uint32
                     int64_t ldc, int64_t q0, int64_t q1)
 {
     const int64_t ta = SAE_BF16_MR, tb = SAE_BF16_NR;
-    for (int64_t q = q0; q < q1; q++) { /* a column panel stays in L1 over all rows */
-        for (int64_t r0 = 0; r0 < n; r0 += HALF_R) {
-            const uint32_t *ap = a + r0 / ta * ta * np + r0 % ta;
-            for (int64_t j0 = q * tb; j0 < SAE_MIN((q + 1) * tb, l); j0 += HALF_C) {
-                const uint32_t *bp = b + q * tb * np + (j0 - q * tb);
+    for (int64_t q = q0; q < q1; q++) {
+        /* half a column panel stays in L1 over all rows (a whole one is 48 KB at d 768) */
+        for (int64_t j0 = q * tb; j0 < SAE_MIN((q + 1) * tb, l); j0 += HALF_C) {
+            const uint32_t *bp = b + q * tb * np + (j0 - q * tb);
+            for (int64_t r0 = 0; r0 < n; r0 += HALF_R) {
+                const uint32_t *ap = a + r0 / ta * ta * np + r0 % ta;
                 tile_i16(ap, bp, np, asc + r0, bsc + j0, bias != NULL ? bias + j0 : NULL,
                          SAE_MIN((int64_t)HALF_R, n - r0), SAE_MIN((int64_t)HALF_C, l - j0),
                          c + r0 * ldc + j0, ldc);
