@@ -8,6 +8,8 @@ Log lines are "<tag> <program output>", tags:
   sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
   thr<T>:medium:<arch>  bench_train with T threads
   saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
+A tag may end in "@<n>" (run n of a repeated measurement, run_compare.sh -r): each run's
+last throughput is its summary, and the best run of a tag is taken.
 Throughput is read from "samples_per_s=X", "samples/s=X" or "X samples/s"; the per-CPU-second
 rate, when printed, from "cpu_samples_per_s=X". The wall-clock table compares bench_train
 (generation included) and sae_step_rate (pre-generated batches, timed like torch_ref) with
@@ -62,7 +64,16 @@ def parse(path, threads):
             m = CPU_RATE.search(line)
             if m:
                 cpu_rates[tag] = float(m.group(1))
-    return rates, cpu_rates, roofs
+    return best_runs(rates), best_runs(cpu_rates), roofs
+
+
+def best_runs(by_tag):
+    """The best of the runs <tag>@<n> of each tag (the least disturbed by other jobs)."""
+    best = {}
+    for tag, value in by_tag.items():
+        base = tag.split("@", 1)[0]
+        best[base] = max(best.get(base, value), value)
+    return best
 
 
 def fmt(x):

@@ -3,13 +3,16 @@
 #
 #   examples/bench/run_compare.sh [-b BUILD_DIR] [-t THREADS] [-s STEP_SCALE]
 #                                 [-c "tiny medium large"] [-a "relu topk batchtopk"]
-#                                 [-o LOG] [-G] [-T]
+#                                 [-r REPEATS] [-o LOG] [-G] [-T]
 #
 # Runs, for every configuration and architecture, libsae's bench_train and
 # sae_step_rate, torch_ref.py and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
 # torch_ref.py --mode gen) and the 1-vs-2-thread scaling of bench_train on medium.
 # Prints one table of samples/s with the ratio libsae/torch per configuration.
 # -G skips the generator part, -T the thread-scaling part. Every raw line goes to LOG.
+# -r runs each libsae/PyTorch pair (and each 1-/2-thread pair) REPEATS times, alternating,
+# and the table takes the best run of each program: on a shared machine the best run is the
+# least disturbed one, and alternating exposes both programs to the same disturbances.
 #
 # Threads: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to THREADS for every
 # program (Debian's torch uses the system OpenBLAS, whose pool torch.set_num_threads
@@ -28,19 +31,21 @@ archs="relu topk batchtopk"
 log=""
 do_gen=1
 do_threads=1
+repeats=1
 python=/usr/bin/python3
 
-while getopts b:t:s:c:a:o:GT opt; do
+while getopts b:t:s:c:a:r:o:GT opt; do
     case $opt in
     b) build=$(cd "$OPTARG" && pwd) ;;
     t) threads=$OPTARG ;;
     s) scale=$OPTARG ;;
     c) configs=$OPTARG ;;
     a) archs=$OPTARG ;;
+    r) repeats=$OPTARG ;;
     o) log=$OPTARG ;;
     G) do_gen=0 ;;
     T) do_threads=0 ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
     esac
 done
 [ -n "$log" ] || log=$(mktemp /tmp/sae_compare.XXXXXX)
@@ -89,12 +94,16 @@ for cfg in $configs; do
         if [ -x "$bench_train" ]; then
             run_tagged "sae:$cfg:$arch" "$threads" "$bench_train" "$cfg-$arch" "$scale" "$threads"
         fi
-        if [ -x "$step_rate" ]; then
-            run_tagged "step:$cfg:$arch" "$threads" "$step_rate" "$cfg" "$arch" "$steps" "$threads"
-        fi
-        run_tagged "torch:$cfg:$arch" "$threads" "$python" "$here/torch_ref.py" --arch "$arch" \
-            --d "$d" --n-features "$n_feat" --latents "$latents" --batch "$batch" \
-            --fire-prob "$prob" --l1 0.01 --steps "$steps" --warmup 1 --threads "$threads"
+        for rep in $(seq "$repeats"); do
+            if [ -x "$step_rate" ]; then
+                run_tagged "step:$cfg:$arch@$rep" "$threads" "$step_rate" "$cfg" "$arch" "$steps" \
+                    "$threads"
+            fi
+            run_tagged "torch:$cfg:$arch@$rep" "$threads" "$python" "$here/torch_ref.py" \
+                --arch "$arch" --d "$d" --n-features "$n_feat" --latents "$latents" \
+                --batch "$batch" --fire-prob "$prob" --l1 0.01 --steps "$steps" --warmup 1 \
+                --threads "$threads"
+        done
     done
 done
 
@@ -118,8 +127,11 @@ if [ "$do_threads" = 1 ] && [ -x "$bench_train" ]; then
     # threads back to back per architecture (the machine's load changes less in between)
     blas_threads=1
     for arch in $archs; do
-        for nt in 1 2; do
-            run_tagged "thr$nt:medium:$arch" "$nt" "$bench_train" "medium-$arch" "$scale" "$nt"
+        for rep in $(seq "$repeats"); do
+            for nt in 1 2; do
+                run_tagged "thr$nt:medium:$arch@$rep" "$nt" "$bench_train" "medium-$arch" \
+                    "$scale" "$nt"
+            done
         done
     done
     blas_threads=

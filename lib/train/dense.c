@@ -10,6 +10,7 @@
  *           with W_dec', b_dec' held constant (Rajamanoharan et al. 2024a) */
 #include "train/trainer_internal.h"
 
+#include "linalg/lanes.h"
 #include "linalg/linalg.h"
 #include "model/forward.h"
 #include "model/parallel.h"
@@ -66,7 +67,10 @@ static inline float where_nonzero(float z, float v)
 }
 
 /* ReLU activations of one row, its weighted L1 and L0: eight float lanes over blocks of
- * 64 latents (vectorisable), each block's lanes added into double in a fixed order. */
+ * 64 latents, each block's lanes added into double in a fixed order. GCC's vectoriser
+ * turns the lane loop into shuffles, so GNU C spells the lanes as a vector (the same
+ * per-lane operations, so the same bits, at every width). */
+SAE_LANES_CLONES
 static void relu_row(const float *restrict p, const float *restrict wj, int64_t l,
                      float *restrict z, double *pen, double *l0)
 {
@@ -75,6 +79,25 @@ static void relu_row(const float *restrict p, const float *restrict wj, int64_t 
         int64_t e = SAE_MIN(l, j0 + 64), j = j0;
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         uint32_t cnt[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#if defined(__GNUC__)
+        typedef float v8f __attribute__((vector_size(32)));
+        typedef uint32_t v8u __attribute__((vector_size(32)));
+        v8f va = {0};
+        v8u vc = {0};
+        for (; j + 8 <= e; j += 8) {
+            v8u b;
+            v8f w;
+            memcpy(&b, p + j, sizeof b);
+            memcpy(&w, wj + j, sizeof w);
+            b &= (b >> 31) - 1u; /* relu_bits */
+            v8f zj = (v8f)b;
+            memcpy(z + j, &zj, sizeof zj);
+            va += w * zj;
+            vc -= (v8u)(b != 0u); /* true is all ones */
+        }
+        memcpy(acc, &va, sizeof acc);
+        memcpy(cnt, &vc, sizeof cnt);
+#else
         for (; j + 8 <= e; j += 8)
             for (int q = 0; q < 8; q++) {
                 float zj = relu_bits(p[j + q]);
@@ -82,6 +105,7 @@ static void relu_row(const float *restrict p, const float *restrict wj, int64_t 
                 acc[q] += wj[j + q] * zj;
                 cnt[q] += sae_f32_bits(zj) != 0u;
             }
+#endif
         for (; j < e; j++) {
             float zj = relu_bits(p[j]);
             z[j] = zj;
@@ -158,6 +182,23 @@ static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const
     return st;
 }
 
+/* Columns [0, bw) of nc rows (stride l) of relu_grad_block, with their sums. */
+SAE_LANES_CLONES
+static void relu_grad_cols(const float *z0, float *gz0, int64_t nc, int64_t l, int64_t bw,
+                           const float *c, float *zs, float *gs)
+{
+    for (int64_t r = 0; r < nc; r++) {
+        const float *restrict z = z0 + r * l;
+        float *restrict gz = gz0 + r * l;
+        for (int64_t q = 0; q < bw; q++) {
+            float ge = where_nonzero(z[q], gz[q] + c[q]);
+            gz[q] = ge;
+            zs[q] += z[q];
+            gs[q] += ge;
+        }
+    }
+}
+
 /* ReLU: dLoss/dpre = 1[z > 0] (dLoss/dz + lambda/n w_j) in place, with the per-latent sums
  * of one block of columns kept in locals (fixed row order). The bias sums are fused in
  * unless the low-activation penalty still has to add to the gradient. */
@@ -176,16 +217,7 @@ static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
         float c[COL_BLOCK], zs[COL_BLOCK], gs[COL_BLOCK];
         for (int64_t q = 0; q < bw; q++)
             c[q] = (float)(coeff_n * w->dec_norm[j0 + q]), zs[q] = 0.0f, gs[q] = 0.0f;
-        for (int64_t r = 0; r < nc; r++) {
-            const float *restrict z = w->z + r * l + j0;
-            float *restrict gz = gzb + r * l + j0;
-            for (int64_t q = 0; q < bw; q++) {
-                float ge = where_nonzero(z[q], gz[q] + c[q]);
-                gz[q] = ge;
-                zs[q] += z[q];
-                gs[q] += ge;
-            }
-        }
+        relu_grad_cols(w->z + j0, gzb + j0, nc, l, bw, c, zs, gs);
         for (int64_t q = 0; q < bw; q++) {
             w->lsum[j0 + q] += zs[q];
             w->fired[j0 + q] |= zs[q] > 0.0f; /* ReLU codes are >= 0 */
