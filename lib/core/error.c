@@ -108,11 +108,19 @@ int32_t sae_check_matrix(const sae_err *e, const void *p, int64_t rows, int64_t 
 
 int sae_all_finite_f32(const float *p, int64_t n)
 {
-    /* accumulate x*0: NaN/Inf make it NaN; branch-free and vectorisable */
-    float acc = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        acc += p[i] * 0.0f;
-    return acc == 0.0f;
+    /* accumulate x*0: NaN/Inf make it NaN; branch-free, in eight independent lanes (one
+     * accumulator would be a serial chain of additions: 3 cycles an element) */
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int q = 0; q < 8; q++)
+            acc[q] += p[i + q] * 0.0f;
+    for (; i < n; i++)
+        acc[0] += p[i] * 0.0f;
+    float s = 0.0f;
+    for (int q = 0; q < 8; q++)
+        s += acc[q];
+    return s == 0.0f;
 }
 
 int32_t sae_check_finite_array(const sae_err *e, const float *p, int64_t rows, int64_t cols,
