@@ -5,8 +5,9 @@
  * - sae_topk_refine_row selects exactly what sae_topk_row selects on the exact scores, for
  *   approximations pushed to the edges of the bound, ties, masks and the whole-row fallback;
  * - TopK, BatchTopK and Matryoshka trainers (with AuxK, and with heavily tied encoder rows)
- *   give the same bits with bf16_scores on and off (each kernel), and with the BatchTopK upper-bound heap
- *   shrunk so that every step takes the exact fallback (lib/train/select.c). */
+ *   give the same bits with bf16_scores on and off (with each kernel), and with the
+ *   BatchTopK upper-bound heap shrunk so that every step takes the exact fallback
+ *   (lib/train/select.c). */
 #include "test_util.h"
 
 #include "core/core.h"

@@ -142,9 +142,11 @@ void sae_i16_pack(const float *x, int64_t n, int64_t k, int64_t ldx, int64_t np,
 #  define HALF_C 16 /* columns: half a B panel */
 
 /* One HALF_R x HALF_C tile: a = rows of an A panel (SAE_BF16_MR words per pair), b =
- * columns of a B panel (SAE_BF16_NR words per pair); scores of `rows` x `cols` stored. */
-I16_FN static void tile_i16(const uint32_t *a, const uint32_t *b, int64_t np, const float *asc, const float *bsc, const float *bias,
-                            int64_t rows, int64_t cols, float *c, int64_t ldc)
+ * columns of a B panel (SAE_BF16_NR words per pair), np >= 1 pairs (sae_bf16_pairs pads to
+ * whole tile rows); scores of `rows` x `cols` stored. */
+I16_FN static void tile_i16(const uint32_t *a, const uint32_t *b, int64_t np, const float *asc,
+                            const float *bsc, const float *bias, int64_t rows, int64_t cols,
+                            float *c, int64_t ldc)
 {
     __m256i acc[HALF_R][2];
 #  pragma GCC unroll 6
