@@ -462,43 +462,56 @@ static void test_batchtopk_threshold_by_hand(void **state)
 }
 
 /* b_dec initialisation: points (0,0) x3 and (10,0): mean (2.5, 0), geometric median (0, 0). */
-/* ReLU's L0 and decoder-norm-weighted L1 against a hand count: 11 latents (a block of
- * eight lanes and a tail), decoder rows of norm j + 1, no parameter update. */
+/* ReLU's L0, decoder-norm-weighted L1 and MSE against a hand count: 11 latents (a block
+ * of eight lanes and a tail), d 10 (the same), decoder rows of different norms, no update. */
 static void test_relu_stats_by_hand(void **state)
 {
     (void)state;
-    enum { L = 11 };
-    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 2.0, "n_latents", (double)L, "arch",
-                                 (double)SAE_ARCH_RELU, "pre_bias", 0.0, NULL);
+    enum { L = 11, D = 10 };
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)D, "n_latents", (double)L,
+                                 "arch", (double)SAE_ARCH_RELU, "pre_bias", 0.0, NULL);
     sae_model *m = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
-    float w_enc[2 * L], w_dec[L * 2], b_enc[L] = {0}, b_dec[2] = {0, 0};
-    for (int j = 0; j < L; j++) {
-        w_enc[j] = (float)(j % 3 - 1) * 0.25f * (float)(j + 1);     /* row x = (1, 0) */
-        w_enc[L + j] = (float)((j + 1) % 4 - 1.5) * 0.5f;           /* row x = (0, 1) */
-        w_dec[2 * j] = 0.6f * (float)(j + 1), w_dec[2 * j + 1] = 0.8f * (float)(j + 1);
+    float w_enc[D * L] = {0}, w_dec[L * D] = {0}, b_enc[L] = {0}, b_dec[D] = {0};
+    for (int j = 0; j < L; j++) { /* W_enc is d_in x n_latents */
+        w_enc[j] = (float)(j % 3 - 1) * 0.25f * (float)(j + 1); /* input row e_0 */
+        w_enc[L + j] = (float)((j + 1) % 4 - 1.5) * 0.5f;       /* input row e_1 */
+        w_dec[j * D] = 0.6f * (float)(j + 1), w_dec[j * D + 1] = 0.8f * (float)(j + 1);
+        w_dec[j * D + D - 1] = 0.3f * (float)(j + 1); /* in the tail of the lanes */
     }
     assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, L));
-    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_DEC, w_dec, 2));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_DEC, w_dec, D));
     assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_ENC, b_enc, L));
-    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_DEC, b_dec, 2));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_DEC, b_dec, D));
     sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", 2.0, "lr", 0.0,
                                  "decoder_renorm", 0.0, "l1_decoder_norm", 1.0, NULL);
     sae_trainer *t = NULL;
     assert_ok(sae_trainer_create(&t, m, tc, NULL));
-    float x[4] = {1, 0, 0, 1};
-    assert_ok(sae_trainer_step(t, x, 2, 2));
-    double count = 0.0, l1 = 0.0, l0, sparsity;
-    for (int r = 0; r < 2; r++)
+    float x[2 * D] = {0};
+    x[0] = 1.0f, x[D + 1] = 1.0f;
+    assert_ok(sae_trainer_step(t, x, 2, D));
+    double count = 0.0, l1 = 0.0, sq = 0.0, l0, sparsity, mse;
+    for (int r = 0; r < 2; r++) {
+        double xhat[D] = {0};
         for (int j = 0; j < L; j++) {
-            double pre = w_enc[r * L + j];
-            count += pre > 0.0;
-            l1 += pre > 0.0 ? (double)(j + 1) * pre : 0.0;
+            double z = w_enc[r * L + j] > 0.0f ? w_enc[r * L + j] : 0.0;
+            double norm = 0.0;
+            for (int i = 0; i < D; i++)
+                norm += (double)w_dec[j * D + i] * w_dec[j * D + i];
+            count += z > 0.0;
+            l1 += sqrt(norm) * z;
+            for (int i = 0; i < D; i++)
+                xhat[i] += z * w_dec[j * D + i];
         }
+        for (int i = 0; i < D; i++)
+            sq += (xhat[i] - x[r * D + i]) * (xhat[i] - x[r * D + i]);
+    }
     assert_ok(sae_trainer_stat(t, SAE_STAT_L0, &l0));
     assert_ok(sae_trainer_stat(t, SAE_STAT_SPARSITY, &sparsity));
+    assert_ok(sae_trainer_stat(t, SAE_STAT_MSE, &mse));
     assert_close(l0, count / 2.0, 0);
     assert_close(sparsity, l1 / 2.0, 1e-6 * l1);
+    assert_close(mse, sq / 2.0, 1e-5 * sq);
     sae_trainer_free(t);
     sae_model_free(m);
     sae_config_free(mc);

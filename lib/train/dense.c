@@ -160,6 +160,27 @@ static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
     }
 }
 
+/* out -= x over one row of length d; returns the squared norm of the result, summed in
+ * eight double lanes (one accumulator is a serial chain of additions). */
+SAE_LANES_CLONES
+static double residual_row(float *restrict out, const float *restrict x, int64_t d)
+{
+    double acc[SAE_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + SAE_LANES <= d; i += SAE_LANES)
+        for (int q = 0; q < SAE_LANES; q++) {
+            float e = out[i + q] - x[i + q];
+            out[i + q] = e;
+            acc[q] += (double)e * e;
+        }
+    for (; i < d; i++) {
+        float e = out[i] - x[i];
+        out[i] = e;
+        acc[0] += (double)e * e;
+    }
+    return sae_lanes_sumd(acc);
+}
+
 /* rows of out (nc x d) = b_dec + a W_dec - x; returns nothing, row losses in loss[]. */
 static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const float *x,
                                float *out, double *loss)
@@ -170,15 +191,8 @@ static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const
     int32_t st = sae_gemm_blocked(nt, 0, 0, nc, d, m->n_latents, 1.0f, a, m->n_latents, m->w_dec,
                                   d, 1.0f, out, d, m->b_dec);
     SAE_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < nc; r++) {
-        double s = 0.0;
-        for (int64_t i = 0; i < d; i++) {
-            float e = out[r * d + i] - x[r * d + i];
-            out[r * d + i] = e;
-            s += (double)e * e;
-        }
-        loss[r] = s;
-    }
+    for (int64_t r = 0; r < nc; r++)
+        loss[r] = residual_row(out + r * d, x + r * d, d);
     return st;
 }
 
