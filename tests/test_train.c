@@ -359,6 +359,44 @@ static void test_no_allocation_after_first_step(void **state)
 }
 
 /* Caller data with a row stride, cycling: equals explicit steps on the same rows. */
+/* The same for the TopK family on the low-precision encoder path (bf16_scores: d_in >= 64
+ * and d_in x n_latents >= 65,536, lib/train/workspace.c; where the CPU runs no kernel this
+ * is the float path again), with AuxK. */
+static void test_no_allocation_low_precision(void **state)
+{
+    (void)state;
+    const int64_t archs[] = {SAE_ARCH_TOPK, SAE_ARCH_BATCHTOPK};
+    for (size_t a = 0; a < 2; a++) {
+        test_alloc counts = {0, 0, 0};
+        sae_allocator al = test_alloc_hook(&counts);
+        sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 64.0, "n_latents", 2048.0, "arch",
+                                     (double)archs[a], "k", 4.0, NULL);
+        sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", 64.0, "lr", 1e-3,
+                                     "bf16_scores", 1.0, "aux_coefficient", 0.03, NULL);
+        sae_model *m = NULL;
+        sae_trainer *t = NULL;
+        assert_ok(sae_model_create(&m, mc, &al));
+        assert_ok(sae_trainer_create(&t, m, tc, &al));
+        float x[64 * 64];
+        uint32_t seed = 9u;
+        for (int i = 0; i < 64 * 64; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            x[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+        }
+        assert_ok(sae_trainer_step(t, x, 64, 64));
+        int64_t before = counts.calls;
+        assert_ok(sae_trainer_train_data(t, x, 64, 64, 4));
+        if (counts.calls != before)
+            fail_msg("arch %lld: %lld allocations in steps after the first", (long long)archs[a],
+                     (long long)(counts.calls - before));
+        sae_trainer_free(t);
+        sae_model_free(m);
+        sae_config_free(mc);
+        sae_config_free(tc);
+        assert_int_equal(counts.live, 0);
+    }
+}
+
 static void test_train_data_stride_and_cycle(void **state)
 {
     (void)state;
@@ -722,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_divergence_keeps_last_good_step),
         cmocka_unit_test(test_many_equals_independent),
         cmocka_unit_test(test_no_allocation_after_first_step),
+        cmocka_unit_test(test_no_allocation_low_precision),
         cmocka_unit_test(test_train_data_stride_and_cycle),
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_batchtopk_threshold_by_hand),
