@@ -81,9 +81,9 @@ static sae_config *config(int32_t kind)
     return c;
 }
 
-/* One configuration; prints one line. Runs in a child process. */
-static int64_t low_precision = 1;
+static int64_t low_precision = 1; /* the trainer's bf16_scores (argument 4) */
 
+/* One configuration; prints one line. Runs in a child process. */
 static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t threads)
 {
     sae_config *tc = config(SAE_KIND_TOY), *mc = config(SAE_KIND_MODEL),

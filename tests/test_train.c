@@ -378,11 +378,9 @@ static void test_no_allocation_low_precision(void **state)
         assert_ok(sae_model_create(&m, mc, &al));
         assert_ok(sae_trainer_create(&t, m, tc, &al));
         float x[64 * 64];
-        uint32_t seed = 9u;
-        for (int i = 0; i < 64 * 64; i++) {
-            seed = seed * 1664525u + 1013904223u;
-            x[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
-        }
+        sae_toy *toy = easy_toy();
+        assert_ok(sae_toy_sample(toy, 0, 64, x, 64));
+        sae_toy_free(toy);
         assert_ok(sae_trainer_step(t, x, 64, 64));
         int64_t before = counts.calls;
         assert_ok(sae_trainer_train_data(t, x, 64, 64, 4));

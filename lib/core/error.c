@@ -1,6 +1,8 @@
 /* Status texts, per-handle error messages and common argument checks. */
 #include "core.h"
 
+#include "linalg/lanes.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,17 +112,14 @@ int sae_all_finite_f32(const float *p, int64_t n)
 {
     /* accumulate x*0: NaN/Inf make it NaN; branch-free, in eight independent lanes (one
      * accumulator would be a serial chain of additions: 3 cycles an element) */
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float acc[SAE_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int q = 0; q < 8; q++)
+    for (; i + SAE_LANES <= n; i += SAE_LANES)
+        for (int q = 0; q < SAE_LANES; q++)
             acc[q] += p[i + q] * 0.0f;
     for (; i < n; i++)
         acc[0] += p[i] * 0.0f;
-    float s = 0.0f;
-    for (int q = 0; q < 8; q++)
-        s += acc[q];
-    return s == 0.0f;
+    return sae_lanes_sumf(acc) == 0.0f;
 }
 
 int32_t sae_check_finite_array(const sae_err *e, const float *p, int64_t rows, int64_t cols,
