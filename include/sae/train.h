@@ -49,9 +49,10 @@ typedef enum sae_trainer_param {
                                              (bounds the n x n_latents scratch) */
     SAE_TRAINER_SEED = 3024,            /**< "trainer_seed": seeds resampling choices */
     SAE_TRAINER_BF16_SCORES = 3025      /**< "bf16_scores": TopK-family encoder scores first in
-                                             bfloat16 where the CPU has AMX-BF16 or AVX512-BF16,
-                                             then the candidates rescored in float (same codes
-                                             either way) */
+                                             low precision (bfloat16 where the CPU has AMX-BF16
+                                             or AVX512-BF16, else int16 on AVX2), then the
+                                             candidates rescored in float (same codes either
+                                             way) */
 } sae_trainer_param;
 
 /** Values of "lr_schedule" (pinned). */
