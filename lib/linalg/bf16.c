@@ -44,19 +44,25 @@ static inline float from_bf16(uint32_t h) { return sae_f32_from_bits(h << 16); }
 static double residual_avx512(const float *row, int64_t k);
 #endif
 
-/* ||row - bf16(row)|| (the differences are exact in float), rounded up. */
-static double residual(const float *row, int64_t k)
+/* ||row - bf16(row)|| (the differences are exact in float, the squares in double). */
+static double residual_scalar(const float *row, int64_t k)
 {
-#if SAE_HAVE_BF16_KERNEL
-    if (sae_bf16_kernel() >= SAE_BF16_AVX512)
-        return residual_avx512(row, k);
-#endif
     double s = 0.0;
     for (int64_t i = 0; i < k; i++) {
         double e = (double)(row[i] - from_bf16(to_bf16(row[i])));
         s += e * e;
     }
     return sqrt(s) * (1.0 + 1e-12);
+}
+
+/* The same, rounded up. */
+static double residual(const float *row, int64_t k)
+{
+#if SAE_HAVE_BF16_KERNEL
+    if (sae_bf16_kernel() >= SAE_BF16_AVX512)
+        return residual_avx512(row, k);
+#endif
+    return residual_scalar(row, k);
 }
 
 /* Panel layout: panels of `tile` rows; inside a panel, pair p of row i is at p * tile + i.
@@ -129,7 +135,9 @@ void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint3
 
 /* residual() in 16 float lanes: the rounding of to_bf16 on 16 values at once, the squared
  * differences summed per lane (at most ceil(k / 16) terms each), then in double; the
- * factor covers the float sums' rounding (gamma of k terms, with slack). */
+ * factor covers the float sums' rounding (gamma of k terms, with slack). A square below
+ * float's normal range loses up to 2^-149 to underflow, which the factor covers only if
+ * the sum is not tiny: tiny sums (rows of subnormal residuals) are redone in double. */
 BF16_FN static double residual_avx512(const float *row, int64_t k)
 {
     const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7fff);
@@ -149,6 +157,8 @@ BF16_FN static double residual_avx512(const float *row, int64_t k)
     double s = 0.0;
     for (int i = 0; i < 16; i++)
         s += (double)lanes[i];
+    if (s < 0x1p-90)
+        return residual_scalar(row, k);
     return sqrt(s * (1.0 + 4.0 * (double)(k + 16) * 5.9604644775390625e-08)) * (1.0 + 1e-12);
 }
 
