@@ -135,6 +135,9 @@ static void test_batch_topk_matches_reference(void **state)
     enum { NMAX = 60000 };
     float *v = malloc(NMAX * sizeof *v), *cval = malloc(NMAX * sizeof *cval);
     float *vs = malloc(NMAX * sizeof *vs), *shift = malloc(1000 * sizeof *shift);
+    float *shift2 = malloc(1000 * sizeof *shift2), *lval = malloc(NMAX * sizeof *lval);
+    int64_t *lpos = malloc(NMAX * sizeof *lpos);
+    assert_non_null(shift2), assert_non_null(lval), assert_non_null(lpos);
     int32_t *cidx = malloc(NMAX * sizeof *cidx);
     key *ref = malloc(NMAX * sizeof *ref);
     int64_t *row_ptr = malloc(1001 * sizeof *row_ptr);
@@ -172,6 +175,32 @@ static void test_batch_topk_matches_reference(void **state)
                 sae_batch_heap_offer_rows_shifted(&h, v + r * l, rows - r < step ? rows - r : step,
                                                   l, r, shift + r, sign);
             sel = vs;
+        } else if (trial % 8 == 1) { /* the one-block path of select.c: floor, list, offers */
+            float sign = trial % 16 == 1 ? 1.0f : -1.0f;
+            for (int64_t r = 0; r < rows; r++) {
+                shift[r] = (float)(lcg(&s) % 5) * 0.21f;
+                for (int64_t j = 0; j < l; j++)
+                    vs[r * l + j] = v[r * l + j] + sign * shift[r];
+            }
+            sae_batch_heap_raise_floor(&h, v, rows, l, shift, sign);
+            for (int64_t r = 0; r < rows; r++)
+                shift2[r] = sign * shift[r];
+            int64_t got = sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos, NMAX);
+            int64_t m = 0;
+            for (int64_t e = 0; e < n; e++) {
+                if (!(vs[e] > h.floor))
+                    continue;
+                assert_true(m < got);
+                assert_int_equal(lpos[m], e);
+                assert_memory_equal(&lval[m], &vs[e], sizeof(float));
+                m++;
+            }
+            assert_int_equal(got, m);
+            if (m > 0) /* one short: the list overflows */
+                assert_int_equal(sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos,
+                                                         m - 1), -1);
+            sae_batch_heap_offer_at(&h, v, l, lpos, m, shift, sign);
+            sel = vs;
         } else if (trial % 2 == 0) {
             for (int64_t r = 0; r < rows; r++)
                 sae_batch_heap_offer_row(&h, v + r * l, l, r);
@@ -196,7 +225,51 @@ static void test_batch_topk_matches_reference(void **state)
         assert_memory_equal(&lo, &worst, sizeof(float));
     }
     free(v), free(cval), free(cidx), free(ref), free(row_ptr), free(hval), free(hpos);
-    free(vs), free(shift);
+    free(vs), free(shift), free(shift2), free(lval), free(lpos);
+}
+
+/* sae_batch_heap_take_best: the K best positive entries of a list with increasing (gapped)
+ * positions, for lists shorter than K, up to 64 longer (the sorted drop list), longer, and
+ * longer than the buffer; continuous values, ties and non-positive ones. */
+static void test_take_best_matches_reference(void **state)
+{
+    (void)state;
+    enum { NMAX = 5000 };
+    float *v = malloc(NMAX * sizeof *v), *dense = malloc(4 * NMAX * sizeof *dense);
+    int64_t *pos = malloc(NMAX * sizeof *pos);
+    key *ref = malloc(4 * NMAX * sizeof *ref);
+    float *hval = malloc((size_t)SAE_BATCH_ROOM(NMAX) * sizeof *hval);
+    int64_t *hpos = malloc((size_t)SAE_BATCH_ROOM(NMAX) * sizeof *hpos);
+    assert_non_null(v), assert_non_null(dense), assert_non_null(pos), assert_non_null(ref);
+    assert_non_null(hval), assert_non_null(hpos);
+    uint64_t s = 11;
+    static const int64_t extra[] = {-7, 0, 1, 5, 64, 65, 300, 3000};
+    for (int trial = 0; trial < 96; trial++) {
+        int64_t cap = 1 + (int64_t)(lcg(&s) % 900), n = cap + extra[trial % 8];
+        if (n < 0 || n > NMAX)
+            n = cap;
+        fill(v, n, trial / 8 % 2 ? 1 : 0, &s);
+        if (trial % 3 == 0) /* positive values only */
+            for (int64_t e = 0; e < n; e++)
+                v[e] = fabsf(v[e]) + 0x1p-10f;
+        for (int64_t e = 0, p = 0; e < n; e++)
+            pos[e] = p += 1 + (int64_t)(lcg(&s) % 3);
+        int64_t span = n > 0 ? pos[n - 1] + 1 : 0;
+        for (int64_t p = 0; p < span; p++)
+            dense[p] = 0.0f;
+        for (int64_t e = 0; e < n; e++)
+            dense[pos[e]] = v[e];
+        sae_batch_heap h = {0, 0, hval, hpos, 0.0f};
+        sae_batch_heap_reset(&h, cap);
+        sae_batch_heap_take_best(&h, v, pos, n);
+        int64_t want = reference(dense, span, NULL, cap, ref);
+        assert_int_equal(h.n, want);
+        for (int64_t a = 0; a < want; a++) {
+            assert_int_equal(h.pos[a], ref[a].p);
+            assert_memory_equal(&h.val[a], &ref[a].v, sizeof(float));
+        }
+    }
+    free(v), free(dense), free(pos), free(ref), free(hval), free(hpos);
 }
 
 int main(void)
@@ -204,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topk_row_matches_reference),
         cmocka_unit_test(test_batch_topk_matches_reference),
+        cmocka_unit_test(test_take_best_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

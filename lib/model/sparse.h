@@ -53,6 +53,24 @@ void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_r
 void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int64_t n_rows,
                                        int64_t n_latents, int64_t r0, const float *shift,
                                        float sign);
+/* Raise the floor from the column maxima of these rows (values as in
+ * sae_batch_heap_offer_rows_shifted), as those offers do first: every value at or below it
+ * is beaten by K others of these rows and the buffer. */
+void sae_batch_heap_raise_floor(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                                int64_t n_latents, const float *shift, float sign);
+/* Offer the values fl(rows[p] + sign * shift[p / n_latents]) at the positions p = pos[0..n)
+ * (increasing, after those offered before): rows is the whole batch, row-major. */
+void sae_batch_heap_offer_at(sae_batch_heap *h, const float *rows, int64_t n_latents,
+                             const int64_t *pos, int64_t n, const float *shift, float sign);
+/* The entries with fl(rows[r][j] + shift[r]) > floor (shift NULL: 0), in position order:
+ * those values into val, r * n_latents + j into pos. Returns their count, or -1 when more
+ * than cap pass (val and pos then hold cap entries). */
+int64_t sae_batch_collect_above(const float *rows, int64_t n_rows, int64_t n_latents,
+                                const float *shift, float floor, float *val, int64_t *pos,
+                                int64_t cap);
+/* The heap (emptied first) becomes the K best positive values of val[0..n) at the batch
+ * positions pos (increasing), exactly as offering them would leave it reduced. */
+void sae_batch_heap_take_best(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n);
 /* Smallest kept value (0 when empty); reduces the buffer to the K best first. */
 float sae_batch_heap_min(sae_batch_heap *h);
 /* Turn the kept entries into CSR codes for rows [0, n_rows) (reduces the buffer first). */

@@ -171,6 +171,26 @@ AVX2_FN static inline int any32_shifted(const float *x, __m256 vs, __m256 vg)
     return _mm256_movemask_ps(_mm256_or_ps(a, b));
 }
 
+/* Appends the lanes of v that are > g at val/pos + n, with positions base + q..; returns
+ * the new count (writes up to 8 entries past it). */
+AVX2_FN static inline int64_t pack8_pos(__m256 v, __m256 vg, int32_t q, __m256i base, float *val,
+                                        int64_t *pos, int64_t n)
+{
+    __m256i iv = _mm256_add_epi32(_mm256_set1_epi32(q), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, vg, _CMP_GT_OQ));
+    for (int half = 0; half < 2; half++) {
+        uint32_t mh = (m >> (4 * half)) & 15u;
+        __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
+        __m128 vh = half ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+        __m128i ih = half ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
+        __m128i pi = _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p));
+        _mm_storeu_ps(val + n, _mm_permutevar_ps(vh, p));
+        _mm256_storeu_si256((__m256i *)(pos + n), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(pi)));
+        n += __builtin_popcount(mh);
+    }
+    return n;
+}
+
 /* Offering row + shift with 32-value screens; the passing lanes of a block are packed into
  * the buffer 8 at a time. */
 AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t l, int64_t r,
@@ -188,23 +208,9 @@ AVX2_FN static void offer_row_avx2(sae_batch_heap *h, const float *row, int64_t 
         }
         int64_t n0 = h->n, n = n0;
         __m256i b = _mm256_set1_epi64x(base);
-        for (int64_t q = j; q < j + 32; q += 8) { /* pack8 with 64-bit positions */
-            __m256 v = _mm256_add_ps(_mm256_loadu_ps(row + q), vs);
-            __m256i iv = _mm256_add_epi32(_mm256_set1_epi32((int32_t)q),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, vg, _CMP_GT_OQ));
-            for (int half = 0; half < 2; half++) {
-                uint32_t mh = (m >> (4 * half)) & 15u;
-                __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
-                __m128 vh = half ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
-                __m128i ih = half ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
-                __m128i pi = _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p));
-                _mm_storeu_ps(h->val + n, _mm_permutevar_ps(vh, p));
-                _mm256_storeu_si256((__m256i *)(h->pos + n),
-                                    _mm256_add_epi64(b, _mm256_cvtepi32_epi64(pi)));
-                n += __builtin_popcount(mh);
-            }
-        }
+        for (int64_t q = j; q < j + 32; q += 8)
+            n = pack8_pos(_mm256_add_ps(_mm256_loadu_ps(row + q), vs), vg, (int32_t)q, b, h->val,
+                          h->pos, n);
         h->n = n;
         bcount(h, meta, n0);
     }
@@ -277,9 +283,8 @@ AVX2_FN static void prefloor_avx2(sae_batch_heap *h, const float *rows, int64_t 
 }
 #endif
 
-void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int64_t n_rows,
-                                       int64_t n_latents, int64_t r0, const float *shift,
-                                       float sign)
+void sae_batch_heap_raise_floor(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                                int64_t n_latents, const float *shift, float sign)
 {
     if (h->cap == 0 || n_rows <= 0)
         return;
@@ -289,6 +294,15 @@ void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int
     else
 #endif
         batch_prefloor(h, rows, n_rows, n_latents, shift, sign, 0);
+}
+
+void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int64_t n_rows,
+                                       int64_t n_latents, int64_t r0, const float *shift,
+                                       float sign)
+{
+    if (h->cap == 0 || n_rows <= 0)
+        return;
+    sae_batch_heap_raise_floor(h, rows, n_rows, n_latents, shift, sign);
     for (int64_t r = 0; r < n_rows; r++)
         offer_row_shifted(h, rows + r * n_latents, n_latents, r0 + r,
                           shift != NULL ? sign * shift[r] : 0.0f);
@@ -298,6 +312,147 @@ void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_r
                                int64_t n_latents, int64_t r0)
 {
     sae_batch_heap_offer_rows_shifted(h, rows, n_rows, n_latents, r0, NULL, 1.0f);
+}
+
+void sae_batch_heap_offer_at(sae_batch_heap *h, const float *rows, int64_t n_latents,
+                             const int64_t *pos, int64_t n, const float *shift, float sign)
+{
+    if (h->cap == 0)
+        return;
+    int64_t *meta = bmeta(h), fill = SAE_BATCH_FILL(h->cap), r = 0, next = n_latents;
+    for (int64_t e0 = 0; e0 < n; e0 += BATCH_STEP) {
+        if (h->n + BATCH_STEP > fill)
+            bcompact(h, h->cap + h->cap / 2);
+        int64_t e1 = SAE_MIN(e0 + BATCH_STEP, n), m = h->n, m0 = m;
+        float fl = h->floor;
+        for (int64_t e = e0; e < e1; e++) {
+            int64_t p = pos[e];
+            if (p >= next) { /* the row of p, without a division (positions only grow) */
+                r = p / n_latents;
+                next = (r + 1) * n_latents;
+            }
+            float v = rows[p] + (shift != NULL ? sign * shift[r] : 0.0f);
+            h->val[m] = v, h->pos[m] = p;
+            m += v > fl;
+        }
+        h->n = m;
+        bcount(h, meta, m0);
+    }
+}
+
+/* Whether entry (v, p) ranks below (w, q): a smaller value, or an equal one later. */
+static inline int worse(float v, int64_t p, float w, int64_t q) { return v < w || (v == w && p > q); }
+
+#define DROP_MAX 64 /* take_best drops up to this many entries with a sorted list */
+
+/* Drops the r <= DROP_MAX worst of the buffer's entries, keeping the order of the rest. */
+static void drop_worst(sae_batch_heap *h, int64_t r)
+{
+    float wv[DROP_MAX]; /* the worst so far, best first: (wv[0], wp[0]) is the one to beat */
+    int64_t wp[DROP_MAX], c = 0;
+    for (int64_t e = 0; e < h->n; e++) {
+        float v = h->val[e];
+        int64_t p = h->pos[e], a;
+        if (c == r && (v > wv[0] || !worse(v, p, wv[0], wp[0])))
+            continue;
+        if (c == r) /* the best of the worst set leaves it */
+            c--, memmove(wv, wv + 1, (size_t)c * sizeof *wv), memmove(wp, wp + 1, (size_t)c * sizeof *wp);
+        for (a = c; a > 0 && worse(wv[a - 1], wp[a - 1], v, p); a--)
+            wv[a] = wv[a - 1], wp[a] = wp[a - 1];
+        wv[a] = v, wp[a] = p, c++;
+    }
+    float cv = wv[0];
+    int64_t cp = wp[0], n = 0;
+    for (int64_t e = 0; e < h->n; e++) { /* those above the cut entry (cv, cp) */
+        float v = h->val[e];
+        int64_t p = h->pos[e];
+        h->val[n] = v, h->pos[n] = p;
+        n += (v > cv) | ((v == cv) & (p < cp));
+    }
+    h->n = n;
+}
+
+void sae_batch_heap_take_best(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n)
+{
+    sae_batch_heap_reset(h, h->cap);
+    if (n <= SAE_BATCH_FILL(h->cap)) { /* the positive ones into the buffer */
+        int64_t np = 0;
+        for (int64_t e = 0; e < n; e++) {
+            h->val[np] = val[e], h->pos[np] = pos[e];
+            np += val[e] > 0.0f;
+        }
+        h->n = np;
+        if (np <= h->cap)
+            return;
+        if (np - h->cap <= DROP_MAX) {
+            drop_worst(h, np - h->cap);
+            return;
+        }
+        sae_batch_heap_reset(h, h->cap);
+    }
+    /* as one row of values: buffer positions follow the list, then become pos[] */
+    sae_batch_heap_offer_row(h, val, n, 0);
+    sae_batch_heap_min(h);
+    for (int64_t e = 0; e < h->n; e++)
+        h->pos[e] = pos[h->pos[e]];
+}
+
+/* ---- collecting the entries above a floor ----------------------------------------------- */
+
+/* Appends the entries of row r's x[j0..l) (plus s) that are > fl; -1 past cap. */
+static int64_t collect_tail(const float *x, int64_t j0, int64_t l, int64_t r, float s, float fl,
+                            float *val, int64_t *pos, int64_t c, int64_t cap)
+{
+    for (int64_t j = j0; j < l; j++) {
+        float v = x[j] + s;
+        if (!(v > fl))
+            continue;
+        if (c == cap)
+            return -1;
+        val[c] = v, pos[c++] = r * l + j;
+    }
+    return c;
+}
+
+#ifdef SELECT_AVX2
+/* Eight lanes at a time, the passing ones left-packed with a permutation (about half the
+ * blocks of a batch cut have one, too irregular for a branch); up to 8 entries are written
+ * past the count, so blocks near cap take the checked tail instead. */
+AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l,
+                                    const float *shift, float fl, float *val, int64_t *pos,
+                                    int64_t cap)
+{
+    __m256 vg = _mm256_set1_ps(fl);
+    int64_t c = 0;
+    for (int64_t r = 0; r < n_rows && c >= 0; r++) {
+        const float *x = rows + r * l;
+        float s = shift != NULL ? shift[r] : 0.0f;
+        __m256 vs = _mm256_set1_ps(s);
+        __m256i b = _mm256_set1_epi64x(r * l);
+        int64_t j = 0;
+        for (; j + 8 <= l && c + 8 <= cap; j += 8) {
+            c = pack8_pos(_mm256_add_ps(_mm256_loadu_ps(x + j), vs), vg, (int32_t)j, b, val, pos,
+                          c);
+        }
+        c = collect_tail(x, j, l, r, s, fl, val, pos, c, cap);
+    }
+    return c;
+}
+#endif
+
+int64_t sae_batch_collect_above(const float *rows, int64_t n_rows, int64_t n_latents,
+                                const float *shift, float floor, float *val, int64_t *pos,
+                                int64_t cap)
+{
+#ifdef SELECT_AVX2
+    if (have_avx2())
+        return collect_avx2(rows, n_rows, n_latents, shift, floor, val, pos, cap);
+#endif
+    int64_t c = 0;
+    for (int64_t r = 0; r < n_rows && c >= 0; r++)
+        c = collect_tail(rows + r * n_latents, 0, n_latents, r,
+                         shift != NULL ? shift[r] : 0.0f, floor, val, pos, c, cap);
+    return c;
 }
 
 float sae_batch_heap_min(sae_batch_heap *h)

@@ -9,7 +9,9 @@
  *    heap takes only bounds above the lower heap's floor (which only rises towards t), and
  *    when it kept all of those (it is not full, or its smallest kept bound is below t) they
  *    are rescored and the K best taken; otherwise a second pass computes the products
- *    again and rescores every entry whose upper bound reaches t.
+ *    again and rescores every entry whose upper bound reaches t. With the whole batch in
+ *    one block no heap screens the bounds as they come: the entries above a floor from the
+ *    column maxima are listed once and the lower heap reads only those.
  *  - AuxK: per row on the dead latents, as TopK. */
 #include "train/trainer_internal.h"
 
@@ -187,37 +189,19 @@ static int64_t part_start(const sae_batch_heap *hh, int64_t l, int64_t n, int64_
     return e;
 }
 
-/* The candidates (positive upper bounds >= t) into the upper heap's buffers, in position
- * order: from the heap, or (whole batch in one block) straight from the block's bounds,
- * which then never went into the heap. -1 when some may be missing. */
-static int64_t gather_candidates(sae_trainer *t, int64_t n, float tl)
+/* The cut t: the K-th largest lower bound, or 0 with fewer than K positive ones (then any
+ * positive score may be in). Leaves the K best lower bounds in the heap. */
+static float lower_cut(sae_batch_heap *h)
 {
-    sae_train_ws *w = &t->ws;
-    sae_batch_heap *hh = &w->heap_hi;
+    float tl = sae_batch_heap_min(h);
+    return h->n < h->cap ? 0.0f : tl;
+}
+
+/* The candidates (positive upper bounds >= t) from the upper heap into its buffers, in
+ * position order; -1 when some may be missing. */
+static int64_t gather_candidates(sae_batch_heap *hh, float tl)
+{
     int64_t nc = 0;
-    if (n <= w->chunk) {
-        float lo = tl > 0.0f ? tl : FLT_MIN; /* v >= lo: v >= t and positive */
-        int64_t l = t->model->n_latents;
-        for (int64_t r = 0; r < n; r++) {
-            const float *a = w->pre + r * l;
-            float c = w->margin[r];
-            for (int64_t j0 = 0; j0 < l; j0 += 16) {
-                int64_t j1 = SAE_MIN(j0 + 16, l), any = 0;
-                for (int64_t j = j0; j < j1; j++) /* a count: GCC vectorises it */
-                    any += a[j] + c >= lo;
-                if (any == 0)
-                    continue;
-                if (nc + any > hh->cap)
-                    return -1;
-                for (int64_t j = j0; j < j1; j++) {
-                    float v = a[j] + c;
-                    hh->val[nc] = v, hh->pos[nc] = r * l + j;
-                    nc += v >= lo;
-                }
-            }
-        }
-        return nc;
-    }
     float hmin = sae_batch_heap_min(hh);
     if (hh->n == hh->cap && !(hmin < tl))
         return -1; /* an upper bound >= t may have been dropped */
@@ -228,31 +212,56 @@ static int64_t gather_candidates(sae_trainer *t, int64_t n, float tl)
     return nc;
 }
 
+/* The same with the whole batch in one block (its bounds still in w->pre): the column
+ * maxima of the lower bounds give a floor f under t; the entries whose upper bound passes
+ * f (every lower bound above f among them) are listed once in the upper heap's buffers,
+ * the lower heap takes their lower bounds, and the list is cut to the upper bounds >= t.
+ * Sets *cut to t; -1 (after offering every lower bound) when the list overflows. */
+static int64_t one_block_candidates(sae_trainer *t, int64_t n, float *cut)
+{
+    sae_train_ws *w = &t->ws;
+    sae_batch_heap *h = &w->heap, *hh = &w->heap_hi;
+    int64_t l = t->model->n_latents;
+    sae_batch_heap_raise_floor(h, w->pre, n, l, w->margin, -1.0f);
+    int64_t m = sae_batch_collect_above(w->pre, n, l, w->margin, h->floor, hh->val, hh->pos,
+                                        hh->cap);
+    if (m < 0) {
+        sae_batch_heap_offer_rows_shifted(h, w->pre, n, l, 0, w->margin, -1.0f);
+        *cut = lower_cut(h);
+        return -1;
+    }
+    sae_batch_heap_offer_at(h, w->pre, l, hh->pos, m, w->margin, -1.0f);
+    float tl = lower_cut(h), lo = tl > 0.0f ? tl : FLT_MIN; /* v >= lo: v >= t and positive */
+    *cut = tl;
+    int64_t nc = 0;
+    for (int64_t e = 0; e < m; e++) {
+        hh->val[nc] = hh->val[e], hh->pos[nc] = hh->pos[e];
+        nc += hh->val[e] >= lo;
+    }
+    return nc;
+}
+
 /* The exact batch top K from the lower heap and the candidates; leaves the selection in
  * w->heap. Returns 0 when the candidates could not be certified; *cut is t either way. */
 static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
-    int64_t l = m->n_latents;
-    float tl = sae_batch_heap_min(&w->heap); /* compacts to the K best lower bounds */
-    if (w->heap.n < w->heap.cap)
-        tl = 0.0f; /* fewer than K positive lower bounds: any positive score may be in */
-    *cut = tl;
+    int64_t l = m->n_latents, nc;
     sae_batch_heap *hh = &w->heap_hi;
-    int64_t nc = gather_candidates(t, n, tl);
+    if (n <= w->chunk) {
+        nc = one_block_candidates(t, n, cut);
+    } else {
+        *cut = lower_cut(&w->heap);
+        nc = gather_candidates(hh, *cut);
+    }
     if (nc < 0)
         return 0;
     int64_t parts = SAE_MIN((int64_t)nt, w->chunk); /* one centred row of xc per part */
     SAE_FOR_THREADS(nt, p, parts,
                     rescore_range(t, w->xc + p * m->d, part_start(hh, l, nc, p, parts),
                                   part_start(hh, l, nc, p + 1, parts)));
-    /* the K best as one row of candidates: positions there follow the batch positions */
-    sae_batch_heap_reset(&w->heap, w->heap.cap);
-    sae_batch_heap_offer_row(&w->heap, hh->val, nc, 0);
-    sae_batch_heap_min(&w->heap);
-    for (int64_t e = 0; e < w->heap.n; e++)
-        w->heap.pos[e] = hh->pos[w->heap.pos[e]];
+    sae_batch_heap_take_best(&w->heap, hh->val, hh->pos, nc);
     return 1;
 }
 
@@ -274,19 +283,20 @@ static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, 
 
 /* Both sides for one block. One thread (or the first block) screens the upper side with
  * the floor after this block; two threads run the sides at once, the upper one with the
- * floor from before it. With the whole batch in one block the upper bounds stay in w->pre
- * for gather_candidates instead. */
+ * floor from before it. With the whole batch in one block both sides are left in w->pre
+ * for one_block_candidates instead. */
 static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
+    if (n <= w->chunk)
+        return;
     if (nt > 1 && r0 > 0) {
         float lower_floor = w->heap.floor;
         SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2, offer_side(t, (int)side, lower_floor, nc, r0));
         return;
     }
     offer_side(t, 0, 0.0f, nc, r0);
-    if (n > w->chunk)
-        offer_side(t, 1, w->heap.floor, nc, r0);
+    offer_side(t, 1, w->heap.floor, nc, r0);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of
