@@ -2,7 +2,8 @@
  * reference that sorts every (value, position) key: value descending, position ascending,
  * strictly positive values only (and allowed ones for a mask). Rows are drawn to reach each
  * path of the selection: continuous values (the column-maxima floor and the ranking),
- * heavy ties (the heap fallbacks), all-negative rows, rows with fewer than k positives, NaN
+ * heavy ties (the heap fallbacks), all-negative rows, rows with fewer than k positives (also
+ * only subnormal ones, below where the column-maxima floor may rise), NaN
  * and infinities, lengths below 16 and not multiples of 16, k >= L, and large k. Release
  * builds on x86-64 with AVX2 run the AVX2 code; sanitiser builds run the portable code. */
 #include "test_util.h"
@@ -79,6 +80,9 @@ static void fill(float *v, int64_t n, int style, uint64_t *s)
             if (lcg(s) % 97 == 0)
                 v[e] = lcg(s) % 2 ? INFINITY : NAN;
             break;
+        case 6: /* mostly negative, the positives all subnormal (below 2^-130) */
+            v[e] = u < 0.1f ? u * 0x1p-130f : -u;
+            break;
         default: /* narrow range: one histogram bin, many near-equal values */
             v[e] = 1.0f + (float)(lcg(s) % 64) * 0x1p-20f;
             break;
@@ -102,7 +106,7 @@ static void test_topk_row_matches_reference(void **state)
     int64_t fast = 0; /* rows whose k best are all distinct continuous values */
     for (int trial = 0; trial < 3000; trial++) {
         int64_t l = lens[trial % 13], k = ks[(trial / 13) % 9];
-        int64_t style = trial % 3 == 0 ? 0 : lcg(&s) % 6;
+        int64_t style = trial % 3 == 0 ? 0 : lcg(&s) % 7;
         if (trial % 5 == 0)
             k = l + (int64_t)(lcg(&s) % 3); /* k >= L */
         fill(row, l, style, &s);
@@ -148,9 +152,9 @@ static void test_batch_topk_matches_reference(void **state)
     assert_non_null(vs), assert_non_null(shift);
     static const int64_t lens[] = {1, 5, 16, 37, 128, 300};
     uint64_t s = 5;
-    for (int trial = 0; trial < 240; trial++) {
+    for (int trial = 0; trial < 294; trial++) {
         int64_t l = lens[trial % 6], rows = 1 + (int64_t)(lcg(&s) % (NMAX / l < 1000 ? NMAX / l : 1000));
-        int64_t n = rows * l, style = (trial / 6) % 6;
+        int64_t n = rows * l, style = (trial / 6) % 7;
         int64_t k = 1 + (int64_t)(lcg(&s) % 12);
         if (trial % 7 == 0)
             k = l + 2; /* more than a row */

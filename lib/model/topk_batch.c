@@ -243,6 +243,11 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
  * sae_topk_row) are distinct values of the batch, so if the buffer and the maxima together
  * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
  * under bin b at once instead of following the buffer up from 0. */
+/* The maxima that count nowhere go to bins below PREFLOOR_LOW (spread over several, so
+ * that their increments do not form one chain), which the floor never uses: it stays below
+ * 2^-127 (a subnormal) when it would have to rise to one of them. */
+#define PREFLOOR_LOW 8
+
 SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
                                   const float *shift, float sign, int wide)
 {
@@ -255,17 +260,21 @@ SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t 
     if (nb > TOPK_COLS_MAX || 2 * nb > l)
         return; /* columns too short to save work */
     float m[TOPK_COLS_MAX];
+    int32_t bins[TOPK_COLS_MAX];
     memset(mh, 0, SAE_BATCH_BINS * sizeof *mh);
     for (int64_t r = 0; r < n_rows; r++) {
         col_max_w(rows + r * l, l, NULL, nb, m, wide);
         float sh = shift != NULL ? sign * shift[r] : 0.0f;
-        for (int64_t b = 0; b < nb; b++) { /* zeros land in bin 0, which is never counted */
-            float v = m[b] > 0.0f ? m[b] + sh : 0.0f; /* m[b] = 0: maybe no such value */
-            mh[bin_of(v > 0.0f ? v : 0.0f)]++;
+        for (int64_t b = 0; b < nb; b++) { /* m[b] = 0: maybe no such value */
+            float v = m[b] + sh;
+            int ok = (m[b] > 0.0f) & (v > 0.0f); /* about half: no branch (they mispredict) */
+            bins[b] = ok ? (int32_t)(sae_f32_bits(v) >> BIN_SHIFT) : (int32_t)(b % PREFLOOR_LOW);
         }
+        for (int64_t b = 0; b < nb; b++)
+            mh[bins[b]]++;
     }
     int64_t total = 0, b = SAE_BATCH_BINS;
-    while (b > 1 && total < h->cap) {
+    while (b > PREFLOOR_LOW && total < h->cap) {
         b--;
         total += hist[b] + mh[b];
     }

@@ -169,13 +169,15 @@ static void rescore_range(const sae_trainer *t, float *xc, int64_t e0, int64_t e
     const sae_batch_heap *hh = &t->ws.heap_hi;
     int64_t d = m->d, l = m->n_latents;
     int32_t cols[64];
-    for (int64_t e = e0, centred = -1; e < e1;) { /* groups of up to 64 of one row */
-        int64_t r = hh->pos[e] / l, ng = 0;
-        if (r != centred)
+    for (int64_t e = e0, start = 0, next = 0; e < e1;) { /* groups of up to 64 of one row */
+        if (hh->pos[e] >= next) { /* a new row (positions grow: no division per entry) */
+            int64_t r = hh->pos[e] / l;
             sae_fwd_center(m, t->ws.x + r * d, 1, d, xc);
-        centred = r;
-        for (; e < e1 && hh->pos[e] / l == r && ng < 64; e++)
-            cols[ng++] = (int32_t)(hh->pos[e] - r * l);
+            start = r * l, next = start + l;
+        }
+        int64_t ng = 0;
+        for (; e < e1 && hh->pos[e] < next && ng < 64; e++)
+            cols[ng++] = (int32_t)(hh->pos[e] - start);
         sae_scores_exact(xc, m->w_enc_t, m->b_enc, d, cols, ng, hh->val + e - ng);
     }
 }
