@@ -267,38 +267,66 @@ static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
     return 1;
 }
 
-/* One block's bounds into the heaps: the lower bounds (side 0) and the upper bounds above
- * a floor the lower heap reached (side 1). That floor never exceeds the final cut t, so an
- * upper bound at or below the float under it belongs to an entry beaten by K exact scores
- * (strictly: e < upper). */
-static void offer_side(sae_trainer *t, int side, float lower_floor, int64_t nc, int64_t r0)
+/* One side of rows r0.. (nc of them, scores pre, margins margin) into the heaps: the lower
+ * bounds (side 0) or the upper bounds above a floor the lower heap reached (side 1). That
+ * floor never exceeds the final cut t, so an upper bound at or below the float under it
+ * belongs to an entry beaten by K exact scores (strictly: e < upper). */
+static void offer_side(sae_trainer *t, int side, float lower_floor, const float *pre,
+                       const float *margin, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
     if (side == 0) {
-        sae_batch_heap_offer_rows_shifted(&w->heap, w->pre, nc, l, r0, w->margin, -1.0f);
+        sae_batch_heap_offer_rows_shifted(&w->heap, pre, nc, l, r0, margin, -1.0f);
         return;
     }
     w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, nextafterf(lower_floor, -INFINITY));
-    sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->margin, 1.0f);
+    sae_batch_heap_offer_rows_shifted(&w->heap_hi, pre, nc, l, r0, margin, 1.0f);
 }
 
-/* Both sides for one block. One thread (or the first block) screens the upper side with
- * the floor after this block; two threads run the sides at once, the upper one with the
- * floor from before it. With the whole batch in one block both sides are left in w->pre
- * for one_block_candidates instead. */
+/* The upper side of the block before this one (kept in pre_prev), screened by the floor
+ * the lower heap had after it. */
+static void offer_previous_upper(sae_trainer *t, float lower_floor)
+{
+    sae_train_ws *w = &t->ws;
+    offer_side(t, 1, lower_floor, w->pre_prev, w->margin_prev, w->prev_rows, w->prev_r0);
+}
+
+/* Both sides for one block. One thread offers the lower side, then the upper side screened
+ * by the floor after it. Two threads (with scores kept for a second block) run the lower
+ * side of this block beside the upper side of the previous one, with that block's floor:
+ * the same offers in the same order per heap, so the same heaps. With the whole batch in
+ * one block both sides are left in w->pre for one_block_candidates instead. */
 static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
     if (n <= w->chunk)
         return;
-    if (nt > 1 && r0 > 0) {
-        float lower_floor = w->heap.floor;
-        SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2, offer_side(t, (int)side, lower_floor, nc, r0));
+    if (w->pre_prev == NULL) {
+        offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0);
+        offer_side(t, 1, w->heap.floor, w->pre, w->margin, nc, r0);
         return;
     }
-    offer_side(t, 0, 0.0f, nc, r0);
-    offer_side(t, 1, w->heap.floor, nc, r0);
+    if (r0 > 0) {
+        float prev_floor = w->prev_floor;
+        SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
+                        side == 0 ? offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0)
+                                  : offer_previous_upper(t, prev_floor));
+    } else {
+        offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0);
+    }
+    /* this block becomes the previous one: the next scores go to the other buffers */
+    float *p = w->pre, *c = w->margin;
+    w->pre = w->pre_prev, w->margin = w->margin_prev;
+    w->pre_prev = p, w->margin_prev = c;
+    w->prev_floor = w->heap.floor, w->prev_rows = nc, w->prev_r0 = r0;
+}
+
+/* After the last block: the upper side still pending with two threads. */
+static void finish_offers(sae_trainer *t, int64_t n)
+{
+    if (n > t->ws.chunk && t->ws.pre_prev != NULL)
+        offer_previous_upper(t, t->ws.prev_floor);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of
@@ -362,6 +390,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     }
     double since = sae_train_now();
     if (batch) {
+        finish_offers(t, n);
         float tl;
         if (!batch_refine(t, nt, n, &tl)) {
             int32_t st = batch_second_pass(t, nt, n, tl, sc);

@@ -77,6 +77,10 @@ typedef struct sae_train_ws {
     float *bf_scale_rows, *bf_scale_cols;  /* and their int16 scales (chunk, L) */
     sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
     float *margin;          /* BatchTopK family, chunk: the bounds' margin c per row */
+    float *pre_prev, *margin_prev; /* BatchTopK family with threads, several blocks: the
+                                      previous block's scores and margins (select.c) */
+    float prev_floor;              /* and the lower heap's floor after it */
+    int64_t prev_rows, prev_r0;
 } sae_train_ws;
 
 struct sae_trainer {
