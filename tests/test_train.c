@@ -444,6 +444,20 @@ static void test_threads_do_not_change_results(void **state)
         snapshot(mb, b);
         if (memcmp(a, b, sizeof a) != 0)
             fail_msg("arch %d: 1 and 2 threads differ", arch);
+        if (arch == SAE_ARCH_RELU) { /* rows are checked in parts: the first bad row named */
+            float x[64 * 64];
+            for (int i = 0; i < 64 * 64; i++)
+                x[i] = (float)(i % 7) * 0.1f;
+            x[45 * 64 + 3] = INFINITY, x[50 * 64] = NAN; /* both in the second thread's part */
+            x[40 * 64 + 63] = NAN;
+            assert_status(sae_trainer_step(tb, x, 64, 64), SAE_E_NONFINITE);
+            assert_non_null(strstr(sae_trainer_errmsg(tb), "row 40 "));
+            x[20 * 64 + 1] = NAN; /* in the first part */
+            assert_status(sae_trainer_step(tb, x, 64, 64), SAE_E_NONFINITE);
+            assert_non_null(strstr(sae_trainer_errmsg(tb), "row 20 "));
+            snapshot(mb, b);
+            assert_memory_equal(a, b, sizeof a); /* nothing changed */
+        }
         sae_trainer_free(ta);
         sae_trainer_free(tb);
         sae_model_free(ma);

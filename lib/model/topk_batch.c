@@ -185,7 +185,8 @@ AVX2_FN static inline int64_t pack8_pos(__m256 v, __m256 vg, int32_t q, __m256i 
         __m128i ih = half ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
         __m128i pi = _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p));
         _mm_storeu_ps(val + n, _mm_permutevar_ps(vh, p));
-        _mm256_storeu_si256((__m256i *)(pos + n), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(pi)));
+        _mm256_storeu_si256((__m256i *)(pos + n),
+                            _mm256_add_epi64(base, _mm256_cvtepi32_epi64(pi)));
         n += __builtin_popcount(mh);
     }
     return n;
@@ -350,7 +351,10 @@ void sae_batch_heap_offer_at(sae_batch_heap *h, const float *rows, int64_t n_lat
 }
 
 /* Whether entry (v, p) ranks below (w, q): a smaller value, or an equal one later. */
-static inline int worse(float v, int64_t p, float w, int64_t q) { return v < w || (v == w && p > q); }
+static inline int worse(float v, int64_t p, float w, int64_t q)
+{
+    return v < w || (v == w && p > q);
+}
 
 #define DROP_MAX 64 /* take_best drops up to this many entries with a sorted list */
 
@@ -364,8 +368,11 @@ static void drop_worst(sae_batch_heap *h, int64_t r)
         int64_t p = h->pos[e], a;
         if (c == r && (v > wv[0] || !worse(v, p, wv[0], wp[0])))
             continue;
-        if (c == r) /* the best of the worst set leaves it */
-            c--, memmove(wv, wv + 1, (size_t)c * sizeof *wv), memmove(wp, wp + 1, (size_t)c * sizeof *wp);
+        if (c == r) { /* the best of the worst set leaves it */
+            c--;
+            memmove(wv, wv + 1, (size_t)c * sizeof *wv);
+            memmove(wp, wp + 1, (size_t)c * sizeof *wp);
+        }
         for (a = c; a > 0 && worse(wv[a - 1], wp[a - 1], v, p); a--)
             wv[a] = wv[a - 1], wp[a] = wp[a - 1];
         wv[a] = v, wp[a] = p, c++;

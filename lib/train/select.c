@@ -45,13 +45,22 @@ typedef struct score_scales {
     double wmax, bmax, ewmax;
 } score_scales;
 
+#define SAE_SCALE_PARTS 16 /* parts of the encoder's scales, one thread each */
+
 /* The encoder's scales, and the packed bfloat16 encoder when that path is on. */
 static void prepare(sae_trainer *t, int nt, score_scales *sc)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents;
-    sae_score_scales(m->w_enc_t, m->b_enc, l, d, &sc->wmax, &sc->bmax);
+    double wmax[SAE_SCALE_PARTS], bmax[SAE_SCALE_PARTS]; /* maxima: exact in any grouping */
+    int64_t parts = SAE_MIN(SAE_SCALE_PARTS, l);
+    SAE_FOR_THREADS(nt, p, parts,
+                    sae_score_scales(m->w_enc_t + l * p / parts * d, m->b_enc + l * p / parts,
+                                     l * (p + 1) / parts - l * p / parts, d, &wmax[p], &bmax[p]));
+    sc->wmax = sc->bmax = 0.0;
+    for (int64_t p = 0; p < parts; p++)
+        sc->wmax = fmax(sc->wmax, wmax[p]), sc->bmax = fmax(sc->bmax, bmax[p]);
     sc->ewmax = 0.0;
     if (w->bf_enc != NULL) {
         int64_t panels = sae_bf16_panel_rows(l, SAE_BF16_NR) / SAE_BF16_NR, np = sae_bf16_pairs(d);
@@ -90,7 +99,10 @@ static int32_t score_block(sae_trainer *t, int nt, int64_t r0, int64_t nc)
 {
     double since = sae_train_now();
     const sae_model *m = t->model;
-    sae_fwd_center(m, t->ws.x + r0 * m->d, nc, m->d, t->ws.xc);
+    int64_t d = m->d;
+    SAE_FOR_THREADS(nt, g, (nc + 95) / 96,
+                    sae_fwd_center(m, t->ws.x + (r0 + g * 96) * d, SAE_MIN(96, nc - g * 96), d,
+                                   t->ws.xc + g * 96 * d));
     int32_t st = block_scores(t, nt, nc);
     sae_train_tick(t, SAE_PHASE_ENCODE, &since);
     return st;

@@ -379,25 +379,36 @@ static void scatter_grads(sae_trainer *t, int64_t n, int use_aux)
     SAE_FOR_THREADS_DYNAMIC(nt, j, l, scatter_latent(m, w, gdec, genc, gbenc, use_aux, j));
 }
 
-/* b_dec: every prefix reconstruction contains it; the pre-bias feeds the encoder. */
+/* b_dec, elements [i0, i1): every prefix reconstruction contains it; the pre-bias feeds
+ * the encoder. Each element sums the rows, then the latents, in order. */
 SAE_LANES_CLONES
-static void b_dec_grad(sae_trainer *t, int64_t n)
+static void b_dec_grad_cols(sae_trainer *t, int64_t n, int64_t i0, int64_t i1)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents, ng = m->n_widths;
-    memset(w->dacc, 0, (size_t)d * sizeof(double));
+    double *acc = w->dacc;
+    for (int64_t i = i0; i < i1; i++)
+        acc[i] = 0.0;
     for (int64_t r = 0; r < n; r++)
-        for (int64_t i = 0; i < d; i++)
-            w->dacc[i] += w->go[r * ng * d + i];
+        for (int64_t i = i0; i < i1; i++)
+            acc[i] += w->go[r * ng * d + i];
     if (m->pre_bias)
         for (int64_t j = 0; j < l; j++)
             if (w->colsum[j] != 0.0)
-                for (int64_t i = 0; i < d; i++)
-                    w->dacc[i] -= w->colsum[j] * m->w_enc_t[j * d + i];
+                for (int64_t i = i0; i < i1; i++)
+                    acc[i] -= w->colsum[j] * m->w_enc_t[j * d + i];
     float *gb = t->grad + m->lay.b_dec;
-    for (int64_t i = 0; i < d; i++)
-        gb[i] = (float)w->dacc[i];
+    for (int64_t i = i0; i < i1; i++)
+        gb[i] = (float)acc[i];
+}
+
+/* In blocks of 64 elements, on the trainer's threads. */
+static void b_dec_grad(sae_trainer *t, int64_t n)
+{
+    int64_t d = t->model->d;
+    SAE_FOR_THREADS(sae_train_threads(t), b, (d + 63) / 64,
+                    b_dec_grad_cols(t, n, b * 64, SAE_MIN(d, b * 64 + 64)));
 }
 
 int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n)

@@ -3,6 +3,7 @@
 
 #include <sae/toy.h>
 
+#include "model/parallel.h"
 #include "toy/sampler.h"
 
 #include <string.h>
@@ -138,16 +139,31 @@ int32_t sae_trainer_set_callbacks(sae_trainer *trainer, sae_log_fn log, sae_prog
     return SAE_OK;
 }
 
-/* Copy n rows of x (stride ldx) into the batch buffer, rejecting non-finite values. */
-static int32_t load_rows(sae_trainer *t, const float *x, int64_t n, int64_t ldx)
+/* Copy rows [r0, r1) of x (stride ldx) into the batch buffer up to the first non-finite
+ * one; returns its index, or r1. */
+static int64_t copy_rows(sae_trainer *t, const float *x, int64_t ldx, int64_t r0, int64_t r1)
 {
     int64_t d = t->model->d;
-    for (int64_t r = 0; r < n; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         const float *src = x + r * ldx;
         if (!sae_all_finite_f32(src, d))
-            return sae_fail(&t->err, SAE_E_NONFINITE, "row %lld of x is not finite", (long long)r);
+            return r;
         memcpy(t->ws.x + r * d, src, (size_t)d * sizeof(float));
     }
+    return r1;
+}
+
+/* Copy n rows of x into the batch buffer, one part per thread, rejecting non-finite
+ * values (the first such row is named whatever the thread count). */
+static int32_t load_rows(sae_trainer *t, const float *x, int64_t n, int64_t ldx)
+{
+    int64_t parts = SAE_MIN((int64_t)sae_train_threads(t), n), stop[256]; /* threads <= 256 */
+    SAE_FOR_THREADS(parts, p, parts,
+                    stop[p] = copy_rows(t, x, ldx, n * p / parts, n * (p + 1) / parts));
+    for (int64_t p = 0; p < parts; p++)
+        if (stop[p] < n * (p + 1) / parts)
+            return sae_fail(&t->err, SAE_E_NONFINITE, "row %lld of x is not finite",
+                            (long long)stop[p]);
     return SAE_OK;
 }
 
