@@ -18,6 +18,7 @@
 #include "model/sparse.h"
 #include "train/trainer_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,12 +369,52 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
     sae_toy_free(toy);
 }
 
+/* BatchTopK with fewer than K positive scores, all of them subnormal (inputs 1e-20,
+ * encoder weights about 3e-20: bounds and margins below FLT_MIN too): the cut is 0 and
+ * every positive score is kept, with the batch in one block and in four. */
+static void test_batch_cut_keeps_subnormal_scores(void **state)
+{
+    (void)state;
+    float w_enc[8 * 16], x[8 * 8], zero[16] = {0};
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 16; j++) /* latents 0-2 score > 0 on every row, the rest < 0 */
+            w_enc[i * 16 + j] = (j < 3 ? 1.0f : -1.0f) * (1.0f + 0.1f * (float)(i + j)) * 3e-20f;
+    for (int r = 0; r < 8; r++)
+        for (int i = 0; i < 8; i++)
+            x[r * 8 + i] = (1.0f + 0.05f * (float)(r * i % 5)) * 1e-20f;
+    for (int blocks = 1; blocks <= 4; blocks *= 4) {
+        sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 8.0, "n_latents", 16.0, "arch",
+                                     (double)SAE_ARCH_BATCHTOPK, "k", 4.0, "pre_bias", 0.0, NULL);
+        sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 8.0, "lr", 0.0,
+                                     "chunk_rows", 8.0 / blocks, NULL);
+        sae_model *m = NULL;
+        sae_trainer *t = NULL;
+        assert_ok(sae_model_create(&m, mc, NULL));
+        assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, 16));
+        assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_ENC, zero, 16));
+        assert_ok(sae_trainer_create(&t, m, rc, NULL));
+        assert_ok(sae_trainer_step(t, x, 8, 8));
+        assert_int_equal(t->ws.chunk, 8 / blocks);
+        double l0;
+        assert_ok(sae_trainer_stat(t, SAE_STAT_L0, &l0));
+        if (l0 != 3.0)
+            fail_msg("%d block(s): L0 %g, want 3 (every positive score)", blocks, l0);
+        for (int64_t e = 0; e < t->ws.codes.row_ptr[8]; e++)
+            assert_true(t->ws.codes.val[e] > 0.0f && t->ws.codes.val[e] < FLT_MIN);
+        sae_trainer_free(t);
+        sae_model_free(m);
+        sae_config_free(mc);
+        sae_config_free(rc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_bound_holds),
         cmocka_unit_test(test_refine_selects_exactly),
         cmocka_unit_test(test_trainer_same_bits_with_and_without_bf16),
+        cmocka_unit_test(test_batch_cut_keeps_subnormal_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

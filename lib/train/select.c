@@ -21,7 +21,6 @@
 #include "model/parallel.h"
 #include "model/refine.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -211,19 +210,26 @@ static float lower_cut(sae_batch_heap *h)
     return h->n < h->cap ? 0.0f : tl;
 }
 
-/* The candidates (positive upper bounds >= t) from the upper heap into its buffers, in
- * position order; -1 when some may be missing. */
-static int64_t gather_candidates(sae_batch_heap *hh, float tl)
+/* Of the first m entries of the upper heap's buffers (positive upper bounds, in position
+ * order), keeps those >= t at the front; returns how many. */
+static int64_t keep_reaching(sae_batch_heap *hh, int64_t m, float tl)
 {
     int64_t nc = 0;
-    float hmin = sae_batch_heap_min(hh);
-    if (hh->n == hh->cap && !(hmin < tl))
-        return -1; /* an upper bound >= t may have been dropped */
-    for (int64_t e = 0; e < hh->n; e++) {
+    for (int64_t e = 0; e < m; e++) {
         hh->val[nc] = hh->val[e], hh->pos[nc] = hh->pos[e];
         nc += hh->val[e] >= tl;
     }
     return nc;
+}
+
+/* The candidates (positive upper bounds >= t) from the upper heap into its buffers, in
+ * position order; -1 when some may be missing. */
+static int64_t gather_candidates(sae_batch_heap *hh, float tl)
+{
+    float hmin = sae_batch_heap_min(hh);
+    if (hh->n == hh->cap && !(hmin < tl))
+        return -1; /* an upper bound >= t may have been dropped */
+    return keep_reaching(hh, hh->n, tl);
 }
 
 /* The same with the whole batch in one block (its bounds still in w->pre): the column
@@ -245,14 +251,8 @@ static int64_t one_block_candidates(sae_trainer *t, int64_t n, float *cut)
         return -1;
     }
     sae_batch_heap_offer_at(h, w->pre, l, hh->pos, m, w->margin, -1.0f);
-    float tl = lower_cut(h), lo = tl > 0.0f ? tl : FLT_MIN; /* v >= lo: v >= t and positive */
-    *cut = tl;
-    int64_t nc = 0;
-    for (int64_t e = 0; e < m; e++) {
-        hh->val[nc] = hh->val[e], hh->pos[nc] = hh->pos[e];
-        nc += hh->val[e] >= lo;
-    }
-    return nc;
+    *cut = lower_cut(h);
+    return keep_reaching(hh, m, *cut); /* (the list holds positive bounds only) */
 }
 
 /* The exact batch top K from the lower heap and the candidates; leaves the selection in
