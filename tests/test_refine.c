@@ -369,6 +369,31 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
     sae_toy_free(toy);
 }
 
+/* A BatchTopK trainer (no pre-bias, learning rate 0) with the given encoder and blocks of
+ * `chunk` rows, after one step on the n rows x (d values each). */
+static sae_trainer *batch_step(int64_t d, int64_t l, int64_t k, const float *w_enc,
+                               const float *b_enc, const float *x, int64_t n, int64_t chunk,
+                               sae_model **mout)
+{
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)d, "n_latents", (double)l,
+                                 "arch", (double)SAE_ARCH_BATCHTOPK, "k", (double)k, "pre_bias",
+                                 0.0, NULL);
+    sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", (double)n, "lr", 0.0,
+                                 "chunk_rows", (double)chunk, NULL);
+    sae_model *m = NULL;
+    sae_trainer *t = NULL;
+    assert_ok(sae_model_create(&m, mc, NULL));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, l));
+    assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_ENC, b_enc, l));
+    assert_ok(sae_trainer_create(&t, m, rc, NULL));
+    sae_config_free(mc);
+    sae_config_free(rc);
+    assert_ok(sae_trainer_step(t, x, n, d));
+    assert_int_equal(t->ws.chunk, chunk);
+    *mout = m;
+    return t;
+}
+
 /* BatchTopK with fewer than K positive scores, all of them subnormal (inputs 1e-20,
  * encoder weights about 3e-20: bounds and margins below FLT_MIN too): the cut is 0 and
  * every positive score is kept, with the batch in one block and in four. */
@@ -383,18 +408,8 @@ static void test_batch_cut_keeps_subnormal_scores(void **state)
         for (int i = 0; i < 8; i++)
             x[r * 8 + i] = (1.0f + 0.05f * (float)(r * i % 5)) * 1e-20f;
     for (int blocks = 1; blocks <= 4; blocks *= 4) {
-        sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 8.0, "n_latents", 16.0, "arch",
-                                     (double)SAE_ARCH_BATCHTOPK, "k", 4.0, "pre_bias", 0.0, NULL);
-        sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 8.0, "lr", 0.0,
-                                     "chunk_rows", 8.0 / blocks, NULL);
-        sae_model *m = NULL;
-        sae_trainer *t = NULL;
-        assert_ok(sae_model_create(&m, mc, NULL));
-        assert_ok(sae_model_set_tensor(m, SAE_TENSOR_W_ENC, w_enc, 16));
-        assert_ok(sae_model_set_tensor(m, SAE_TENSOR_B_ENC, zero, 16));
-        assert_ok(sae_trainer_create(&t, m, rc, NULL));
-        assert_ok(sae_trainer_step(t, x, 8, 8));
-        assert_int_equal(t->ws.chunk, 8 / blocks);
+        sae_model *m;
+        sae_trainer *t = batch_step(8, 16, 4, w_enc, zero, x, 8, 8 / blocks, &m);
         double l0;
         assert_ok(sae_trainer_stat(t, SAE_STAT_L0, &l0));
         if (l0 != 3.0)
@@ -403,8 +418,29 @@ static void test_batch_cut_keeps_subnormal_scores(void **state)
             assert_true(t->ws.codes.val[e] > 0.0f && t->ws.codes.val[e] < FLT_MIN);
         sae_trainer_free(t);
         sae_model_free(m);
-        sae_config_free(mc);
-        sae_config_free(rc);
+    }
+}
+
+/* BatchTopK, K = 2 (batch 2, k 1), with one positive lower bound: the cut is 0, so an
+ * exact score of 2^-22 whose lower bound is negative (its margin is wider) is kept. Rows
+ * x0 = (1, 0), x1 = (1 + 2^-22, 1); latent 0: w = (2, -10), b = 0 (scores 2 and about -8);
+ * latent 1: w = (1, 0), b = -1 (scores 0 and 2^-22). */
+static void test_batch_cut_below_k_positive_bounds(void **state)
+{
+    (void)state;
+    float w_enc[4] = {2.0f, 1.0f, -10.0f, 0.0f}; /* d_in x n_latents */
+    float b_enc[2] = {0.0f, -1.0f}, x[4] = {1.0f, 0.0f, 1.0f + 0x1p-22f, 1.0f};
+    for (int chunk = 1; chunk <= 2; chunk++) {
+        sae_model *m;
+        sae_trainer *t = batch_step(2, 2, 1, w_enc, b_enc, x, 2, chunk, &m);
+        const sae_codes *c = &t->ws.codes;
+        if (c->row_ptr[2] != 2 || c->row_ptr[1] != 1 || c->idx[0] != 0 || c->idx[1] != 1)
+            fail_msg("blocks of %d rows: %lld codes, want latent 0 of row 0 and latent 1 of row 1",
+                     chunk, (long long)c->row_ptr[2]);
+        assert_true(c->val[0] == 2.0f && c->val[1] == 0x1p-22f);
+        assert_true(t->ws.margin[chunk == 2 ? 1 : 0] > 0x1p-22f); /* row 1: lower bound < 0 */
+        sae_trainer_free(t);
+        sae_model_free(m);
     }
 }
 
@@ -415,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_refine_selects_exactly),
         cmocka_unit_test(test_trainer_same_bits_with_and_without_bf16),
         cmocka_unit_test(test_batch_cut_keeps_subnormal_scores),
+        cmocka_unit_test(test_batch_cut_below_k_positive_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
