@@ -143,9 +143,14 @@ int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
     int64_t chunk = t->o.chunk_rows;
     if (chunk == 0) { /* auto: a block of about 1M floats (4 MB) per n x L buffer, but at
                          least 256 rows for dense products: with fewer the BLAS repacks W
-                         too often (d 768 x 16,384 latents: 64-row blocks cost 30 %) */
-        chunk = SAE_MIN(1024, (INT64_C(1) << 20) / l);
-        chunk = SAE_MAX(sae_arch_is_sparse(m->arch) ? 64 : 256, chunk);
+                         too often (d 768 x 16,384 latents: 64-row blocks cost 30 %); for
+                         the TopK family's scores too while a block stays within 4M floats
+                         (the packed encoder is read once per block: 64-row blocks made the
+                         large encoder phase 15 % slower) */
+        int64_t least = sae_arch_is_sparse(m->arch)
+                            ? SAE_MIN(256, SAE_MAX(64, (INT64_C(1) << 22) / l))
+                            : 256;
+        chunk = SAE_MAX(least, SAE_MIN(1024, (INT64_C(1) << 20) / l));
     }
     chunk = t->o.lowact_on ? n : SAE_MIN(chunk, n);
     ws_alloc a = {&t->al, 0};
