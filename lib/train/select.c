@@ -82,12 +82,13 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     sae_train_ws *w = &t->ws;
     if (w->bf_enc == NULL)
         return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
-    /* in groups of 96 rows: whole panels of either kernel's layout (12 and 32 rows) */
-    int64_t d = m->d, np = sae_bf16_pairs(d), groups = (nc + 95) / 96;
-    SAE_FOR_THREADS(nt, g, groups,
-                    sae_bf16_pack_rows(w->xc + g * 96 * d, SAE_MIN(96, nc - g * 96), d, d,
-                                       w->bf_rows + g * 96 * np, w->bf_resid_rows + g * 96,
-                                       w->bf_scale_rows + g * 96));
+    /* in groups of whole panels of the kernel's layout (AMX: 32-row blocks, else 12-row
+     * panels), small enough to spread a block over the threads */
+    int64_t d = m->d, np = sae_bf16_pairs(d), gr = sae_bf16_kernel() == SAE_BF16_AMX ? 32 : 48;
+    SAE_FOR_THREADS(nt, g, (nc + gr - 1) / gr,
+                    sae_bf16_pack_rows(w->xc + g * gr * d, SAE_MIN(gr, nc - g * gr), d, d,
+                                       w->bf_rows + g * gr * np, w->bf_resid_rows + g * gr,
+                                       w->bf_scale_rows + g * gr));
     sae_bf16_scores(nt, w->bf_rows, w->bf_scale_rows, nc, w->bf_enc, w->bf_scale_cols,
                     m->n_latents, m->d, m->b_enc, w->pre, m->n_latents);
     return SAE_OK;
@@ -99,9 +100,9 @@ static int32_t score_block(sae_trainer *t, int nt, int64_t r0, int64_t nc)
     double since = sae_train_now();
     const sae_model *m = t->model;
     int64_t d = m->d;
-    SAE_FOR_THREADS(nt, g, (nc + 95) / 96,
-                    sae_fwd_center(m, t->ws.x + (r0 + g * 96) * d, SAE_MIN(96, nc - g * 96), d,
-                                   t->ws.xc + g * 96 * d));
+    SAE_FOR_THREADS(nt, g, (nc + 63) / 64,
+                    sae_fwd_center(m, t->ws.x + (r0 + g * 64) * d, SAE_MIN(64, nc - g * 64), d,
+                                   t->ws.xc + g * 64 * d));
     int32_t st = block_scores(t, nt, nc);
     sae_train_tick(t, SAE_PHASE_ENCODE, &since);
     return st;
