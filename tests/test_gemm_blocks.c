@@ -89,9 +89,9 @@ static void test_blocked_same_bits_for_any_thread_count(void **state)
 }
 
 /* Parameters after a few steps at a size whose products are split (d 128, 1024 latents,
- * batch 512 in blocks of 128 rows: with threads the batch selection of BatchTopK and
- * Matryoshka keeps two blocks in flight): the same bits for 1, 2 and 3 trainer threads,
- * every architecture. */
+ * batch 512 in blocks of 200 rows, the last partial: with threads the batch selection of
+ * BatchTopK and Matryoshka keeps two blocks in flight): the same bits for 1, 2 and 3
+ * trainer threads, every architecture. */
 static void train_and_snapshot(const sae_toy *toy, int64_t arch, int64_t threads, int64_t steps,
                                float *w_dec, float *w_enc)
 {
@@ -103,7 +103,7 @@ static void train_and_snapshot(const sae_toy *toy, int64_t arch, int64_t threads
     }
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 512.0, "lr", 1e-3,
                                  "l1_coefficient", 0.01, "n_threads", (double)threads,
-                                 "dead_steps", 2.0, "chunk_rows", 128.0, NULL);
+                                 "dead_steps", 2.0, "chunk_rows", 200.0, NULL);
     sae_model *m = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
     sae_trainer *t = NULL;

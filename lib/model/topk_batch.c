@@ -240,15 +240,15 @@ void sae_batch_heap_offer_row(sae_batch_heap *h, const float *row, int64_t n_lat
     offer_row_shifted(h, row, n_latents, r, 0.0f);
 }
 
-/* Before rows r0.. are offered: the column maxima of each row (nb columns as in
- * sae_topk_row) are distinct values of the batch, so if the buffer and the maxima together
- * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
- * under bin b at once instead of following the buffer up from 0. */
 /* The maxima that count nowhere go to bins below PREFLOOR_LOW (spread over several, so
  * that their increments do not form one chain), which the floor never uses: it stays below
  * 2^-127 (a subnormal) when it would have to rise to one of them. */
 #define PREFLOOR_LOW 8
 
+/* Before rows r0.. are offered: the column maxima of each row (nb columns as in
+ * sae_topk_row) are distinct values of the batch, so if the buffer and the maxima together
+ * hold K values in bins >= b, no value below bin b can be kept: the floor rises to just
+ * under bin b at once instead of following the buffer up from 0. */
 SELECT_INLINE void batch_prefloor(sae_batch_heap *h, const float *rows, int64_t n_rows, int64_t l,
                                   const float *shift, float sign, int wide)
 {

@@ -44,7 +44,7 @@ typedef struct score_scales {
     double wmax, bmax, ewmax;
 } score_scales;
 
-#define SAE_SCALE_PARTS 16 /* parts of the encoder's scales, one thread each */
+#define SCALE_PARTS 16 /* parts of the encoder's scales, one thread each */
 
 /* The encoder's scales, and the packed bfloat16 encoder when that path is on. */
 static void prepare(sae_trainer *t, int nt, score_scales *sc)
@@ -52,8 +52,8 @@ static void prepare(sae_trainer *t, int nt, score_scales *sc)
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, l = m->n_latents;
-    double wmax[SAE_SCALE_PARTS], bmax[SAE_SCALE_PARTS]; /* maxima: exact in any grouping */
-    int64_t parts = SAE_MIN(SAE_SCALE_PARTS, l);
+    double wmax[SCALE_PARTS], bmax[SCALE_PARTS]; /* maxima: exact in any grouping */
+    int64_t parts = SAE_MIN(SCALE_PARTS, l);
     SAE_FOR_THREADS(nt, p, parts,
                     sae_score_scales(m->w_enc_t + l * p / parts * d, m->b_enc + l * p / parts,
                                      l * (p + 1) / parts - l * p / parts, d, &wmax[p], &bmax[p]));
@@ -297,12 +297,12 @@ static void offer_side(sae_trainer *t, int side, float lower_floor, const float 
     sae_batch_heap_offer_rows_shifted(&w->heap_hi, pre, nc, l, r0, margin, 1.0f);
 }
 
-/* The upper side of the block before this one (kept in pre_prev), screened by the floor
- * the lower heap had after it. */
-static void offer_previous_upper(sae_trainer *t, float lower_floor)
+/* The upper side of the block before this one (rows r0.., nc of them, kept in pre_prev),
+ * screened by the floor the lower heap had after it. */
+static void offer_previous_upper(sae_trainer *t, float lower_floor, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
-    offer_side(t, 1, lower_floor, w->pre_prev, w->margin_prev, w->prev_rows, w->prev_r0);
+    offer_side(t, 1, lower_floor, w->pre_prev, w->margin_prev, nc, r0);
 }
 
 /* Both sides for one block. One thread offers the lower side, then the upper side screened
@@ -320,11 +320,11 @@ static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r
         offer_side(t, 1, w->heap.floor, w->pre, w->margin, nc, r0);
         return;
     }
-    if (r0 > 0) {
+    if (r0 > 0) { /* the previous block is a whole one */
         float prev_floor = w->prev_floor;
         SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
                         side == 0 ? offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0)
-                                  : offer_previous_upper(t, prev_floor));
+                                  : offer_previous_upper(t, prev_floor, w->chunk, r0 - w->chunk));
     } else {
         offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0);
     }
@@ -332,14 +332,15 @@ static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r
     float *p = w->pre, *c = w->margin;
     w->pre = w->pre_prev, w->margin = w->margin_prev;
     w->pre_prev = p, w->margin_prev = c;
-    w->prev_floor = w->heap.floor, w->prev_rows = nc, w->prev_r0 = r0;
+    w->prev_floor = w->heap.floor;
 }
 
-/* After the last block: the upper side still pending with two threads. */
+/* After the last block: its upper side, still pending with two threads. */
 static void finish_offers(sae_trainer *t, int64_t n)
 {
+    int64_t last = (n - 1) / t->ws.chunk * t->ws.chunk;
     if (n > t->ws.chunk && t->ws.pre_prev != NULL)
-        offer_previous_upper(t, t->ws.prev_floor);
+        offer_previous_upper(t, t->ws.prev_floor, n - last, last);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of

@@ -80,7 +80,6 @@ typedef struct sae_train_ws {
     float *pre_prev, *margin_prev; /* BatchTopK family with threads, several blocks: the
                                       previous block's scores and margins (select.c) */
     float prev_floor;              /* and the lower heap's floor after it */
-    int64_t prev_rows, prev_r0;
 } sae_train_ws;
 
 struct sae_trainer {
