@@ -437,6 +437,61 @@ static void test_jumprelu_ste_by_hand(void **state)
     sae_config_free(tc);
 }
 
+/* ReLU blocks on (index, value) codes against the dense blocks, at a shape whose sizes are
+ * not multiples of 8 and whose last block is partial, from nearly empty to nearly full
+ * rows (so the code packing's eight-at-a-time path and its row-end tail both run). */
+static void test_relu_sparse_blocks_match_dense(void **state)
+{
+    (void)state;
+    enum { SD = 37, SL = 203, SN = 40 };
+    const double shifts[] = {-0.9, -0.3, 0.4};
+    for (size_t s = 0; s < sizeof shifts / sizeof shifts[0]; s++) {
+        sae_trainer *t[2];
+        sae_model *m[2];
+        for (int v = 0; v < 2; v++) {
+            sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)SD, "n_latents",
+                                         (double)SL, "arch", (double)SAE_ARCH_RELU,
+                                         "model_seed", 5.0, NULL);
+            sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", (double)SN,
+                                         "l1_coefficient", 0.2, "chunk_rows", 16.0, NULL);
+            assert_ok(sae_model_create(&m[v], mc, NULL));
+            assert_ok(sae_trainer_create(&t[v], m[v], tc, NULL));
+            sae_config_free(mc);
+            sae_config_free(tc);
+            srand(7);
+            for (int64_t j = 0; j < SL; j++)
+                m[v]->params[m[v]->lay.b_enc + j] =
+                    (float)(shifts[s] + 0.4 * rand() / (double)RAND_MAX);
+            t[v]->sparse_div = v == 0 ? 1 : INT64_C(1) << 40; /* always sparse / dense */
+            sae_train_ws_free(t[v]);
+            assert_ok(sae_train_ws_reserve(t[v], SN));
+            srand(8);
+            for (int e = 0; e < SN * SD; e++)
+                t[v]->ws.x[e] = (float)(rand() / (double)RAND_MAX * 2.0 - 0.8);
+            assert_ok(sae_train_loss_grad(t[v], SN));
+        }
+        assert_true(t[0]->last.l0 > 0.0 && t[0]->last.l0 < (double)SL);
+        assert_close(t[0]->last.loss, t[1]->last.loss, 1e-6 * (1.0 + t[1]->last.loss));
+        assert_close(t[0]->last.l0, t[1]->last.l0, 0.0);
+        double scale = 0.0, worst = 0.0; /* sums of both signs: errors relative to the largest */
+        for (int64_t e = 0; e < m[0]->lay.total; e++)
+            scale = fmax(scale, fabs(t[1]->grad[e]));
+        for (int64_t e = 0; e < m[0]->lay.total; e++) {
+            double a = t[0]->grad[e], b = t[1]->grad[e];
+            worst = fmax(worst, fabs(a - b) / scale);
+            if (fabs(a - b) > 1e-5 * scale)
+                fail_msg("shift %g: gradient %lld sparse %.9g dense %.9g (largest %.3g)",
+                         shifts[s], (long long)e, a, b, scale);
+        }
+        print_message("shift %g: L0 %.1f, largest difference %.2g of the largest gradient\n",
+                      shifts[s], t[0]->last.l0, worst);
+        for (int v = 0; v < 2; v++) {
+            sae_trainer_free(t[v]);
+            sae_model_free(m[v]);
+        }
+    }
+}
+
 /* Per-row and batch top-k against a naive selection (ties: lower index / position wins),
  * on rows with negatives, exact ties, masks and lengths that are not multiples of 16; the
  * batch buffer is reduced many times per trial (its room is twice k * ROWS). */
@@ -510,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_grad_jumprelu),   cmocka_unit_test(test_grad_gated),
         cmocka_unit_test(test_jumprelu_ste_by_hand),
         cmocka_unit_test(test_topk_selection_matches_naive),
+        cmocka_unit_test(test_relu_sparse_blocks_match_dense),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

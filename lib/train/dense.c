@@ -336,21 +336,39 @@ static int32_t gated_aux_block(sae_trainer *t, int64_t n, int64_t nc, const floa
     return st;
 }
 
-/* Codes of a ReLU block in compressed rows (z already computed densely). */
-static void block_codes(sae_trainer *t, int64_t nc)
+/* Codes of a ReLU block in compressed rows (z already computed densely; the rows' L0 in
+ * row_loss, see activate_block). ReLU codes are never negative, so a zero is the bit
+ * pattern 0 and eight zeros are skipped with one test. */
+static void block_codes(sae_trainer *t, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
-    int64_t l = t->model->n_latents, at = 0;
+    int64_t l = t->model->n_latents;
+    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
     w->codes.row_ptr[0] = 0;
+    for (int64_t r = 0; r < nc; r++)
+        w->codes.row_ptr[r + 1] = w->codes.row_ptr[r] + (int64_t)w->row_loss[r0 + r];
+    SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < nc; r++) {
         const float *z = w->z + r * l;
-        for (int64_t j = 0; j < l; j++)
-            if (z[j] != 0.0f) {
-                w->codes.idx[at] = (int32_t)j;
-                w->codes.val[at] = z[j];
-                at++;
+        int32_t *idx = w->codes.idx;
+        float *val = w->codes.val;
+        int64_t at = w->codes.row_ptr[r], end = w->codes.row_ptr[r + 1], j = 0;
+        for (; j + 8 <= l && at + 8 <= end; j += 8) {
+            uint32_t b[8];
+            memcpy(b, z + j, sizeof b);
+            if ((b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) == 0u)
+                continue;
+            for (int q = 0; q < 8; q++) { /* branch-free: a zero is overwritten next */
+                idx[at] = (int32_t)(j + q);
+                val[at] = z[j + q];
+                at += b[q] != 0u;
             }
-        w->codes.row_ptr[r + 1] = at;
+        }
+        for (; j < l; j++) /* the row's last entries: no writes past its end */
+            if (z[j] != 0.0f) {
+                idx[at] = (int32_t)j;
+                val[at++] = z[j];
+            }
     }
 }
 
@@ -367,30 +385,10 @@ static void relu_sparse_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc,
     const float *x = w->x + r0 * d;
     float two_n = (float)(2.0 / (double)n);
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    block_codes(t, nc);
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < nc; r++) {
-        float *res = w->r + r * d, *go = w->go + r * d;
-        int64_t a0 = w->codes.row_ptr[r], a1 = w->codes.row_ptr[r + 1];
-        memcpy(res, m->b_dec, (size_t)d * sizeof(float));
-        sae_gather_rows(m->w_dec, d, w->codes.idx + a0, w->codes.val + a0, a1 - a0, res);
-        double s = 0.0;
-        for (int64_t i = 0; i < d; i++) {
-            float e = res[i] - x[r * d + i];
-            res[i] = e;
-            go[i] = two_n * e;
-            s += (double)e * e;
-        }
-        w->row_loss[r0 + r] = s;
-        for (int64_t e = a0; e < a1; e++) {
-            int32_t j = w->codes.idx[e];
-            const float *wd = m->w_dec + (int64_t)j * d;
-            float dot = 0.0f;
-            for (int64_t i = 0; i < d; i++)
-                dot += go[i] * wd[i];
-            w->gval[e] = dot + (float)(coeff_n * w->dec_norm[j]);
-        }
-    }
+    block_codes(t, nc, r0);
+    sae_train_code_rows(m, &w->codes, x, nc, two_n, nt, w->go, w->row_loss + r0, w->gval);
+    for (int64_t e = 0; e < w->codes.row_ptr[nc]; e++) /* the sparsity term of dLoss/dz */
+        w->gval[e] += (float)(coeff_n * w->dec_norm[w->codes.idx[e]]);
     for (int64_t r = 0; r < nc; r++) {
         sums[0] += w->row_loss[r0 + r];
         sums[1] += w->row_sp[r0 + r];

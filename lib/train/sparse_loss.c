@@ -165,6 +165,22 @@ SAE_LANES_INLINE void reconstruct_row(const sae_model *m, sae_train_ws *w, float
     }
 }
 
+/* Rows [0, nr) of one group's codes c (ReLU's sparse blocks): go = two_n (xhat - x),
+ * row_loss = ||xhat - x||^2, gval[e] = go . W_dec,idx[e] (no sparsity term). */
+SAE_LANES_CLONES
+void sae_train_code_rows(const sae_model *m, const sae_codes *c, const float *x, int64_t nr,
+                         float two_n, int nt, float *go, double *row_loss, float *gval)
+{
+    int64_t d = m->d;
+    SAE_FOR_THREADS(nt, r, nr, {
+        int64_t a0 = c->row_ptr[r], cnt = c->row_ptr[r + 1] - a0;
+        float *g = go + r * d; /* the reconstruction, then the residual's gradient */
+        decode_rows(m->b_dec, m->w_dec, d, c->idx + a0, c->val + a0, cnt, g);
+        row_loss[r] = residual_grad(g, x + r * d, two_n, g, d);
+        grad_dots(g, m->w_dec, d, c->idx + a0, cnt, gval + a0);
+    });
+}
+
 SAE_LANES_CLONES
 static void reconstruct_rows(sae_trainer *t, int64_t n)
 {
@@ -332,6 +348,7 @@ SAE_LANES_INLINE double column_grads(const float *xcs, const int64_t *col_ptr, c
 
 /* Add latent j's entries of one column view: decoder row += value * row gradient vector,
  * encoder row += dLoss/dz * centred input; returns the sum of dLoss/dz. */
+SAE_LANES_CLONES
 double sae_train_add_column(const float *xcs, const int64_t *col_ptr, const int64_t *ent,
                             const int32_t *erow, const float *val, const float *gval,
                             const float *vecs, int64_t vec_stride, int64_t j, int64_t d,

@@ -135,6 +135,10 @@ int32_t sae_train_step_rows(sae_trainer *t, int64_t n);
 /* Schedules at optimiser step `step` (0-based). */
 double sae_train_lr_at(const sae_train_opts *o, int64_t step);
 double sae_train_coeff_at(const sae_train_opts *o, int64_t step);
+/* Rows [0, nr) of one group's codes c: go = two_n (xhat - x) (rows of d), row_loss =
+ * ||xhat - x||^2, gval[e] = go . W_dec,idx[e]; nt threads over the rows. */
+void sae_train_code_rows(const sae_model *m, const sae_codes *c, const float *x, int64_t nr,
+                         float two_n, int nt, float *go, double *row_loss, float *gval);
 /* Latent j's entries of a column view of codes: gd += value * vecs[row] (row stride
  * vec_stride), ge += dLoss/dz * xcs[row] (stride d); returns the sum of dLoss/dz. */
 double sae_train_add_column(const float *xcs, const int64_t *col_ptr, const int64_t *ent,
