@@ -3,7 +3,7 @@
  * its own. Per configuration: samples per wall second and per CPU second, ms/step, the
  * per-phase breakdown from the trainer's timers (SAE_STAT_TIME_*), the achieved GFLOP/s of
  * the dense products over the phases that run them, peak RSS, loss and L0.
- * Usage: bench_train [filter] [steps_scale] [threads] [low_precision]
+ * Usage: bench_train [filter] [steps_scale] [threads] [low_precision] [trained]
  *   filter: substring of "tiny-relu", "medium-topk", ... (default: all)
  *   steps_scale: multiplies the default step counts (default 1)
  *   threads: the trainer's n_threads and the generator's toy_threads (default 1); with
@@ -11,7 +11,9 @@
  *   OPENBLAS_NUM_THREADS=1 so that libsae splits the products over these threads
  *   (docs/threading.md)
  *   low_precision: 0 turns the trainer's bf16_scores off (float encoder products), to
- *   compare (default 1) */
+ *   compare (default 1)
+ *   trained: training steps run (untimed) before the timed ones, to measure the state
+ *   training brings an SAE to (default 0; a ReLU SAE's codes become sparse) */
 #define _POSIX_C_SOURCE 200809L
 #include <sae/sae.h>
 
@@ -82,6 +84,7 @@ static sae_config *config(int32_t kind)
 }
 
 static int64_t low_precision = 1; /* the trainer's bf16_scores (argument 4) */
+static int64_t trained = 0;       /* untimed training steps (argument 5) */
 
 /* One configuration; prints one line. Runs in a child process. */
 static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t threads)
@@ -109,7 +112,8 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     int64_t steps = (int64_t)(s->steps * scale);
     if (steps < 1)
         steps = 1;
-    CHECK(sae_trainer_train_toy(t, toy, 1)); /* warm-up: first-touch of every buffer */
+    /* warm-up: first-touch of every buffer, then the untimed training steps */
+    CHECK(sae_trainer_train_toy(t, toy, 1 + trained));
     double ph0[N_PHASES], ph[N_PHASES];
     for (int p = 0; p < N_PHASES; p++)
         CHECK(sae_trainer_stat(t, SAE_STAT_TIME_GENERATE + p, &ph0[p]));
@@ -138,9 +142,9 @@ static void run(const size_cfg *s, const arch_cfg *a, double scale, int64_t thre
     double bound = 1.5 * (3.0 * floats + (double)(s->batch * s->d)) * 4.0 / 1048576.0;
     /* the dense products run in the encoder phase, and for ReLU also in decode + backward */
     double dense_ms = ph[1] + (a->arch == SAE_ARCH_RELU ? ph[3] + ph[4] : 0.0);
-    printf("%-7s %-10s steps %4lld  %10.0f samples/s  %10.0f samples/CPU-s  %9.2f ms/step  "
+    printf("%-7s %-10s trained %lld steps %4lld  %10.0f samples/s  %10.0f samples/CPU-s  %9.2f ms/step  "
            "dense %6.1f GFLOP/s  peak RSS %7.1f MiB (bound %.1f)  loss %.4g  L0 %.2f\n",
-           s->name, a->name, (long long)steps, (double)(steps * s->batch) / el,
+           s->name, a->name, (long long)trained, (long long)steps, (double)(steps * s->batch) / el,
            (double)(steps * s->batch) / cpu, 1e3 * el / (double)steps,
            dense_ms > 0 ? dense / dense_ms * 1e-6 : 0.0, (double)ru.ru_maxrss / 1024.0, bound,
            loss, l0);
@@ -164,6 +168,7 @@ int main(int argc, char **argv)
     double scale = argc > 2 ? atof(argv[2]) : 1.0;
     int64_t threads = argc > 3 ? atoll(argv[3]) : 1;
     low_precision = argc > 4 ? atoll(argv[4]) != 0 : 1;
+    trained = argc > 5 && atoll(argv[5]) > 0 ? atoll(argv[5]) : 0;
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *ob = getenv("OPENBLAS_NUM_THREADS");
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("libsae %s | %s | trainer threads %lld | OPENBLAS_CORETYPE=%s "

@@ -5,6 +5,7 @@ Log lines are "<tag> <program output>", tags:
   roof:<cfg>            bench_sgemm (ROOFLINE ... lines)
   sae:<cfg>:<arch>      libsae bench_train        torch:<cfg>:<arch>  torch_ref.py
   step:<cfg>:<arch>     libsae sae_step_rate (timed like torch_ref.py, with CPU time)
+  <arch> relu+<n>       ReLU timed after n untimed training steps (run_compare.sh -W n)
   sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
   thr<T>:medium:<arch>  bench_train with T threads
   saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
@@ -139,7 +140,8 @@ def thread_table(rates):
 def order(key):
     cfg, arch = key.split(":")
     return ({"tiny": 0, "medium": 1, "large": 2}.get(cfg, 3), cfg,
-            {"relu": 0, "topk": 1, "batchtopk": 2}.get(arch, 3), arch)
+            {"relu": 0, "topk": 2, "batchtopk": 3}.get(arch, 1 if arch.startswith("relu+") else 4),
+            arch)
 
 
 def main(path, threads):

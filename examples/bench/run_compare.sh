@@ -3,13 +3,16 @@
 #
 #   examples/bench/run_compare.sh [-b BUILD_DIR] [-t THREADS] [-s STEP_SCALE]
 #                                 [-c "tiny medium large"] [-a "relu topk batchtopk"]
-#                                 [-r REPEATS] [-o LOG] [-G] [-T]
+#                                 [-r REPEATS] [-o LOG] [-G] [-T] [-W TRAINED]
 #
 # Runs, for every configuration and architecture, libsae's bench_train and
 # sae_step_rate, torch_ref.py and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
 # torch_ref.py --mode gen) and the 1-vs-2-thread scaling of bench_train on medium.
 # Prints one table of samples/s with the ratio libsae/torch per configuration.
 # -G skips the generator part, -T the thread-scaling part. Every raw line goes to LOG.
+# -W adds, per configuration, a ReLU row "relu+TRAINED" timed after TRAINED untimed training
+# steps on both sides (libsae and PyTorch): the state training brings a ReLU SAE to, whose
+# codes are sparse (libsae then decodes and differentiates on them; PyTorch's loop is dense).
 # -r runs each libsae/PyTorch pair (and each 1-/2-thread pair) REPEATS times, alternating,
 # and the table takes the best run of each program: on a shared machine the best run is the
 # least disturbed one, and alternating exposes both programs to the same disturbances.
@@ -32,9 +35,10 @@ log=""
 do_gen=1
 do_threads=1
 repeats=1
+trained=0
 python=/usr/bin/python3
 
-while getopts b:t:s:c:a:r:o:GT opt; do
+while getopts b:t:s:c:a:r:o:W:GT opt; do
     case $opt in
     b) build=$(cd "$OPTARG" && pwd) ;;
     t) threads=$OPTARG ;;
@@ -43,9 +47,10 @@ while getopts b:t:s:c:a:r:o:GT opt; do
     a) archs=$OPTARG ;;
     r) repeats=$OPTARG ;;
     o) log=$OPTARG ;;
+    W) trained=$OPTARG ;;
     G) do_gen=0 ;;
     T) do_threads=0 ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
 [ -n "$log" ] || log=$(mktemp /tmp/sae_compare.XXXXXX)
@@ -90,19 +95,25 @@ for cfg in $configs; do
     d=$1 n_feat=$2 latents=$3 batch=$4 prob=$5 steps=$(scaled_steps "$6")
     echo "# $cfg: d=$d N=$n_feat L=$latents batch=$batch fire_prob=$prob steps=$steps" | tee -a "$log"
     run_tagged "roof:$cfg" "$threads" "$bench_sgemm" --config "$cfg" --threads "$threads" --min-time 0.2
-    for arch in $archs; do
+    rows=$archs
+    [ "$trained" -gt 0 ] && rows="$rows relu+$trained"
+    for row in $rows; do
+        arch=${row%%+*}
+        done_steps=0
+        [ "$arch" = "$row" ] || done_steps=$trained
         if [ -x "$bench_train" ]; then
-            run_tagged "sae:$cfg:$arch" "$threads" "$bench_train" "$cfg-$arch" "$scale" "$threads"
+            run_tagged "sae:$cfg:$row" "$threads" "$bench_train" "$cfg-$arch" "$scale" "$threads" \
+                1 "$done_steps"
         fi
         for rep in $(seq "$repeats"); do
             if [ -x "$step_rate" ]; then
-                run_tagged "step:$cfg:$arch@$rep" "$threads" "$step_rate" "$cfg" "$arch" "$steps" \
-                    "$threads"
+                run_tagged "step:$cfg:$row@$rep" "$threads" "$step_rate" "$cfg" "$arch" "$steps" \
+                    "$threads" "$done_steps"
             fi
-            run_tagged "torch:$cfg:$arch@$rep" "$threads" "$python" "$here/torch_ref.py" \
+            run_tagged "torch:$cfg:$row@$rep" "$threads" "$python" "$here/torch_ref.py" \
                 --arch "$arch" --d "$d" --n-features "$n_feat" --latents "$latents" \
-                --batch "$batch" --fire-prob "$prob" --l1 0.01 --steps "$steps" --warmup 1 \
-                --threads "$threads"
+                --batch "$batch" --fire-prob "$prob" --l1 0.01 --steps "$steps" \
+                --warmup $((done_steps + 1)) --threads "$threads"
         done
     done
 done

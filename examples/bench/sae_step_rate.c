@@ -5,7 +5,11 @@
  * the steady figure on a shared machine, where other jobs inflate wall-clock times
  * (bench_train, which includes generation, reports wall-clock only).
  *
- *   sae_step_rate tiny|medium|large relu|topk|batchtopk [steps] [threads]
+ *   sae_step_rate tiny|medium|large relu|topk|batchtopk [steps] [threads] [trained]
+ *
+ * trained: that many training steps (untimed, after the warm-up step) before the timed
+ * ones, to measure an SAE in the state training brings it to (a ReLU SAE's codes become
+ * sparse, and libsae then decodes and differentiates on them; docs/performance.md).
  *
  * Configurations match examples/bench_train.c (k = 8, l1_coefficient 0.01).
  */
@@ -97,14 +101,16 @@ static void build(const bench_cfg *c, int64_t arch, int64_t threads, sae_toy **t
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s tiny|medium|large relu|topk|batchtopk [steps] [threads]\n",
+        fprintf(stderr, "usage: %s tiny|medium|large relu|topk|batchtopk [steps] [threads] "
+                        "[trained]\n",
                 argv[0]);
         return 2;
     }
     const bench_cfg *c = config_of(argv[1]);
     int64_t arch = arch_of(argv[2]);
     int64_t steps = argc > 3 ? atoll(argv[3]) : 10, threads = argc > 4 ? atoll(argv[4]) : 1;
-    if (steps < 1 || threads < 1)
+    int64_t trained = argc > 5 ? atoll(argv[5]) : 0;
+    if (steps < 1 || threads < 1 || trained < 0)
         return 2;
     sae_toy *toy;
     sae_model *model;
@@ -117,10 +123,12 @@ int main(int argc, char **argv)
     for (int b = 0; b < POOL; b++)
         check(sae_toy_sample(toy, (uint64_t)(b * c->batch), c->batch, pool + b * rows, c->d),
               "sae_toy_sample");
-    check(sae_trainer_step(trainer, pool, c->batch, c->d), "sae_trainer_step");
+    for (int64_t s = 0; s <= trained; s++) /* the warm-up step, then the training ones */
+        check(sae_trainer_step(trainer, pool + (s % POOL) * rows, c->batch, c->d),
+              sae_trainer_errmsg(trainer));
     double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     for (int64_t s = 0; s < steps; s++)
-        check(sae_trainer_step(trainer, pool + ((s + 1) % POOL) * rows, c->batch, c->d),
+        check(sae_trainer_step(trainer, pool + ((trained + s + 1) % POOL) * rows, c->batch, c->d),
               sae_trainer_errmsg(trainer));
     double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     double loss, l0;
@@ -129,10 +137,10 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double samples = (double)(steps * c->batch);
-    printf("RESULT impl=libsae mode=step config=%s arch=%s threads=%lld steps=%lld "
+    printf("RESULT impl=libsae mode=step config=%s arch=%s threads=%lld trained=%lld steps=%lld "
            "ms_per_step=%.3f cpu_ms_per_step=%.3f samples_per_s=%.1f cpu_samples_per_s=%.1f "
            "peak_rss_mb=%.1f loss=%.5g l0=%.2f\n",
-           c->name, argv[2], (long long)threads, (long long)steps, 1e3 * wall / (double)steps,
+           c->name, argv[2], (long long)threads, (long long)trained, (long long)steps, 1e3 * wall / (double)steps,
            1e3 * cpu / (double)steps, samples / wall, samples / cpu,
            (double)ru.ru_maxrss / 1024.0, loss, l0);
     free(pool);

@@ -125,12 +125,15 @@ def run_train(a, gen):
         times.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
     total = sum(times)
+    with torch.no_grad():  # untimed: the codes' mean L0 on the last batch
+        l0 = float((sae.encode(pool[(a.warmup + a.steps - 1) % a.pool]) > 0).sum(dim=1).float().mean())
     print(f"RESULT impl=torch mode=train arch={a.arch} d={a.d} N={a.n_features} "
           f"L={a.latents} batch={a.batch} k={a.k} threads={torch.get_num_threads()} "
           f"steps={a.steps} ms_per_step={1e3 * total / a.steps:.3f} "
           f"best_ms={1e3 * min(times):.3f} samples_per_s={a.batch * a.steps / total:.1f} "
           f"cpu_samples_per_s={a.batch * a.steps / cpu:.1f} "
-          f"peak_rss_mb={peak_rss_mb():.1f} first_loss={first_loss:.5g} last_loss={loss:.5g}")
+          f"peak_rss_mb={peak_rss_mb():.1f} first_loss={first_loss:.5g} last_loss={loss:.5g} "
+          f"l0={l0:.2f} warmup={a.warmup}")
 
 
 def run_gen(a, gen):
