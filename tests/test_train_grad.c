@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "linalg/bf16.h"
+#include "model/refine.h"
 #include "model/sparse.h"
 #include "train/regularisers.h"
 #include "train/trainer_internal.h"
@@ -492,6 +494,143 @@ static void test_relu_sparse_blocks_match_dense(void **state)
     }
 }
 
+/* One ReLU trainer of the screened-block tests: d 64 x 1024 latents (the low-precision
+ * product pays from there), 40 rows in blocks of 16, biases that leave a few per cent of
+ * the codes active. */
+static sae_trainer *screen_trainer(sae_model **m, int low_precision, int64_t sparse_div,
+                                   int edge)
+{
+    enum { SD = 64, SL = 1024, SN = 40 };
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)SD, "n_latents", (double)SL,
+                                 "arch", (double)SAE_ARCH_RELU, "model_seed", 3.0, NULL);
+    sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", (double)SN, "l1_coefficient",
+                                 0.2, "chunk_rows", 16.0, "bf16_scores", (double)low_precision,
+                                 NULL);
+    sae_trainer *t = NULL;
+    assert_ok(sae_model_create(m, mc, NULL));
+    assert_ok(sae_trainer_create(&t, *m, tc, NULL));
+    sae_config_free(mc);
+    sae_config_free(tc);
+    srand(9);
+    for (int64_t j = 0; j < SL; j++)
+        (*m)->params[(*m)->lay.b_enc + j] = (float)(-1.2 + 0.4 * rand() / (double)RAND_MAX);
+    for (int64_t e = 0; e < SL * SD; e++) /* decoder rows of unequal norms: weighted L1 */
+        (*m)->w_dec[e] *= (float)(0.6 + 0.3 * (double)(e / SD % 3));
+    t->sparse_div = sparse_div;
+    sae_train_ws_free(t);
+    assert_ok(sae_train_ws_reserve(t, SN));
+    t->ws.screen_next = 1; /* as if the block before had been sparse */
+    srand(10);
+    for (int e = 0; e < SN * SD; e++)
+        t->ws.x[e] = (float)(rand() / (double)RAND_MAX * 2.0 - 1.0);
+    if (edge) { /* the last row's exact scores: +0 for even latents, one ulp above for odd */
+        float xc[SD], dot[SL], zero[SL] = {0};
+        const sae_model *mm = *m;
+        for (int i = 0; i < SD; i++)
+            xc[i] = t->ws.x[(SN - 1) * SD + i] - (mm->pre_bias ? mm->b_dec[i] : 0.0f);
+        sae_scores_exact(xc, mm->w_enc_t, zero, SD, NULL, SL, dot);
+        for (int64_t j = 0; j < SL; j++)
+            (*m)->params[mm->lay.b_enc + j] = j % 2 ? nextafterf(-dot[j], INFINITY) : -dot[j];
+    }
+    assert_ok(sae_train_loss_grad(t, SN));
+    return t;
+}
+
+/* ReLU blocks screened by the low-precision product (codes recomputed exactly where the
+ * bound reaches above 0) against the float product's codes; when the candidates overflow
+ * the codes' room, the block falls back to the float product, bit for bit. */
+static void test_relu_screened_blocks_match_float(void **state)
+{
+    (void)state;
+    if (!sae_bf16_available()) {
+        print_message("no low-precision kernel on this CPU: screening not tested\n");
+        return;
+    }
+    sae_model *m[2];
+    sae_trainer *t[2] = {screen_trainer(&m[0], 1, 1, 0), screen_trainer(&m[1], 0, 1, 0)};
+    assert_non_null(t[0]->ws.bf_enc);
+    assert_true(t[0]->ws.screen_ready); /* the blocks were screened */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) { /* new encoder weights: the packed copy must follow them */
+            for (int v = 0; v < 2; v++) {
+                for (int64_t e = 0; e < m[v]->n_latents * m[v]->d; e++)
+                    m[v]->w_enc_t[e] = -m[v]->w_enc_t[e];
+                assert_ok(sae_train_loss_grad(t[v], 40));
+            }
+        }
+        assert_true(t[0]->last.l0 > 5.0 && t[0]->last.l0 < 200.0);
+        assert_close(t[0]->last.l0, t[1]->last.l0, 0.0);
+        assert_close(t[0]->last.loss, t[1]->last.loss, 1e-6 * (1.0 + t[1]->last.loss));
+        double scale = 0.0;
+        for (int64_t e = 0; e < m[0]->lay.total; e++)
+            scale = fmax(scale, fabs(t[1]->grad[e]));
+        for (int64_t e = 0; e < m[0]->lay.total; e++)
+            if (fabs(t[0]->grad[e] - t[1]->grad[e]) > 1e-5 * scale)
+                fail_msg("pass %d: gradient %lld screened %.9g float %.9g (largest %.3g)", pass,
+                         (long long)e, t[0]->grad[e], t[1]->grad[e], scale);
+    }
+    /* the codes' room: the smallest that takes the last block's candidates, and nothing
+     * written past it (sentinels), nor past a room one smaller (which must refuse) */
+    sae_train_ws *w = &t[0]->ws;
+    int64_t room = w->codes.cap, lo = 0, hi = room;
+    while (lo < hi) { /* smallest room that succeeds */
+        int64_t mid = (lo + hi) / 2;
+        w->codes.cap = mid;
+        if (sae_train_relu_screen(t[0], 8, 32))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    assert_true(lo >= w->codes.row_ptr[8] && lo < room);
+    for (int64_t fit = lo - 1; fit <= lo; fit++) {
+        for (int64_t e = fit; e < room; e++)
+            w->codes.idx[e] = -7;
+        w->codes.cap = fit;
+        assert_int_equal(sae_train_relu_screen(t[0], 8, 32), fit == lo);
+        for (int64_t e = fit; e < room; e++)
+            assert_int_equal(w->codes.idx[e], -7);
+    }
+    w->codes.cap = room;
+    for (int v = 0; v < 2; v++) {
+        sae_trainer_free(t[v]);
+        sae_model_free(m[v]);
+    }
+    /* room for one code: every screen overflows */
+    t[0] = screen_trainer(&m[0], 1, INT64_C(1) << 40, 0);
+    t[1] = screen_trainer(&m[1], 0, INT64_C(1) << 40, 0);
+    assert_true(t[0]->ws.screen_ready && !t[0]->ws.screen_next);
+    assert_memory_equal(t[0]->grad, t[1]->grad, (size_t)m[0]->lay.total * sizeof(float));
+    assert_true(t[0]->last.loss == t[1]->last.loss);
+    for (int v = 0; v < 2; v++) {
+        sae_trainer_free(t[v]);
+        sae_model_free(m[v]);
+    }
+}
+
+/* A screened row whose exact scores sit at 0 and one ulp above it: the low-precision
+ * scores fall on both sides of 0, and exactly the odd latents must come out active (the
+ * last row's codes are the last ones of the last block). */
+static void test_relu_screen_keeps_codes_at_the_edge(void **state)
+{
+    (void)state;
+    if (!sae_bf16_available()) {
+        print_message("no low-precision kernel on this CPU: screening not tested\n");
+        return;
+    }
+    sae_model *m;
+    sae_trainer *t = screen_trainer(&m, 1, 1, 1);
+    assert_true(t->ws.screen_ready);
+    const sae_codes *c = &t->ws.codes;
+    int64_t rows = 40 - 32, a0 = c->row_ptr[rows - 1], a1 = c->row_ptr[rows];
+    assert_int_equal(a1 - a0, m->n_latents / 2);
+    for (int64_t a = a0; a < a1; a++) {
+        assert_int_equal(c->idx[a], 2 * (a - a0) + 1);
+        assert_true(c->val[a] > 0.0f);
+    }
+    sae_trainer_free(t);
+    sae_model_free(m);
+}
+
 /* Per-row and batch top-k against a naive selection (ties: lower index / position wins),
  * on rows with negatives, exact ties, masks and lengths that are not multiples of 16; the
  * batch buffer is reduced many times per trial (its room is twice k * ROWS). */
@@ -566,6 +705,8 @@ int main(void)
         cmocka_unit_test(test_jumprelu_ste_by_hand),
         cmocka_unit_test(test_topk_selection_matches_naive),
         cmocka_unit_test(test_relu_sparse_blocks_match_dense),
+        cmocka_unit_test(test_relu_screened_blocks_match_float),
+        cmocka_unit_test(test_relu_screen_keeps_codes_at_the_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

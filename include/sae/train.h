@@ -52,7 +52,8 @@ typedef enum sae_trainer_param {
                                              low precision (bfloat16 where the CPU has AMX-BF16
                                              or AVX512-BF16, else int16 on AVX2), then the
                                              candidates rescored in float (same codes either
-                                             way) */
+                                             way); ReLU: the same for blocks expected to be
+                                             sparse (values as exact float dot products) */
 } sae_trainer_param;
 
 /** Values of "lr_schedule" (pinned). */

@@ -372,8 +372,9 @@ static void block_codes(sae_trainer *t, int64_t nc, int64_t r0)
     }
 }
 
-/* Sparse ReLU block: decode by gathering active decoder rows; dLoss/dz only at active
- * entries (a dot product each); W_dec, W_enc, b_enc gradients scattered per latent.
+/* Sparse ReLU block (its codes in ws.codes): decode by gathering active decoder rows;
+ * dLoss/dz only at active entries (a dot product each); W_dec, W_enc, b_enc gradients
+ * scattered per latent.
  * Same mathematics as the dense block (tested against the same finite differences). */
 static void relu_sparse_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, double coeff_n,
                               double *sums)
@@ -385,7 +386,6 @@ static void relu_sparse_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc,
     const float *x = w->x + r0 * d;
     float two_n = (float)(2.0 / (double)n);
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    block_codes(t, nc, r0);
     sae_train_code_rows(m, &w->codes, x, nc, two_n, nt, w->go, w->row_loss + r0, w->gval);
     for (int64_t e = 0; e < w->codes.row_ptr[nc]; e++) /* the sparsity term of dLoss/dz */
         w->gval[e] += (float)(coeff_n * w->dec_norm[w->codes.idx[e]]);
@@ -426,6 +426,18 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     double since = sae_train_now();
     sae_fwd_center(m, x, nc, d, w->xc);
     int nt = sae_train_threads(t);
+    if (w->bf_enc != NULL && w->screen_next) { /* expected sparse: screen, exact where needed */
+        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+        if (sae_train_relu_screen(t, nc, r0)) {
+            since = sae_train_now();
+            for (int64_t r = 0; r < nc; r++)
+                sums[2] += w->row_loss[r0 + r];
+            relu_sparse_block(t, n, r0, nc, coeff_n, sums);
+            sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
+            return SAE_OK;
+        }
+        since = sae_train_now();
+    }
     int32_t st = sae_fwd_scores(m, nt, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
     if (st != SAE_OK)
         return st;
@@ -436,7 +448,9 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     for (int64_t r = 0; r < nc; r++)
         l0 += w->row_loss[r0 + r]; /* L0, see activate_block */
     sums[2] += l0;
-    if (w->codes.idx != NULL && l0 * (double)t->sparse_div <= (double)(nc * l)) {
+    w->screen_next = w->codes.idx != NULL && l0 * (double)t->sparse_div <= (double)(nc * l);
+    if (w->screen_next) {
+        block_codes(t, nc, r0);
         relu_sparse_block(t, n, r0, nc, coeff_n, sums); /* decode and gradients, fused */
         sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
         return SAE_OK;
@@ -516,6 +530,7 @@ int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
     memset(w->colsum, 0, (size_t)l * sizeof(double));
     memset(w->dacc, 0, (size_t)d * sizeof(double));
     memset(w->fired, 0, (size_t)l);
+    w->screen_ready = 0; /* the encoder is packed again when a block is screened */
     sparsity_weights(t);
     double sums[5] = {0, 0, 0, 0, 0}; /* mse, sparsity, L0, gated aux, lowact */
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {

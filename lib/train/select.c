@@ -16,6 +16,7 @@
 #include "train/trainer_internal.h"
 
 #include "linalg/bf16.h"
+#include "linalg/lanes.h"
 #include "linalg/linalg.h"
 #include "model/forward.h"
 #include "model/parallel.h"
@@ -125,6 +126,93 @@ static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint
     int64_t d = m->d, l = m->n_latents;
     return sae_topk_refine_row(t->ws.pre + r * l, l, k, allow, err, t->ws.xc + r * d, m->w_enc_t,
                                m->b_enc, d, idx, val);
+}
+
+/* The latents of a row (l scores a) that may be active: a > -err, as e > 0 implies it.
+ * Counts them (idx NULL), or lists the cnt of them into idx. */
+SAE_LANES_CLONES
+static int64_t relu_candidates(const float *a, int64_t l, double err, int32_t *idx, int64_t cnt)
+{
+    float lo = err < INFINITY ? nextafterf(-(float)err, -INFINITY) /* <= -err, rounded */
+                              : -INFINITY; /* no bound: every latent */
+    int64_t n = 0;
+    if (idx == NULL) {
+        for (int64_t j = 0; j < l; j++)
+            n += !(a[j] <= lo); /* NaN scores too */
+        return n;
+    }
+    /* branch-free, and never past the row's room: rows are filled side by side */
+    for (int64_t j = 0; j < l && n < cnt; j++) {
+        idx[n] = (int32_t)j;
+        n += !(a[j] <= lo);
+    }
+    return n;
+}
+
+/* Row r's candidates scored exactly, the positive ones kept (in place from at); its L0
+ * and weighted L1 (ws.dec_norm) into row_loss and row_sp. */
+static void relu_exact_row(sae_trainer *t, int64_t r, int64_t r0, int64_t at, int64_t cnt)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int32_t *idx = w->codes.idx + at;
+    float *val = w->codes.val + at;
+    sae_scores_exact(w->xc + r * m->d, m->w_enc_t, m->b_enc, m->d, idx, cnt, val);
+    int64_t kept = 0;
+    double pen = 0.0;
+    for (int64_t c = 0; c < cnt; c++) {
+        idx[kept] = idx[c], val[kept] = val[c];
+        pen += val[c] > 0.0f ? (double)w->dec_norm[idx[c]] * val[c] : 0.0;
+        kept += val[c] > 0.0f;
+    }
+    w->row_loss[r0 + r] = (double)kept;
+    w->row_sp[r0 + r] = pen;
+}
+
+int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t l = m->n_latents;
+    int nt = sae_train_threads(t);
+    score_scales sc;
+    if (!w->screen_ready) {
+        prepare(t, nt, &sc);
+        w->screen_scales[0] = sc.wmax, w->screen_scales[1] = sc.bmax, w->screen_scales[2] = sc.ewmax;
+        w->screen_ready = 1;
+    }
+    sc.wmax = w->screen_scales[0], sc.bmax = w->screen_scales[1], sc.ewmax = w->screen_scales[2];
+    double since = sae_train_now();
+    block_scores(t, nt, nc); /* the bfloat16 kernel: no failure */
+    sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+    int64_t *ptr = w->codes.row_ptr; /* candidate counts, then their offsets */
+    SAE_FOR_THREADS(nt, r, nc, {
+        w->margin[r] = nextafterf((float)row_err(t, r, &sc), INFINITY); /* >= the bound */
+        ptr[r + 1] = relu_candidates(w->pre + r * l, l, w->margin[r], NULL, 0);
+    });
+    ptr[0] = 0;
+    for (int64_t r = 0; r < nc; r++)
+        ptr[r + 1] += ptr[r];
+    if (ptr[nc] > w->codes.cap) {
+        sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+        return 0;
+    }
+    SAE_FOR_THREADS(nt, r, nc, {
+        relu_candidates(w->pre + r * l, l, w->margin[r], w->codes.idx + ptr[r],
+                        ptr[r + 1] - ptr[r]);
+        relu_exact_row(t, r, r0, ptr[r], ptr[r + 1] - ptr[r]);
+    });
+    int64_t at = 0; /* close the gaps the rejected candidates left */
+    for (int64_t r = 0; r < nc; r++) {
+        int64_t from = ptr[r], kept = (int64_t)w->row_loss[r0 + r];
+        memmove(w->codes.idx + at, w->codes.idx + from, (size_t)kept * sizeof(int32_t));
+        memmove(w->codes.val + at, w->codes.val + from, (size_t)kept * sizeof(float));
+        ptr[r] = at;
+        at += kept;
+    }
+    ptr[nc] = at;
+    sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+    return 1;
 }
 
 /* Row r of the block as bounds a - c and a + c with c >= 2 err, kept as the row's margin c

@@ -71,6 +71,24 @@ static codes_bufs main_codes(sae_train_ws *w)
     return b;
 }
 
+/* The low-precision encoder product's buffers (bf16_scores), where it pays and runs. */
+static void alloc_low_precision(sae_trainer *t, ws_alloc *a, int64_t chunk)
+{
+    sae_train_ws *w = &t->ws;
+    int64_t l = t->model->n_latents, d = t->model->d;
+    /* small products: the float product is already cheap, and the wider bfloat16 margin
+     * means more candidates to rescore (tiny, d 32 x 128 latents: 25 % slower) */
+    int bf16_pays = d >= 64 && d * l >= (INT64_C(1) << 16);
+    if (t->o.bf16 && bf16_pays && sae_bf16_available()) {
+        w->bf_rows = get(a, sae_bf16_rows_words(chunk, d), 4);
+        w->bf_enc = get(a, sae_bf16_cols_words(l, d), 4);
+        w->bf_resid_rows = get(a, chunk, sizeof(double));
+        w->bf_resid_cols = get(a, l, sizeof(double));
+        w->bf_scale_rows = get(a, chunk, sizeof(float));
+        w->bf_scale_cols = get(a, l, sizeof(float));
+    }
+}
+
 static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk)
 {
     sae_train_ws *w = &t->ws;
@@ -93,17 +111,7 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
             w->margin_prev = get(a, chunk, sizeof(float));
         }
     }
-    /* small products: the float product is already cheap, and the wider bfloat16 margin
-     * means more candidates to rescore (tiny, d 32 x 128 latents: 25 % slower) */
-    int bf16_pays = d >= 64 && d * l >= (INT64_C(1) << 16);
-    if (t->o.bf16 && bf16_pays && sae_bf16_available()) {
-        w->bf_rows = get(a, sae_bf16_rows_words(chunk, d), 4);
-        w->bf_enc = get(a, sae_bf16_cols_words(l, d), 4);
-        w->bf_resid_rows = get(a, chunk, sizeof(double));
-        w->bf_resid_cols = get(a, l, sizeof(double));
-        w->bf_scale_rows = get(a, chunk, sizeof(float));
-        w->bf_scale_cols = get(a, l, sizeof(float));
-    }
+    alloc_low_precision(t, a, chunk);
     if (t->o.aux_coef > 0.0) {
         codes_bufs b = {&w->aux, &w->aux_gval, &w->aux_ent, &w->aux_col_ptr, &w->aux_erow};
         alloc_codes(a, b, cap, cap * t->aux_k, l);
@@ -122,6 +130,9 @@ static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t chunk)
         w->gz = get(a, chunk * l, sizeof(float));
     if (m->arch == SAE_ARCH_RELU && !t->o.lowact_on) { /* blocks sparse enough go sparse */
         alloc_codes(a, main_codes(w), chunk, chunk * l / t->sparse_div + 1, l);
+        alloc_low_precision(t, a, chunk); /* and are screened (select.c) */
+        if (w->bf_enc != NULL)
+            w->margin = get(a, chunk, sizeof(float));
     }
     if (m->arch == SAE_ARCH_GATED) {
         w->gate = get(a, chunk * l, sizeof(float));
