@@ -498,14 +498,14 @@ static void test_relu_sparse_blocks_match_dense(void **state)
  * product pays from there), 40 rows in blocks of 16, biases that leave a few per cent of
  * the codes active. */
 static sae_trainer *screen_trainer(sae_model **m, int low_precision, int64_t sparse_div,
-                                   int edge)
+                                   int edge, int threads)
 {
     enum { SD = 64, SL = 1024, SN = 40 };
     sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)SD, "n_latents", (double)SL,
                                  "arch", (double)SAE_ARCH_RELU, "model_seed", 3.0, NULL);
     sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", (double)SN, "l1_coefficient",
                                  0.2, "chunk_rows", 16.0, "bf16_scores", (double)low_precision,
-                                 NULL);
+                                 "n_threads", (double)threads, NULL);
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(m, mc, NULL));
     assert_ok(sae_trainer_create(&t, *m, tc, NULL));
@@ -547,9 +547,15 @@ static void test_relu_screened_blocks_match_float(void **state)
         return;
     }
     sae_model *m[2];
-    sae_trainer *t[2] = {screen_trainer(&m[0], 1, 1, 0), screen_trainer(&m[1], 0, 1, 0)};
+    sae_trainer *t[2] = {screen_trainer(&m[0], 1, 1, 0, 1), screen_trainer(&m[1], 0, 1, 0, 1)};
     assert_non_null(t[0]->ws.bf_enc);
     assert_true(t[0]->ws.screen_ready); /* the blocks were screened */
+    sae_model *m2;
+    sae_trainer *t2 = screen_trainer(&m2, 1, 1, 0, 2); /* two threads: the same bits */
+    assert_memory_equal(t2->grad, t[0]->grad, (size_t)m[0]->lay.total * sizeof(float));
+    assert_true(t2->last.loss == t[0]->last.loss);
+    sae_trainer_free(t2);
+    sae_model_free(m2);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) { /* new encoder weights: the packed copy must follow them */
             for (int v = 0; v < 2; v++) {
@@ -596,8 +602,8 @@ static void test_relu_screened_blocks_match_float(void **state)
         sae_model_free(m[v]);
     }
     /* room for one code: every screen overflows */
-    t[0] = screen_trainer(&m[0], 1, INT64_C(1) << 40, 0);
-    t[1] = screen_trainer(&m[1], 0, INT64_C(1) << 40, 0);
+    t[0] = screen_trainer(&m[0], 1, INT64_C(1) << 40, 0, 1);
+    t[1] = screen_trainer(&m[1], 0, INT64_C(1) << 40, 0, 1);
     assert_true(t[0]->ws.screen_ready && !t[0]->ws.screen_next);
     assert_memory_equal(t[0]->grad, t[1]->grad, (size_t)m[0]->lay.total * sizeof(float));
     assert_true(t[0]->last.loss == t[1]->last.loss);
@@ -618,7 +624,7 @@ static void test_relu_screen_keeps_codes_at_the_edge(void **state)
         return;
     }
     sae_model *m;
-    sae_trainer *t = screen_trainer(&m, 1, 1, 1);
+    sae_trainer *t = screen_trainer(&m, 1, 1, 1, 1);
     assert_true(t->ws.screen_ready);
     const sae_codes *c = &t->ws.codes;
     int64_t rows = 40 - 32, a0 = c->row_ptr[rows - 1], a1 = c->row_ptr[rows];
