@@ -579,6 +579,13 @@ static void test_relu_screened_blocks_match_float(void **state)
      * written past it (sentinels), nor past a room one smaller (which must refuse) */
     sae_train_ws *w = &t[0]->ws;
     int64_t room = w->codes.cap, lo = 0, hi = room;
+    assert_int_equal(sae_train_relu_screen(t[0], 8, 32), 1); /* the codes with all the room */
+    int64_t want_ptr[9], nnz = w->codes.row_ptr[8];
+    int32_t *want_idx = malloc((size_t)nnz * sizeof *want_idx);
+    float *want_val = malloc((size_t)nnz * sizeof *want_val);
+    memcpy(want_ptr, w->codes.row_ptr, sizeof want_ptr);
+    memcpy(want_idx, w->codes.idx, (size_t)nnz * sizeof *want_idx);
+    memcpy(want_val, w->codes.val, (size_t)nnz * sizeof *want_val);
     while (lo < hi) { /* smallest room that succeeds */
         int64_t mid = (lo + hi) / 2;
         w->codes.cap = mid;
@@ -595,7 +602,12 @@ static void test_relu_screened_blocks_match_float(void **state)
         assert_int_equal(sae_train_relu_screen(t[0], 8, 32), fit == lo);
         for (int64_t e = fit; e < room; e++)
             assert_int_equal(w->codes.idx[e], -7);
-    }
+    } /* the last call had just enough room (rows over an equal share: a second pass) */
+    assert_memory_equal(w->codes.row_ptr, want_ptr, sizeof want_ptr);
+    assert_memory_equal(w->codes.idx, want_idx, (size_t)nnz * sizeof *want_idx);
+    assert_memory_equal(w->codes.val, want_val, (size_t)nnz * sizeof *want_val);
+    free(want_idx);
+    free(want_val);
     w->codes.cap = room;
     for (int v = 0; v < 2; v++) {
         sae_trainer_free(t[v]);

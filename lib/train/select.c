@@ -129,23 +129,19 @@ static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint
 }
 
 /* The latents of a row (l scores a) that may be active: a > -err, as e > 0 implies it.
- * Counts them (idx NULL), or lists the cnt of them into idx. */
+ * Lists them into idx while they fit in room (counting only: room 0); returns how many. */
 SAE_LANES_CLONES
-static int64_t relu_candidates(const float *a, int64_t l, double err, int32_t *idx, int64_t cnt)
+static int64_t relu_candidates(const float *a, int64_t l, double err, int32_t *idx, int64_t room)
 {
     float lo = err < INFINITY ? nextafterf(-(float)err, -INFINITY) /* <= -err, rounded */
                               : -INFINITY; /* no bound: every latent */
-    int64_t n = 0;
-    if (idx == NULL) {
-        for (int64_t j = 0; j < l; j++)
-            n += !(a[j] <= lo); /* NaN scores too */
-        return n;
-    }
-    /* branch-free, and never past the row's room: rows are filled side by side */
-    for (int64_t j = 0; j < l && n < cnt; j++) {
+    int64_t n = 0, j = 0;
+    for (; j < l && n < room; j++) { /* branch-free; never past the room (rows side by side) */
         idx[n] = (int32_t)j;
-        n += !(a[j] <= lo);
+        n += !(a[j] <= lo); /* NaN scores too */
     }
+    for (; j < l; j++)
+        n += !(a[j] <= lo);
     return n;
 }
 
@@ -185,23 +181,30 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0)
     double since = sae_train_now();
     block_scores(t, nt, nc); /* the bfloat16 kernel: no failure */
     sae_train_tick(t, SAE_PHASE_ENCODE, &since);
-    int64_t *ptr = w->codes.row_ptr; /* candidate counts, then their offsets */
+    /* one pass lists each row's candidates in an equal share of the room; a row with more
+     * sends the block through a count and a second pass. row_loss holds the candidates'
+     * count until relu_exact_row keeps the active ones. */
+    int64_t room = w->codes.cap / nc, *ptr = w->codes.row_ptr, total = 0, widest = 0;
+    double *cnt = w->row_loss + r0;
     SAE_FOR_THREADS(nt, r, nc, {
         w->margin[r] = nextafterf((float)row_err(t, r, &sc), INFINITY); /* >= the bound */
-        ptr[r + 1] = relu_candidates(w->pre + r * l, l, w->margin[r], NULL, 0);
+        cnt[r] = (double)relu_candidates(w->pre + r * l, l, w->margin[r],
+                                         w->codes.idx + r * room, room);
     });
-    ptr[0] = 0;
     for (int64_t r = 0; r < nc; r++)
-        ptr[r + 1] += ptr[r];
-    if (ptr[nc] > w->codes.cap) {
+        total += (int64_t)cnt[r], widest = SAE_MAX(widest, (int64_t)cnt[r]);
+    if (total > w->codes.cap) {
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
         return 0;
     }
-    SAE_FOR_THREADS(nt, r, nc, {
-        relu_candidates(w->pre + r * l, l, w->margin[r], w->codes.idx + ptr[r],
-                        ptr[r + 1] - ptr[r]);
-        relu_exact_row(t, r, r0, ptr[r], ptr[r + 1] - ptr[r]);
-    });
+    ptr[0] = 0;
+    for (int64_t r = 0; r < nc; r++)
+        ptr[r + 1] = widest <= room ? (r + 1) * room : ptr[r] + (int64_t)cnt[r];
+    if (widest > room)
+        SAE_FOR_THREADS(nt, r, nc,
+                        relu_candidates(w->pre + r * l, l, w->margin[r], w->codes.idx + ptr[r],
+                                        (int64_t)cnt[r]));
+    SAE_FOR_THREADS(nt, r, nc, relu_exact_row(t, r, r0, ptr[r], (int64_t)cnt[r]));
     int64_t at = 0; /* close the gaps the rejected candidates left */
     for (int64_t r = 0; r < nc; r++) {
         int64_t from = ptr[r], kept = (int64_t)w->row_loss[r0 + r];
