@@ -136,12 +136,29 @@ static int64_t relu_candidates(const float *a, int64_t l, double err, int32_t *i
     float lo = err < INFINITY ? nextafterf(-(float)err, -INFINITY) /* <= -err, rounded */
                               : -INFINITY; /* no bound: every latent */
     int64_t n = 0, j = 0;
-    for (; j < l && n < room; j++) { /* branch-free; never past the room (rows side by side) */
-        idx[n] = (int32_t)j;
+#if SAE_HAVE_V8
+    typedef int32_t v8i __attribute__((vector_size(32)));
+    sae_v8 vlo = {lo, lo, lo, lo, lo, lo, lo, lo};
+    for (; j + 8 <= l; j += 8) { /* eight at a time: most groups have no candidate */
+        sae_v8 v;
+        SAE_V8_LOAD(v, a + j);
+        v8i below = (v8i)(v <= vlo); /* -1 where not a candidate (NaN is one) */
+        uint64_t q[4];
+        memcpy(q, &below, sizeof q);
+        if ((q[0] & q[1] & q[2] & q[3]) == UINT64_MAX)
+            continue;
+        for (int c = 0; c < 8; c++) {
+            if (n < room) /* never past the room: rows are filled side by side */
+                idx[n] = (int32_t)(j + c);
+            n += below[c] == 0;
+        }
+    }
+#endif
+    for (; j < l; j++) {
+        if (n < room)
+            idx[n] = (int32_t)j;
         n += !(a[j] <= lo); /* NaN scores too */
     }
-    for (; j < l; j++)
-        n += !(a[j] <= lo);
     return n;
 }
 
