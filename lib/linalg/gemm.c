@@ -96,6 +96,7 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
     return SAE_OK;
 }
 
+SAE_LANES_CLONES /* the encoder's row norms every TopK-family step: same bits at any width */
 double sae_dot_f64(const float *x, const float *y, int64_t n)
 {
     return sae_dotd_lanes(x, y, n);
