@@ -445,9 +445,13 @@ static void test_jumprelu_ste_by_hand(void **state)
 static void test_relu_sparse_blocks_match_dense(void **state)
 {
     (void)state;
-    enum { SD = 37, SL = 203, SN = 40 };
-    const double shifts[] = {-0.9, -0.3, 0.4};
+    enum { SD = 37, SL = 203, SN = 48 };
+    /* case 3 mixes blocks: rows 16..31 large (a dense block between sparse ones, the first
+     * with fewer codes than latents, so it waits and its centred rows are gone); case 4
+     * has blocks with fewer codes than latents, whose gradients wait for the next block */
+    const double shifts[] = {-0.9, -0.3, 0.4, -0.38, -1.5};
     for (size_t s = 0; s < sizeof shifts / sizeof shifts[0]; s++) {
+        int mixed = s == 3, pending = s == 4;
         sae_trainer *t[2];
         sae_model *m[2];
         for (int v = 0; v < 2; v++) {
@@ -464,15 +468,24 @@ static void test_relu_sparse_blocks_match_dense(void **state)
             for (int64_t j = 0; j < SL; j++)
                 m[v]->params[m[v]->lay.b_enc + j] =
                     (float)(shifts[s] + 0.4 * rand() / (double)RAND_MAX);
-            t[v]->sparse_div = v == 0 ? 1 : INT64_C(1) << 40; /* always sparse / dense */
+            /* always sparse (mixed: the default density test) / always dense */
+            t[v]->sparse_div = v == 1 ? INT64_C(1) << 40 : mixed ? SAE_SPARSE_BLOCK_DIV : 1;
             sae_train_ws_free(t[v]);
             assert_ok(sae_train_ws_reserve(t[v], SN));
             srand(8);
             for (int e = 0; e < SN * SD; e++)
-                t[v]->ws.x[e] = (float)(rand() / (double)RAND_MAX * 2.0 - 0.8);
+                t[v]->ws.x[e] = (float)(rand() / (double)RAND_MAX * 2.0 - 0.8) *
+                                (!mixed ? 1.0f : e / SD / 16 == 1 ? 3.0f : 0.0f);
             assert_ok(sae_train_loss_grad(t[v], SN));
         }
         assert_true(t[0]->last.l0 > 0.0 && t[0]->last.l0 < (double)SL);
+        if (mixed) /* the last block went sparse after the dense one */
+            assert_true(t[0]->ws.pend_row0 == 32 && t[0]->ws.screen_next);
+        if (pending) { /* all three blocks waited, and their codes are in place */
+            const sae_train_ws *w = &t[0]->ws;
+            assert_true(w->pend_row0 == 0 && w->codes.row_ptr[SN] < SL);
+            assert_true(w->codes.row_ptr[16] > 0 && w->codes.row_ptr[SN] > w->codes.row_ptr[32]);
+        }
         assert_close(t[0]->last.loss, t[1]->last.loss, 1e-6 * (1.0 + t[1]->last.loss));
         assert_close(t[0]->last.l0, t[1]->last.l0, 0.0);
         double scale = 0.0, worst = 0.0; /* sums of both signs: errors relative to the largest */
@@ -578,37 +591,37 @@ static void test_relu_screened_blocks_match_float(void **state)
     /* the codes' room: the smallest that takes the last block's candidates, and nothing
      * written past it (sentinels), nor past a room one smaller (which must refuse) */
     sae_train_ws *w = &t[0]->ws;
-    int64_t room = w->codes.cap, lo = 0, hi = room;
-    assert_int_equal(sae_train_relu_screen(t[0], 8, 32), 1); /* the codes with all the room */
-    int64_t want_ptr[9], nnz = w->codes.row_ptr[8];
+    int64_t room = w->block_room, lo = 0, hi = room;
+    sae_codes c = {w->codes.row_ptr, w->codes.idx, w->codes.val, room};
+    assert_int_equal(sae_train_relu_screen(t[0], 8, 32, &c), 1); /* the codes with all the room */
+    int64_t want_ptr[9], nnz = c.row_ptr[8];
     int32_t *want_idx = malloc((size_t)nnz * sizeof *want_idx);
     float *want_val = malloc((size_t)nnz * sizeof *want_val);
-    memcpy(want_ptr, w->codes.row_ptr, sizeof want_ptr);
-    memcpy(want_idx, w->codes.idx, (size_t)nnz * sizeof *want_idx);
-    memcpy(want_val, w->codes.val, (size_t)nnz * sizeof *want_val);
+    memcpy(want_ptr, c.row_ptr, sizeof want_ptr);
+    memcpy(want_idx, c.idx, (size_t)nnz * sizeof *want_idx);
+    memcpy(want_val, c.val, (size_t)nnz * sizeof *want_val);
     while (lo < hi) { /* smallest room that succeeds */
         int64_t mid = (lo + hi) / 2;
-        w->codes.cap = mid;
-        if (sae_train_relu_screen(t[0], 8, 32))
+        c.cap = mid;
+        if (sae_train_relu_screen(t[0], 8, 32, &c))
             hi = mid;
         else
             lo = mid + 1;
     }
-    assert_true(lo >= w->codes.row_ptr[8] && lo < room);
+    assert_true(lo >= c.row_ptr[8] && lo < room);
     for (int64_t fit = lo - 1; fit <= lo; fit++) {
         for (int64_t e = fit; e < room; e++)
-            w->codes.idx[e] = -7;
-        w->codes.cap = fit;
-        assert_int_equal(sae_train_relu_screen(t[0], 8, 32), fit == lo);
+            c.idx[e] = -7;
+        c.cap = fit;
+        assert_int_equal(sae_train_relu_screen(t[0], 8, 32, &c), fit == lo);
         for (int64_t e = fit; e < room; e++)
-            assert_int_equal(w->codes.idx[e], -7);
+            assert_int_equal(c.idx[e], -7);
     } /* the last call had just enough room (rows over an equal share: a second pass) */
-    assert_memory_equal(w->codes.row_ptr, want_ptr, sizeof want_ptr);
-    assert_memory_equal(w->codes.idx, want_idx, (size_t)nnz * sizeof *want_idx);
-    assert_memory_equal(w->codes.val, want_val, (size_t)nnz * sizeof *want_val);
+    assert_memory_equal(c.row_ptr, want_ptr, sizeof want_ptr);
+    assert_memory_equal(c.idx, want_idx, (size_t)nnz * sizeof *want_idx);
+    assert_memory_equal(c.val, want_val, (size_t)nnz * sizeof *want_val);
     free(want_idx);
     free(want_val);
-    w->codes.cap = room;
     for (int v = 0; v < 2; v++) {
         sae_trainer_free(t[v]);
         sae_model_free(m[v]);
@@ -626,8 +639,7 @@ static void test_relu_screened_blocks_match_float(void **state)
 }
 
 /* A screened row whose exact scores sit at 0 and one ulp above it: the low-precision
- * scores fall on both sides of 0, and exactly the odd latents must come out active (the
- * last row's codes are the last ones of the last block). */
+ * scores fall on both sides of 0, and exactly the odd latents must come out active. */
 static void test_relu_screen_keeps_codes_at_the_edge(void **state)
 {
     (void)state;
@@ -638,8 +650,8 @@ static void test_relu_screen_keeps_codes_at_the_edge(void **state)
     sae_model *m;
     sae_trainer *t = screen_trainer(&m, 1, 1, 1, 1);
     assert_true(t->ws.screen_ready);
-    const sae_codes *c = &t->ws.codes;
-    int64_t rows = 40 - 32, a0 = c->row_ptr[rows - 1], a1 = c->row_ptr[rows];
+    const sae_codes *c = &t->ws.codes; /* the codes of the rows from pend_row0 */
+    int64_t last = 40 - 1 - t->ws.pend_row0, a0 = c->row_ptr[last], a1 = c->row_ptr[last + 1];
     assert_int_equal(a1 - a0, m->n_latents / 2);
     for (int64_t a = a0; a < a1; a++) {
         assert_int_equal(c->idx[a], 2 * (a - a0) + 1);

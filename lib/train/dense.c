@@ -336,23 +336,23 @@ static int32_t gated_aux_block(sae_trainer *t, int64_t n, int64_t nc, const floa
     return st;
 }
 
-/* Codes of a ReLU block in compressed rows (z already computed densely; the rows' L0 in
- * row_loss, see activate_block). ReLU codes are never negative, so a zero is the bit
+/* Codes of a ReLU block in compressed rows into c (z already computed densely; the rows'
+ * L0 in row_loss, see activate_block). ReLU codes are never negative, so a zero is the bit
  * pattern 0 and eight zeros are skipped with one test. */
-static void block_codes(sae_trainer *t, int64_t nc, int64_t r0)
+static void block_codes(sae_trainer *t, sae_codes *c, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    w->codes.row_ptr[0] = 0;
+    c->row_ptr[0] = 0;
     for (int64_t r = 0; r < nc; r++)
-        w->codes.row_ptr[r + 1] = w->codes.row_ptr[r] + (int64_t)w->row_loss[r0 + r];
+        c->row_ptr[r + 1] = c->row_ptr[r] + (int64_t)w->row_loss[r0 + r];
     SAE_PARALLEL_FOR(nt)
     for (int64_t r = 0; r < nc; r++) {
         const float *z = w->z + r * l;
-        int32_t *idx = w->codes.idx;
-        float *val = w->codes.val;
-        int64_t at = w->codes.row_ptr[r], end = w->codes.row_ptr[r + 1], j = 0;
+        int32_t *idx = c->idx;
+        float *val = c->val;
+        int64_t at = c->row_ptr[r], end = c->row_ptr[r + 1], j = 0;
         for (; j + 8 <= l && at + 8 <= end; j += 8) {
             uint32_t b[8];
             memcpy(b, z + j, sizeof b);
@@ -372,37 +372,36 @@ static void block_codes(sae_trainer *t, int64_t nc, int64_t r0)
     }
 }
 
-/* Sparse ReLU block (its codes in ws.codes): decode by gathering active decoder rows;
- * dLoss/dz only at active entries (a dot product each); W_dec, W_enc, b_enc gradients
- * scattered per latent.
- * Same mathematics as the dense block (tested against the same finite differences). */
-static void relu_sparse_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, double coeff_n,
-                              double *sums)
+/* The latent-wise gradients of the pending sparse blocks, in one pass over the latents
+ * (one read and write of each touched gradient row per pass, not per block): W_dec row +=
+ * value x output gradient, W_enc row += dLoss/dz x centred input, b_enc, and finish_grads'
+ * sums. One block pending and its centred rows still in xc (the usual case: its codes
+ * outnumber the latents) reads them; otherwise the inputs are centred after the sum,
+ * sum g (x - b_dec) = sum g x - (sum g) b_dec. */
+static void flush_sparse(sae_trainer *t)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
+    if (w->pend_rows == 0)
+        return;
+    double since = sae_train_now();
     grads g = grad_views(t);
-    int64_t d = m->d, l = m->n_latents;
-    const float *x = w->x + r0 * d;
-    float two_n = (float)(2.0 / (double)n);
+    int64_t d = m->d, l = m->n_latents, p0 = w->pend_row0;
+    int centred = w->xc_row0 == p0 && w->pend_rows <= w->chunk;
+    const float *xs = centred ? w->xc : w->x + p0 * d;
+    int shift = m->pre_bias && !centred;
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    sae_train_code_rows(m, &w->codes, x, nc, two_n, nt, w->go, w->row_loss + r0, w->gval);
-    for (int64_t e = 0; e < w->codes.row_ptr[nc]; e++) /* the sparsity term of dLoss/dz */
-        w->gval[e] += (float)(coeff_n * w->dec_norm[w->codes.idx[e]]);
-    for (int64_t r = 0; r < nc; r++) {
-        sums[0] += w->row_loss[r0 + r];
-        sums[1] += w->row_sp[r0 + r];
-        for (int64_t i = 0; i < d; i++)
-            w->dacc[i] += w->go[r * d + i];
-    }
-    sae_codes_transpose(w->codes.row_ptr, w->codes.idx, nc, l, w->col_ptr, w->ent, w->erow);
+    sae_codes_transpose(w->codes.row_ptr, w->codes.idx, w->pend_rows, l, w->col_ptr, w->ent,
+                        w->erow);
     SAE_PARALLEL_FOR_DYNAMIC(nt)
     for (int64_t j = 0; j < l; j++) {
         if (w->col_ptr[j + 1] == w->col_ptr[j])
             continue;
-        double bs = sae_train_add_column(w->xc, w->col_ptr, w->ent, w->erow, w->codes.val,
-                                         w->gval, w->go, d, j, d, g.w_dec + j * d,
-                                         g.w_enc_t + j * d);
+        float *ge = g.w_enc_t + j * d;
+        double bs = sae_train_add_column(xs, w->col_ptr, w->ent, w->erow, w->codes.val,
+                                         w->gval, w->go, d, j, d, g.w_dec + j * d, ge);
+        for (int64_t i = 0; shift && i < d; i++)
+            ge[i] -= (float)bs * m->b_dec[i];
         double zs = 0.0;
         for (int64_t q = w->col_ptr[j]; q < w->col_ptr[j + 1]; q++)
             zs += w->codes.val[w->ent[q]];
@@ -411,6 +410,55 @@ static void relu_sparse_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc,
         w->lsum[j] += zs;
         w->fired[j] = 1;
     }
+    w->pend_rows = w->pend_nnz = 0; /* pend_row0 stays: where the codes last started */
+    sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
+}
+
+/* Room for one more sparse block's codes after the pending ones; rows from 0, entries
+ * after the pending entries. The pending gradients are taken first once they have as many
+ * entries as there are latents: then the gradient rows' read and write is paid for, and
+ * more pending rows would only spill the rows the entries read out of cache (medium, about
+ * 30 k entries per block: 24 ms slower per step with all blocks pending; large, about 3 k:
+ * 35 ms faster). Fewer than n_latents pending entries leave a block's room (workspace.c). */
+static sae_codes pending_view(sae_trainer *t)
+{
+    sae_train_ws *w = &t->ws;
+    if (w->pend_nnz >= t->model->n_latents)
+        flush_sparse(t);
+    sae_codes c = {w->codes.row_ptr + w->pend_rows, w->codes.idx + w->pend_nnz,
+                   w->codes.val + w->pend_nnz, w->block_room};
+    return c;
+}
+
+/* Sparse ReLU block (its codes in c, from pending_view): decode by gathering active
+ * decoder rows; dLoss/dz only at active entries (a dot product each); the block then joins
+ * the pending ones, whose gradients flush_sparse scatters per latent. Same mathematics as
+ * the dense block (tested against the same finite differences, and against it). */
+static void relu_sparse_block(sae_trainer *t, sae_codes *c, int64_t n, int64_t r0, int64_t nc,
+                              double coeff_n, double *sums)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d, nnz = c->row_ptr[nc];
+    if (w->pend_rows == 0)
+        w->pend_row0 = r0;
+    /* output gradients of the pending rows from the start of go: one block's stay in cache */
+    float two_n = (float)(2.0 / (double)n), *go = w->go + (r0 - w->pend_row0) * d,
+          *gval = w->gval + w->pend_nnz;
+    sae_train_code_rows(m, c, w->x + r0 * d, nc, two_n, sae_train_threads(t), go,
+                        w->row_loss + r0, gval);
+    for (int64_t e = 0; e < nnz; e++) /* the sparsity term of dLoss/dz */
+        gval[e] += (float)(coeff_n * w->dec_norm[c->idx[e]]);
+    for (int64_t r = 0; r < nc; r++) {
+        sums[0] += w->row_loss[r0 + r];
+        sums[1] += w->row_sp[r0 + r];
+        for (int64_t i = 0; i < d; i++)
+            w->dacc[i] += go[r * d + i];
+    }
+    for (int64_t r = 0; r <= nc; r++) /* offsets into the pending codes */
+        c->row_ptr[r] += w->pend_nnz;
+    w->pend_rows += nc;
+    w->pend_nnz += nnz;
 }
 
 /* Forward and backward of rows [r0, r0 + nc). */
@@ -425,15 +473,19 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     float *res = w->r;
     double since = sae_train_now();
     sae_fwd_center(m, x, nc, d, w->xc);
+    w->xc_row0 = r0;
     int nt = sae_train_threads(t);
     if (w->bf_enc != NULL && w->screen_next) { /* expected sparse: screen, exact where needed */
         sae_train_tick(t, SAE_PHASE_ENCODE, &since);
-        if (sae_train_relu_screen(t, nc, r0)) {
+        sae_codes c = pending_view(t);
+        if (sae_train_relu_screen(t, nc, r0, &c)) {
             since = sae_train_now();
             for (int64_t r = 0; r < nc; r++)
                 sums[2] += w->row_loss[r0 + r];
-            relu_sparse_block(t, n, r0, nc, coeff_n, sums);
+            relu_sparse_block(t, &c, n, r0, nc, coeff_n, sums);
             sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
+            if (w->pend_nnz >= l) /* while its centred rows are at hand: see pending_view */
+                flush_sparse(t);
             return SAE_OK;
         }
         since = sae_train_now();
@@ -450,11 +502,17 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     sums[2] += l0;
     w->screen_next = w->codes.idx != NULL && l0 * (double)t->sparse_div <= (double)(nc * l);
     if (w->screen_next) {
-        block_codes(t, nc, r0);
-        relu_sparse_block(t, n, r0, nc, coeff_n, sums); /* decode and gradients, fused */
+        sae_codes c = pending_view(t);
+        since = sae_train_now();
+        block_codes(t, &c, nc, r0);
+        relu_sparse_block(t, &c, n, r0, nc, coeff_n, sums);
         sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
+        if (w->pend_nnz >= l)
+            flush_sparse(t);
         return SAE_OK;
     }
+    flush_sparse(t); /* the dense path reuses go from row 0 */
+    since = sae_train_now();
     st = decode_residual(t, w->z, nc, x, res, w->row_loss + r0);
     sae_train_tick(t, SAE_PHASE_DECODE, &since);
     float two_n = (float)(2.0 / (double)n);
@@ -531,6 +589,8 @@ int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
     memset(w->dacc, 0, (size_t)d * sizeof(double));
     memset(w->fired, 0, (size_t)l);
     w->screen_ready = 0; /* the encoder is packed again when a block is screened */
+    w->pend_rows = w->pend_nnz = 0;
+    w->xc_row0 = -1;
     sparsity_weights(t);
     double sums[5] = {0, 0, 0, 0, 0}; /* mse, sparsity, L0, gated aux, lowact */
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
@@ -538,6 +598,7 @@ int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
         if (st != SAE_OK)
             return st;
     }
+    flush_sparse(t);
     double reg = sums[4], since = sae_train_now();
     finish_grads(t, coeff_n, &reg);
     sae_train_tick(t, SAE_PHASE_BACKWARD, &since);

@@ -164,25 +164,26 @@ static int64_t relu_candidates(const float *a, int64_t l, double err, int32_t *i
 
 /* Row r's candidates scored exactly, the positive ones kept (in place from at); its L0
  * and weighted L1 (ws.dec_norm) into row_loss and row_sp. */
-static void relu_exact_row(sae_trainer *t, int64_t r, int64_t r0, int64_t at, int64_t cnt)
+static void relu_exact_row(sae_trainer *t, sae_codes *c, int64_t r, int64_t r0, int64_t at,
+                           int64_t cnt)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
-    int32_t *idx = w->codes.idx + at;
-    float *val = w->codes.val + at;
+    int32_t *idx = c->idx + at;
+    float *val = c->val + at;
     sae_scores_exact(w->xc + r * m->d, m->w_enc_t, m->b_enc, m->d, idx, cnt, val);
     int64_t kept = 0;
     double pen = 0.0;
-    for (int64_t c = 0; c < cnt; c++) {
-        idx[kept] = idx[c], val[kept] = val[c];
-        pen += val[c] > 0.0f ? (double)w->dec_norm[idx[c]] * val[c] : 0.0;
-        kept += val[c] > 0.0f;
+    for (int64_t q = 0; q < cnt; q++) {
+        idx[kept] = idx[q], val[kept] = val[q];
+        pen += val[q] > 0.0f ? (double)w->dec_norm[idx[q]] * val[q] : 0.0;
+        kept += val[q] > 0.0f;
     }
     w->row_loss[r0 + r] = (double)kept;
     w->row_sp[r0 + r] = pen;
 }
 
-int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0)
+int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
@@ -201,16 +202,16 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0)
     /* one pass lists each row's candidates in an equal share of the room; a row with more
      * sends the block through a count and a second pass. row_loss holds the candidates'
      * count until relu_exact_row keeps the active ones. */
-    int64_t room = w->codes.cap / nc, *ptr = w->codes.row_ptr, total = 0, widest = 0;
+    int64_t room = c->cap / nc, *ptr = c->row_ptr, total = 0, widest = 0;
     double *cnt = w->row_loss + r0;
     SAE_FOR_THREADS(nt, r, nc, {
         w->margin[r] = nextafterf((float)row_err(t, r, &sc), INFINITY); /* >= the bound */
         cnt[r] = (double)relu_candidates(w->pre + r * l, l, w->margin[r],
-                                         w->codes.idx + r * room, room);
+                                         c->idx + r * room, room);
     });
     for (int64_t r = 0; r < nc; r++)
         total += (int64_t)cnt[r], widest = SAE_MAX(widest, (int64_t)cnt[r]);
-    if (total > w->codes.cap) {
+    if (total > c->cap) {
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
         return 0;
     }
@@ -219,14 +220,14 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0)
         ptr[r + 1] = widest <= room ? (r + 1) * room : ptr[r] + (int64_t)cnt[r];
     if (widest > room)
         SAE_FOR_THREADS(nt, r, nc,
-                        relu_candidates(w->pre + r * l, l, w->margin[r], w->codes.idx + ptr[r],
+                        relu_candidates(w->pre + r * l, l, w->margin[r], c->idx + ptr[r],
                                         (int64_t)cnt[r]));
-    SAE_FOR_THREADS(nt, r, nc, relu_exact_row(t, r, r0, ptr[r], (int64_t)cnt[r]));
+    SAE_FOR_THREADS(nt, r, nc, relu_exact_row(t, c, r, r0, ptr[r], (int64_t)cnt[r]));
     int64_t at = 0; /* close the gaps the rejected candidates left */
     for (int64_t r = 0; r < nc; r++) {
         int64_t from = ptr[r], kept = (int64_t)w->row_loss[r0 + r];
-        memmove(w->codes.idx + at, w->codes.idx + from, (size_t)kept * sizeof(int32_t));
-        memmove(w->codes.val + at, w->codes.val + from, (size_t)kept * sizeof(float));
+        memmove(c->idx + at, c->idx + from, (size_t)kept * sizeof(int32_t));
+        memmove(c->val + at, c->val + from, (size_t)kept * sizeof(float));
         ptr[r] = at;
         at += kept;
     }

@@ -82,6 +82,11 @@ typedef struct sae_train_ws {
     float *pre_prev, *margin_prev; /* BatchTopK family with threads, several blocks: the
                                       previous block's scores and margins (select.c) */
     float prev_floor;              /* and the lower heap's floor after it */
+    int64_t block_room;            /* ReLU: codes of one sparse block (chunk x L / sparse_div
+                                      + 1); codes.cap is that + L */
+    int64_t pend_row0, pend_rows, pend_nnz; /* ReLU: sparse blocks whose latent-wise gradients
+                                               wait in codes, go (rows from pend_row0) */
+    int64_t xc_row0;               /* ReLU: the first row of the block centred in xc */
     double screen_scales[3];       /* ReLU screened blocks: the encoder's scales this step */
     int screen_ready;              /* ... computed (and the encoder packed) this step */
     int screen_next;               /* screen the next ReLU block: the last one was sparse */
@@ -135,12 +140,12 @@ int32_t sae_train_sparse_loss_grad(sae_trainer *t, int64_t n);
 /* TopK family: the encoder product and the exact codes of ws.x[0..n) (ws.codes, and the
  * AuxK codes ws.aux when use_aux; ws.batch_min). lib/train/select.c. */
 int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux);
-/* ReLU block of nc centred rows (ws.xc) that is expected to be sparse: its codes from
- * low-precision scores, recomputing exactly only the latents whose bound reaches above 0;
- * their L0 and weights-times-codes into ws.row_loss / ws.row_sp from r0. Returns 0 when the
- * candidates would overflow the codes' room (then no codes; ws.pre is clobbered). Needs
- * ws.bf_enc. */
-int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0);
+/* ReLU block of nc centred rows (ws.xc) that is expected to be sparse: its codes into c
+ * (rows from 0) from low-precision scores, recomputing exactly only the latents whose bound
+ * reaches above 0; their L0 and weights-times-codes into ws.row_loss / ws.row_sp from r0.
+ * Returns 0 when the candidates would overflow c->cap (then no codes; ws.pre is
+ * clobbered). Needs ws.bf_enc. */
+int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c);
 /* One full step on ws.x[0..n): loss/grad, checks, clipping, Adam, constraints. */
 int32_t sae_train_step_rows(sae_trainer *t, int64_t n);
 /* Schedules at optimiser step `step` (0-based). */

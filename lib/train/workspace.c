@@ -119,17 +119,21 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
     }
 }
 
-static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t chunk)
+static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk)
 {
     sae_train_ws *w = &t->ws;
     const sae_model *m = t->model;
     int64_t l = m->n_latents, d = m->d;
-    w->go = get(a, chunk * d, sizeof(float));
+    int relu_codes = m->arch == SAE_ARCH_RELU && !t->o.lowact_on;
+    /* ReLU: sparse blocks keep their rows' output gradients until their latents' pass */
+    w->go = get(a, (relu_codes ? cap : chunk) * d, sizeof(float));
     w->z = get(a, chunk * l, sizeof(float));
     if (m->arch != SAE_ARCH_RELU || t->o.lowact_on) /* ReLU reuses pre (dense.c) */
         w->gz = get(a, chunk * l, sizeof(float));
-    if (m->arch == SAE_ARCH_RELU && !t->o.lowact_on) { /* blocks sparse enough go sparse */
-        alloc_codes(a, main_codes(w), chunk, chunk * l / t->sparse_div + 1, l);
+    if (relu_codes) { /* blocks sparse enough go sparse: room for one block's codes after
+                         fewer than L pending ones (dense.c) */
+        w->block_room = chunk * l / t->sparse_div + 1;
+        alloc_codes(a, main_codes(w), cap, w->block_room + l, l);
         alloc_low_precision(t, a, chunk); /* and are screened (select.c) */
         if (w->bf_enc != NULL)
             w->margin = get(a, chunk, sizeof(float));
@@ -190,7 +194,7 @@ int32_t sae_train_ws_reserve(sae_trainer *t, int64_t n)
     if (sae_arch_is_sparse(m->arch))
         alloc_sparse(t, &a, n, chunk);
     else
-        alloc_dense(t, &a, chunk);
+        alloc_dense(t, &a, n, chunk);
     if (a.failed) {
         sae_train_ws_free(t);
         return SAE_E_NOMEM;
