@@ -65,7 +65,8 @@ for exe in "$bench_sgemm"; do
 done
 
 # Configuration table: name d N latents batch fire_prob steps (steps scaled by -s), the
-# same as examples/bench_train.c (which also uses l1_coefficient 0.01 and k = 8).
+# same as examples/bench_train.c (which also uses l1_coefficient 0.01 and k = 8); PyTorch
+# trains with libsae's default learning rate, 1e-3, so that -W rows reach the same state.
 config_line() {
     case $1 in
     tiny) echo "32 64 128 1024 0.05 400" ;;
@@ -112,7 +113,7 @@ for cfg in $configs; do
             fi
             run_tagged "torch:$cfg:$row@$rep" "$threads" "$python" "$here/torch_ref.py" \
                 --arch "$arch" --d "$d" --n-features "$n_feat" --latents "$latents" \
-                --batch "$batch" --fire-prob "$prob" --l1 0.01 --steps "$steps" \
+                --batch "$batch" --fire-prob "$prob" --l1 0.01 --lr 1e-3 --steps "$steps" \
                 --warmup $((done_steps + 1)) --threads "$threads"
         done
     done

@@ -190,13 +190,13 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c)
     int64_t l = m->n_latents;
     int nt = sae_train_threads(t);
     score_scales sc;
-    if (!w->screen_ready) {
+    double since = sae_train_now();
+    if (!w->screen_ready) { /* once a step: the encoder's scales, and the packed encoder */
         prepare(t, nt, &sc);
         w->screen_scales[0] = sc.wmax, w->screen_scales[1] = sc.bmax, w->screen_scales[2] = sc.ewmax;
         w->screen_ready = 1;
     }
     sc.wmax = w->screen_scales[0], sc.bmax = w->screen_scales[1], sc.ewmax = w->screen_scales[2];
-    double since = sae_train_now();
     block_scores(t, nt, nc); /* the bfloat16 kernel: no failure */
     sae_train_tick(t, SAE_PHASE_ENCODE, &since);
     /* one pass lists each row's candidates in an equal share of the room; a row with more
@@ -487,7 +487,9 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         sae_batch_heap_reset(&w->heap, n * k);
         sae_batch_heap_reset(&w->heap_hi, w->heap_hi.cap);
     }
+    double packed = sae_train_now();
     prepare(t, nt, sc);
+    sae_train_tick(t, SAE_PHASE_ENCODE, &packed); /* the packed encoder is encoder work */
     for (int64_t r0 = 0; r0 < n; r0 += w->chunk) {
         int64_t nc = SAE_MIN(w->chunk, n - r0);
         int32_t st = score_block(t, nt, r0, nc);
