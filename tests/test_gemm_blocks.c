@@ -88,6 +88,66 @@ static void test_blocked_same_bits_for_any_thread_count(void **state)
     }
 }
 
+/* The small kernel (lib/linalg/gemm_small.c) against a double-precision sum, every
+ * transposition, shapes with partial tiles (m % 8, n % 16, n < 16, n % 32) and padded
+ * leading dimensions; its vector tiles give the same bits as its portable tiles. */
+static void check_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, float beta)
+{
+    int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 5;
+    float *a = random_matrix((ta ? k : m) * lda + 1, 11u), *b = random_matrix((tb ? n : k) * ldb + 1, 12u);
+    float *c0 = random_matrix(m * ldc, 13u), *cv = random_matrix(m * ldc, 13u);
+    float *cp = random_matrix(m * ldc, 13u);
+    if (beta == 0.0f) /* beta 0: C is not read, even NaN */
+        for (int64_t i = 0; i < m * ldc; i++)
+            cv[i] = cp[i] = NAN;
+    sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cv, ldc, 0);
+    sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cp, ldc, 1);
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            double sum = 0.0;
+            for (int64_t q = 0; q < k; q++)
+                sum += (double)(ta ? a[q * lda + i] : a[i * lda + q]) *
+                       (double)(tb ? b[j * ldb + q] : b[q * ldb + j]);
+            double want = alpha * sum + (beta != 0.0f ? beta * (double)c0[i * ldc + j] : 0.0);
+            assert_close(cp[i * ldc + j], want, 1e-5 * (double)(k + 1));
+        }
+        for (int64_t j = n; j < ldc; j++) /* the padding of C is left alone */
+            assert_true(memcmp(&cv[i * ldc + j], beta == 0.0f ? &cp[i * ldc + j] : &c0[i * ldc + j],
+                               sizeof(float)) == 0);
+    }
+    if (sae_gemm_small_available() && memcmp(cv, cp, (size_t)(m * ldc) * sizeof(float)) != 0)
+        fail_msg("ta %d tb %d %lld x %lld x %lld: vector and portable tiles differ", ta, tb,
+                 (long long)m, (long long)n, (long long)k);
+    free(a);
+    free(b);
+    free(c0);
+    free(cv);
+    free(cp);
+}
+
+static void test_small_kernel(void **state)
+{
+    (void)state;
+    if (!sae_gemm_small_available())
+        print_message("no AVX-512F: the portable tiles only\n");
+    const int64_t dims[][3] = {{1, 1, 1}, {8, 32, 16}, {13, 7, 5}, {9, 17, 33}, {31, 45, 64},
+                               {64, 96, 128}, {3, 130, 1}, {20, 16, 0}};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof dims / sizeof dims[0]; s++) {
+                check_small(ta, tb, dims[s][0], dims[s][1], dims[s][2], 1.0f, 0.0f);
+                check_small(ta, tb, dims[s][0], dims[s][1], dims[s][2], -0.75f, 1.0f);
+            }
+    /* the policy: B^T is repacked on the stack only up to k = 128; large products go to
+     * the BLAS */
+    int have = sae_gemm_small_available();
+    assert_int_equal(sae_gemm_small_fits(1, 1024, 128, 32), have);
+    assert_int_equal(sae_gemm_small_fits(0, 128, 32, 1024), have);
+    assert_int_equal(sae_gemm_small_fits(1, 64, 64, 129), 0);
+    assert_int_equal(sae_gemm_small_fits(0, 64, 64, 129), have);
+    assert_int_equal(sae_gemm_small_fits(0, 4096, 4096, 256), 0);
+}
+
 /* Parameters after a few steps at a size whose products are split (d 128, 1024 latents,
  * batch 512 in blocks of 200 rows, the last partial: with threads the batch selection of
  * BatchTopK and Matryoshka keeps two blocks in flight): the same bits for 1, 2 and 3
@@ -164,6 +224,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_depends_on_shape_only),
         cmocka_unit_test(test_blocked_same_bits_for_any_thread_count),
+        cmocka_unit_test(test_small_kernel),
         cmocka_unit_test(test_trainer_threads_same_bits_when_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,9 +39,12 @@ int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
         return SAE_E_SIZE;
     if (m == 0 || n == 0)
         return SAE_OK;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda,
-                b, (int)ldb, beta, c, (int)ldc);
+    if (sae_gemm_small_fits(trans_b, m, n, k))
+        sae_gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0);
+    else
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
+                    (int)lda, b, (int)ldb, beta, c, (int)ldc);
     return SAE_OK;
 }
 
@@ -76,6 +79,7 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
     int64_t dim = by_cols ? n : m, bs = sae_gemm_block(m, n, k), nb = (dim + bs - 1) / bs;
     if (row0 != NULL)
         beta = 1.0f;
+    int small = sae_gemm_small_fits(trans_b, m, n, k); /* decided on the whole product */
     (void)nt;
 #ifdef _OPENMP
 #  pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && nb > 1)
@@ -89,9 +93,12 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
         if (row0 != NULL)
             for (int64_t r = 0; r < bm; r++)
                 memcpy(cb + r * ldc, row0 + (by_cols ? o : 0), (size_t)bn * sizeof(float));
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, (int)bm, (int)bn, (int)k, alpha, ab,
-                    (int)lda, bb, (int)ldb, beta, cb, (int)ldc);
+        if (small)
+            sae_gemm_small(trans_a, trans_b, bm, bn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc, 0);
+        else
+            cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                        trans_b ? CblasTrans : CblasNoTrans, (int)bm, (int)bn, (int)k, alpha, ab,
+                        (int)lda, bb, (int)ldb, beta, cb, (int)ldc);
     }
     return SAE_OK;
 }

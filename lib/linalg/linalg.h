@@ -28,6 +28,18 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
                          float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                          float beta, float *c, int64_t ldc, const float *row0);
 
+/* Small products in libsae's own kernel (lib/linalg/gemm_small.c): 1 when this CPU runs
+ * its vector tiles (AVX-512F), and whether a product of this shape goes there instead of
+ * the BLAS (small enough, and for op(B) = B^T, k small enough to repack B on the stack). */
+int sae_gemm_small_available(void);
+int sae_gemm_small_fits(int trans_b, int64_t m, int64_t n, int64_t k);
+/* The product of sae_gemm in the small kernel (caller: m, n >= 1 and, with trans_b, k within
+ * sae_gemm_small_fits). portable = 1 runs its scalar tiles (fmaf), the same bits as the
+ * vector tiles, on any CPU (tests; slow). */
+void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc, int portable);
+
 /* Sum in double of x[i]*y[i], in the fixed lanes of lanes.h (sae_dotd_lanes). */
 double sae_dot_f64(const float *x, const float *y, int64_t n);
 /* Euclidean norm accumulated in double. */

@@ -1,1 +1,1 @@
-list(APPEND SAE_SOURCES linalg/gemm.c linalg/bf16.c linalg/i16.c)
+list(APPEND SAE_SOURCES linalg/gemm.c linalg/gemm_small.c linalg/bf16.c linalg/i16.c)

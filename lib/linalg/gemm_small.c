@@ -1,0 +1,168 @@
+/* Small products without the BLAS: C = alpha op(A) op(B) + beta C in register tiles of
+ * SMALL_MR rows x SMALL_NR columns, each element of C one chain of fused multiply-adds over
+ * k in order, so the bits do not depend on how C is split into tiles or blocks. At toy
+ * shapes (d = 32, 128 latents, 1,024 rows) a BLAS call spends a tenth of its time packing
+ * operands that fit in L1/L2 anyway, and OPENBLAS_CORETYPE may hold it to 8-float vectors;
+ * this kernel reads A and B in place (only op(B) = B^T is repacked, a panel at a time) in
+ * 16-float vectors. */
+#include "linalg/linalg.h"
+
+#include "core/core.h"
+
+#include <math.h>
+
+#define SMALL_MR 8  /* rows of C per tile: 16 accumulators with two vectors per row */
+#define SMALL_NR 32 /* columns of C per tile */
+/* Products up to this many multiply-adds: larger ones reread B (SMALL_MR rows of C per
+ * pass) more than a BLAS with cache blocking does. */
+#define SMALL_MAX_WORK 16777216.0
+/* B^T is repacked SMALL_NR columns at a time on the stack: k x SMALL_NR floats (16 KB). */
+#define SMALL_MAX_PANEL_K 128
+
+/* A(i, p) = a[i * sai + p * sap], B(p, j) = b[p * ldb + j - b_col0]. */
+typedef struct small_op {
+    const float *a;
+    int64_t sai, sap;
+    const float *b;
+    int64_t ldb, b_col0, k;
+    float alpha, beta;
+    float *c;
+    int64_t ldc;
+} small_op;
+
+static inline float finish(float acc, float alpha, float beta, const float *c)
+{
+    float o = alpha * acc;
+    return beta != 0.0f ? o + beta * *c : o; /* beta 0: C is not read (as in the BLAS) */
+}
+
+/* Rows [i0, i0 + mr) x columns [j0, j0 + nr) of C, one element at a time. */
+static void tile_scalar(const small_op *g, int64_t i0, int mr, int64_t j0, int nr)
+{
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            const float *ap = g->a + (i0 + r) * g->sai, *bp = g->b + (j0 + j - g->b_col0);
+            float acc = 0.0f;
+            for (int64_t p = 0; p < g->k; p++)
+                acc = fmaf(ap[p * g->sap], bp[p * g->ldb], acc);
+            float *cp = g->c + (i0 + r) * g->ldc + j0 + j;
+            *cp = finish(acc, g->alpha, g->beta, cp);
+        }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
+#  define SMALL_HAVE_AVX512 1
+#  include <immintrin.h>
+#  define AVX512_FN __attribute__((target("avx512f")))
+
+/* The tile of tile_scalar in 16-float vectors (the same operations per element: the same
+ * bits). The accumulators are named variables: as an array GCC keeps them on the stack. */
+#  define ACC_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#  define ACC_DECL(r) __m512 c0_##r = _mm512_setzero_ps(), c1_##r = _mm512_setzero_ps();
+#  define ACC_FMA(r)                                                                         \
+      {                                                                                      \
+          __m512 av = _mm512_set1_ps(ap[r * sai]);                                           \
+          c0_##r = _mm512_fmadd_ps(av, b0, c0_##r);                                          \
+          c1_##r = _mm512_fmadd_ps(av, b1, c1_##r);                                          \
+      }
+#  define ACC_STORE(r) store_row(g, i0 + r, j0, m0, m1, c0_##r, c1_##r);
+
+AVX512_FN static inline void store_row(const small_op *g, int64_t i, int64_t j0, __mmask16 m0,
+                                       __mmask16 m1, __m512 acc0, __m512 acc1)
+{
+    float *cp = g->c + i * g->ldc + j0;
+    __m512 alpha = _mm512_set1_ps(g->alpha), beta = _mm512_set1_ps(g->beta);
+    __m512 o0 = _mm512_mul_ps(alpha, acc0), o1 = _mm512_mul_ps(alpha, acc1);
+    if (g->beta != 0.0f) {
+        o0 = _mm512_add_ps(o0, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m0, cp)));
+        o1 = _mm512_add_ps(o1, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m1, cp + 16)));
+    }
+    _mm512_mask_storeu_ps(cp, m0, o0);
+    _mm512_mask_storeu_ps(cp + 16, m1, o1);
+}
+
+AVX512_FN static void tile_avx512(const small_op *g, int64_t i0, int mr, int64_t j0, int nr)
+{
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff
+                            : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u) : (__mmask16)0;
+    const int64_t sai = g->sai, sap = g->sap, ldb = g->ldb, k = g->k;
+    const float *ap = g->a + i0 * sai, *bp = g->b + (j0 - g->b_col0);
+    if (mr == SMALL_MR) {
+        ACC_ROWS(ACC_DECL)
+        for (int64_t p = 0; p < k; p++, ap += sap, bp += ldb) {
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+            ACC_ROWS(ACC_FMA)
+        }
+        ACC_ROWS(ACC_STORE)
+        return;
+    }
+    for (int r = 0; r < mr; r++) { /* the last rows of C, one at a time */
+        const float *a1 = ap + r * sai, *b1p = bp;
+        __m512 c0 = _mm512_setzero_ps(), c1 = _mm512_setzero_ps();
+        for (int64_t p = 0; p < k; p++, a1 += sap, b1p += ldb) {
+            __m512 av = _mm512_set1_ps(*a1);
+            c0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m0, b1p), c0);
+            c1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m1, b1p + 16), c1);
+        }
+        store_row(g, i0 + r, j0, m0, m1, c0, c1);
+    }
+}
+#else
+#  define SMALL_HAVE_AVX512 0
+#endif
+
+int sae_gemm_small_available(void)
+{
+#if SMALL_HAVE_AVX512
+    return __builtin_cpu_supports("avx512f") != 0;
+#else
+    return 0;
+#endif
+}
+
+int sae_gemm_small_fits(int trans_b, int64_t m, int64_t n, int64_t k)
+{
+    return sae_gemm_small_available() && (double)m * (double)n * (double)k <= SMALL_MAX_WORK &&
+           (!trans_b || k <= SMALL_MAX_PANEL_K);
+}
+
+typedef void (*tile_fn)(const small_op *g, int64_t i0, int mr, int64_t j0, int nr);
+
+/* All tiles of rows [0, m) and columns [j0, j0 + nr) of C. */
+static void tiles(tile_fn fn, const small_op *g, int64_t m, int64_t j0, int nr)
+{
+    for (int64_t i = 0; i < m; i += SMALL_MR)
+        fn(g, i, (int)SAE_MIN((int64_t)SMALL_MR, m - i), j0, nr);
+}
+
+void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc, int portable)
+{
+    tile_fn fn = tile_scalar;
+#if SMALL_HAVE_AVX512
+    if (!portable && sae_gemm_small_available())
+        fn = tile_avx512;
+#endif
+    small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, alpha, beta, c, ldc};
+    if (!trans_b) {
+        for (int64_t j = 0; j < n; j += SMALL_NR)
+            tiles(fn, &g, m, j, (int)SAE_MIN((int64_t)SMALL_NR, n - j));
+        return;
+    }
+    /* op(B)(p, j) = b[j * ldb + p]: a panel of SMALL_NR columns laid out as B(p, j) */
+    float panel[SMALL_MAX_PANEL_K * SMALL_NR];
+    for (int64_t j0 = 0; j0 < n; j0 += SMALL_NR) {
+        int nr = (int)SAE_MIN((int64_t)SMALL_NR, n - j0);
+        for (int64_t p = 0; p < k; p++)
+            for (int j = 0; j < nr; j++)
+                panel[p * SMALL_NR + j] = b[(j0 + j) * ldb + p];
+        small_op gp = g;
+        gp.b = panel;
+        gp.ldb = SMALL_NR;
+        gp.b_col0 = j0;
+        tiles(fn, &gp, m, j0, nr);
+    }
+}
