@@ -5,8 +5,10 @@
  * the steady figure on a shared machine, where other jobs inflate wall-clock times
  * (bench_train, which includes generation, reports wall-clock only).
  *
- *   sae_step_rate tiny|medium|large relu|topk|batchtopk [steps] [threads] [trained]
+ *   sae_step_rate tiny|medium|large|D:N:L:BATCH:P relu|topk|batchtopk [steps] [threads] [trained]
  *
+ * D:N:L:BATCH:P is any other shape: input dimension, true features, latents, batch size and
+ * firing probability (e.g. 64:256:512:1024:0.02).
  * trained: that many training steps (untimed, after the warm-up step) before the timed
  * ones, to measure an SAE in the state training brings it to (a ReLU SAE's codes become
  * sparse, and libsae then decodes and differentiates on them; docs/performance.md).
@@ -65,9 +67,16 @@ static int64_t arch_of(const char *name)
 
 static const bench_cfg *config_of(const char *name)
 {
+    static bench_cfg custom = {"custom", 0, 0, 0, 0, 0.0};
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
         if (!strcmp(name, configs[i].name))
             return &configs[i];
+    long long d, nf, nl, b;
+    if (sscanf(name, "%lld:%lld:%lld:%lld:%lf", &d, &nf, &nl, &b, &custom.fire_prob) == 5 &&
+        d > 0 && nf > 0 && nl > 0 && b > 0) {
+        custom.d = d, custom.n_features = nf, custom.n_latents = nl, custom.batch = b;
+        return &custom;
+    }
     fprintf(stderr, "sae_step_rate: unknown configuration '%s'\n", name);
     exit(2);
 }
@@ -101,7 +110,7 @@ static void build(const bench_cfg *c, int64_t arch, int64_t threads, sae_toy **t
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s tiny|medium|large relu|topk|batchtopk [steps] [threads] "
+        fprintf(stderr, "usage: %s tiny|medium|large|D:N:L:BATCH:P relu|topk|batchtopk [steps] [threads] "
                         "[trained]\n",
                 argv[0]);
         return 2;

@@ -53,11 +53,12 @@ int sae_blas_threads(void)
     return openblas_get_num_threads != NULL ? openblas_get_num_threads() : 0;
 }
 
-int64_t sae_gemm_block(int64_t m, int64_t n, int64_t k)
+int64_t sae_gemm_block(int trans_b, int64_t m, int64_t n, int64_t k)
 {
     int64_t dim = n > m ? n : m;
     double work = (double)m * (double)n * (double)k;
-    if (sae_blas_threads() != 1 || work < 2.0 * GEMM_MIN_BLOCK_WORK)
+    int split = sae_blas_threads() == 1 || sae_gemm_small_fits(trans_b, m, n, k);
+    if (!split || work < 2.0 * GEMM_MIN_BLOCK_WORK)
         return dim;
     double nb = SAE_MIN(work / GEMM_MIN_BLOCK_WORK,
                         (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / GEMM_MIN_EXTENT));
@@ -75,11 +76,11 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
         return SAE_E_SIZE;
     if (m == 0 || n == 0)
         return SAE_OK;
+    int small = sae_gemm_small_fits(trans_b, m, n, k); /* decided on the whole product */
     int by_cols = n > m; /* split the longer side of C; every block keeps the whole k */
-    int64_t dim = by_cols ? n : m, bs = sae_gemm_block(m, n, k), nb = (dim + bs - 1) / bs;
+    int64_t dim = by_cols ? n : m, bs = sae_gemm_block(trans_b, m, n, k), nb = (dim + bs - 1) / bs;
     if (row0 != NULL)
         beta = 1.0f;
-    int small = sae_gemm_small_fits(trans_b, m, n, k); /* decided on the whole product */
     (void)nt;
 #ifdef _OPENMP
 #  pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && nb > 1)

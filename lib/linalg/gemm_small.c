@@ -13,11 +13,15 @@
 
 #define SMALL_MR 8  /* rows of C per tile: 16 accumulators with two vectors per row */
 #define SMALL_NR 32 /* columns of C per tile */
-/* Products up to this many multiply-adds: larger ones reread B (SMALL_MR rows of C per
- * pass) more than a BLAS with cache blocking does. */
-#define SMALL_MAX_WORK 16777216.0
-/* B^T is repacked SMALL_NR columns at a time on the stack: k x SMALL_NR floats (16 KB). */
-#define SMALL_MAX_PANEL_K 128
+/* The columns of C, n (or k for op(B) = B^T, whose panels of k x SMALL_NR floats are
+ * repacked on the stack: 16 KB), stay within SMALL_MAX_COLS. Measured against OpenBLAS with
+ * one thread (docs/performance.md): faster at d <= 128 up to the largest shapes tried,
+ * slower at d = 256, where the BLAS's cache blocking over k pays. */
+#define SMALL_MAX_COLS 128
+/* Against a threaded BLAS, which runs one product on all its threads while this kernel runs
+ * on the caller's, only products up to this many multiply-adds (two OpenBLAS threads won
+ * from about 2^27 on; below 2^23 they are slower than one). */
+#define SMALL_MAX_WORK_THREADED 67108864.0
 
 /* A(i, p) = a[i * sai + p * sap], B(p, j) = b[p * ldb + j - b_col0]. */
 typedef struct small_op {
@@ -124,8 +128,9 @@ int sae_gemm_small_available(void)
 
 int sae_gemm_small_fits(int trans_b, int64_t m, int64_t n, int64_t k)
 {
-    return sae_gemm_small_available() && (double)m * (double)n * (double)k <= SMALL_MAX_WORK &&
-           (!trans_b || k <= SMALL_MAX_PANEL_K);
+    if (!sae_gemm_small_available() || (trans_b ? k : n) > SMALL_MAX_COLS)
+        return 0;
+    return sae_blas_threads() == 1 || (double)m * (double)n * (double)k <= SMALL_MAX_WORK_THREADED;
 }
 
 typedef void (*tile_fn)(const small_op *g, int64_t i0, int mr, int64_t j0, int nr);
@@ -153,7 +158,7 @@ void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
         return;
     }
     /* op(B)(p, j) = b[j * ldb + p]: a panel of SMALL_NR columns laid out as B(p, j) */
-    float panel[SMALL_MAX_PANEL_K * SMALL_NR];
+    float panel[SMALL_MAX_COLS * SMALL_NR];
     for (int64_t j0 = 0; j0 < n; j0 += SMALL_NR) {
         int nr = (int)SAE_MIN((int64_t)SMALL_NR, n - j0);
         for (int64_t p = 0; p < k; p++)

@@ -14,12 +14,12 @@ int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
 int sae_blas_threads(void);
 
 /* Rows (or columns, when n > m) of C per block of sae_gemm_blocked: a function of the
- * shape only, never of a thread count, so every thread count runs the same BLAS calls on
- * the same blocks and gets the same bits. The whole of the longer side (no split) unless
- * the BLAS is known to run one thread per call (sae_blas_threads() == 1: a threaded BLAS
- * already parallelises each call, and two pools on the same cores only compete) and the
- * product is large enough to be worth splitting. */
-int64_t sae_gemm_block(int64_t m, int64_t n, int64_t k);
+ * shape only, never of a thread count, so every thread count runs the same calls on the
+ * same blocks and gets the same bits. The whole of the longer side (no split) unless each
+ * block runs on one thread (the small kernel, or a BLAS known to run one thread per call,
+ * sae_blas_threads() == 1: a threaded BLAS already parallelises each call, and two pools on
+ * the same cores only compete) and the product is large enough to be worth splitting. */
+int64_t sae_gemm_block(int trans_b, int64_t m, int64_t n, int64_t k);
 
 /* sae_gemm over blocks of sae_gemm_block() rows or columns of C (each keeps the whole k
  * sum), the blocks run on up to nt OpenMP threads. With row0 != NULL (n floats), C's rows
