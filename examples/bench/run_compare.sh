@@ -3,7 +3,7 @@
 #
 #   examples/bench/run_compare.sh [-b BUILD_DIR] [-t THREADS] [-s STEP_SCALE]
 #                                 [-c "tiny medium large"] [-a "relu topk batchtopk"]
-#                                 [-r REPEATS] [-o LOG] [-G] [-T] [-W TRAINED]
+#                                 [-r REPEATS] [-o LOG] [-G] [-T] [-W TRAINED] [-M]
 #
 # Runs, for every configuration and architecture, libsae's bench_train and
 # sae_step_rate, torch_ref.py and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
@@ -13,6 +13,11 @@
 # -W adds, per configuration, a ReLU row "relu+TRAINED" timed after TRAINED untimed training
 # steps on both sides (libsae and PyTorch): the state training brings a ReLU SAE to, whose
 # codes are sparse (libsae then decodes and differentiates on them; PyTorch's loop is dense).
+# PyTorch allocates its activations and gradients anew every step; glibc serves blocks over
+# 32 MB with mmap and unmaps them when freed, so every step page-faults them in again (a
+# third of PyTorch's medium step on a VM with costly page faults). Its runs therefore get
+# GLIBC_TUNABLES that keep freed memory in the heap (PyTorch at its best, the stricter
+# comparison); -M leaves glibc's defaults (what a user gets without tuning).
 # -r runs each libsae/PyTorch pair (and each 1-/2-thread pair) REPEATS times, alternating,
 # and the table takes the best run of each program: on a shared machine the best run is the
 # least disturbed one, and alternating exposes both programs to the same disturbances.
@@ -37,8 +42,9 @@ do_threads=1
 repeats=1
 trained=0
 python=/usr/bin/python3
+torch_malloc="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 
-while getopts b:t:s:c:a:r:o:W:GT opt; do
+while getopts b:t:s:c:a:r:o:W:GTM opt; do
     case $opt in
     b) build=$(cd "$OPTARG" && pwd) ;;
     t) threads=$OPTARG ;;
@@ -50,7 +56,8 @@ while getopts b:t:s:c:a:r:o:W:GT opt; do
     W) trained=$OPTARG ;;
     G) do_gen=0 ;;
     T) do_threads=0 ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    M) torch_malloc="" ;;
+    *) sed -n '2,27p' "$0"; exit 2 ;;
     esac
 done
 [ -n "$log" ] || log=$(mktemp /tmp/sae_compare.XXXXXX)
@@ -88,6 +95,8 @@ run_tagged() {
         | sed "s/^/$tag /" | tee -a "$log" >/dev/null || true
 }
 
+torch_env="env${torch_malloc:+ GLIBC_TUNABLES=$torch_malloc}"
+echo "# PyTorch runs: $torch_env" | tee -a "$log"
 echo "# $(date -u '+%Y-%m-%dT%H:%M:%SZ') $(uname -n) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
 echo "# threads=$threads OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(unset)} other OPENBLAS_*: $(env | grep '^OPENBLAS_' | grep -v CORETYPE | tr '\n' ' ')" | tee -a "$log"
 
@@ -111,7 +120,7 @@ for cfg in $configs; do
                 run_tagged "step:$cfg:$row@$rep" "$threads" "$step_rate" "$cfg" "$arch" "$steps" \
                     "$threads" "$done_steps"
             fi
-            run_tagged "torch:$cfg:$row@$rep" "$threads" "$python" "$here/torch_ref.py" \
+            run_tagged "torch:$cfg:$row@$rep" "$threads" $torch_env "$python" "$here/torch_ref.py" \
                 --arch "$arch" --d "$d" --n-features "$n_feat" --latents "$latents" \
                 --batch "$batch" --fire-prob "$prob" --l1 0.01 --lr 1e-3 --steps "$steps" \
                 --warmup $((done_steps + 1)) --threads "$threads"
@@ -128,7 +137,7 @@ if [ "$do_gen" = 1 ]; then
     fi
     for spec in "256 1024 0.0078125" "768 8192 0.001953125"; do
         set -- $spec
-        run_tagged "torch:gen:d$1N$2" "$threads" "$python" "$here/torch_ref.py" --mode gen \
+        run_tagged "torch:gen:d$1N$2" "$threads" $torch_env "$python" "$here/torch_ref.py" --mode gen \
             --d "$1" --n-features "$2" --fire-prob "$3" --batch 4096 \
             --steps "$(scaled_steps 10)" --threads "$threads"
     done
