@@ -150,6 +150,8 @@ void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
 #if SMALL_HAVE_AVX512
     if (!portable && sae_gemm_small_available())
         fn = tile_avx512;
+#else
+    (void)portable;
 #endif
     small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, alpha, beta, c, ldc};
     if (!trans_b) {
