@@ -104,8 +104,8 @@ static void check_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float a
     if (beta == 0.0f) /* beta 0: C is not read, even NaN */
         for (int64_t i = 0; i < m * ldc; i++)
             cv[i] = cp[i] = NAN;
-    sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cv, ldc, 0);
-    sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cp, ldc, 1);
+    sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cv, ldc, NULL, 0);
+    sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cp, ldc, NULL, 1);
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
             double sum = 0.0;
@@ -122,6 +122,22 @@ static void check_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float a
     if (sae_gemm_small_available() && memcmp(cv, cp, (size_t)(m * ldc) * sizeof(float)) != 0)
         fail_msg("ta %d tb %d %lld x %lld x %lld: vector and portable tiles differ", ta, tb,
                  (long long)m, (long long)n, (long long)k);
+    /* row0: the bits of C's rows set to row0 with beta = 1, C not read */
+    float *row0 = random_matrix(n, 14u);
+    for (int portable = 0; portable < 2; portable++) {
+        for (int64_t i = 0; i < m; i++) {
+            memcpy(cp + i * ldc, row0, (size_t)n * sizeof(float));
+            for (int64_t j = 0; j < n; j++)
+                cv[i * ldc + j] = NAN;
+        }
+        sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, 1.0f, cp, ldc, NULL, portable);
+        sae_gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, cv, ldc, row0, portable);
+        for (int64_t i = 0; i < m; i++)
+            if (memcmp(cv + i * ldc, cp + i * ldc, (size_t)n * sizeof(float)) != 0)
+                fail_msg("ta %d tb %d %lld x %lld x %lld: row0 differs from beta 1 (portable %d)",
+                         ta, tb, (long long)m, (long long)n, (long long)k, portable);
+    }
+    free(row0);
     free(a);
     free(b);
     free(c0);

@@ -40,7 +40,7 @@ int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
     if (m == 0 || n == 0)
         return SAE_OK;
     if (sae_gemm_small_fits(trans_b, m, n, k))
-        sae_gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0);
+        sae_gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
     else
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                     trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
@@ -91,15 +91,17 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
         const float *ab = by_cols ? a : a + (trans_a ? o : o * lda);
         const float *bb = by_cols ? b + (trans_b ? o * ldb : o) : b;
         float *cb = by_cols ? c + o : c + o * ldc;
-        if (row0 != NULL)
-            for (int64_t r = 0; r < bm; r++)
-                memcpy(cb + r * ldc, row0 + (by_cols ? o : 0), (size_t)bn * sizeof(float));
-        if (small)
-            sae_gemm_small(trans_a, trans_b, bm, bn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc, 0);
-        else
-            cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                        trans_b ? CblasTrans : CblasNoTrans, (int)bm, (int)bn, (int)k, alpha, ab,
-                        (int)lda, bb, (int)ldb, beta, cb, (int)ldc);
+        const float *r0 = row0 != NULL ? row0 + (by_cols ? o : 0) : NULL;
+        if (small) {
+            sae_gemm_small(trans_a, trans_b, bm, bn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc, r0,
+                           0);
+            continue;
+        }
+        for (int64_t r = 0; r0 != NULL && r < bm; r++)
+            memcpy(cb + r * ldc, r0, (size_t)bn * sizeof(float));
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, (int)bm, (int)bn, (int)k, alpha, ab,
+                    (int)lda, bb, (int)ldb, beta, cb, (int)ldc);
     }
     return SAE_OK;
 }

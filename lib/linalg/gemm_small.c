@@ -32,12 +32,15 @@ typedef struct small_op {
     float alpha, beta;
     float *c;
     int64_t ldc;
+    const float *row0; /* C = row0 + alpha op(A) op(B) when set (C not read) */
 } small_op;
 
-static inline float finish(float acc, float alpha, float beta, const float *c)
+static inline float finish(const small_op *g, float acc, const float *c, int64_t j)
 {
-    float o = alpha * acc;
-    return beta != 0.0f ? o + beta * *c : o; /* beta 0: C is not read (as in the BLAS) */
+    float o = g->alpha * acc;
+    if (g->row0 != NULL)
+        return o + g->row0[j];
+    return g->beta != 0.0f ? o + g->beta * *c : o; /* beta 0: C is not read (as in the BLAS) */
 }
 
 /* Rows [i0, i0 + mr) x columns [j0, j0 + nr) of C, one element at a time. */
@@ -50,7 +53,7 @@ static void tile_scalar(const small_op *g, int64_t i0, int mr, int64_t j0, int n
             for (int64_t p = 0; p < g->k; p++)
                 acc = fmaf(ap[p * g->sap], bp[p * g->ldb], acc);
             float *cp = g->c + (i0 + r) * g->ldc + j0 + j;
-            *cp = finish(acc, g->alpha, g->beta, cp);
+            *cp = finish(g, acc, cp, j0 + j);
         }
 }
 
@@ -78,7 +81,10 @@ AVX512_FN static inline void store_row(const small_op *g, int64_t i, int64_t j0,
     float *cp = g->c + i * g->ldc + j0;
     __m512 alpha = _mm512_set1_ps(g->alpha), beta = _mm512_set1_ps(g->beta);
     __m512 o0 = _mm512_mul_ps(alpha, acc0), o1 = _mm512_mul_ps(alpha, acc1);
-    if (g->beta != 0.0f) {
+    if (g->row0 != NULL) {
+        o0 = _mm512_add_ps(o0, _mm512_maskz_loadu_ps(m0, g->row0 + j0));
+        o1 = _mm512_add_ps(o1, _mm512_maskz_loadu_ps(m1, g->row0 + j0 + 16));
+    } else if (g->beta != 0.0f) {
         o0 = _mm512_add_ps(o0, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m0, cp)));
         o1 = _mm512_add_ps(o1, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m1, cp + 16)));
     }
@@ -144,7 +150,7 @@ static void tiles(tile_fn fn, const small_op *g, int64_t m, int64_t j0, int nr)
 
 void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                    float *c, int64_t ldc, int portable)
+                    float *c, int64_t ldc, const float *row0, int portable)
 {
     tile_fn fn = tile_scalar;
 #if SMALL_HAVE_AVX512
@@ -153,7 +159,7 @@ void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
 #else
     (void)portable;
 #endif
-    small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, alpha, beta, c, ldc};
+    small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, alpha, beta, c, ldc, row0};
     if (!trans_b) {
         for (int64_t j = 0; j < n; j += SMALL_NR)
             tiles(fn, &g, m, j, (int)SAE_MIN((int64_t)SMALL_NR, n - j));

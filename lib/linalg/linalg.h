@@ -34,11 +34,12 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
 int sae_gemm_small_available(void);
 int sae_gemm_small_fits(int trans_b, int64_t m, int64_t n, int64_t k);
 /* The product of sae_gemm in the small kernel (caller: m, n >= 1 and, with trans_b, k within
- * sae_gemm_small_fits). portable = 1 runs its scalar tiles (fmaf), the same bits as the
- * vector tiles, on any CPU (tests; slow). */
+ * sae_gemm_small_fits). With row0 != NULL (n floats) C = row0 + alpha op(A) op(B) and C is
+ * not read (the bits of setting C's rows to row0 and taking beta = 1). portable = 1 runs
+ * its scalar tiles (fmaf), the same bits as the vector tiles, on any CPU (tests; slow). */
 void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                    float *c, int64_t ldc, int portable);
+                    float *c, int64_t ldc, const float *row0, int portable);
 
 /* Sum in double of x[i]*y[i], in the fixed lanes of lanes.h (sae_dotd_lanes). */
 double sae_dot_f64(const float *x, const float *y, int64_t n);
