@@ -1,7 +1,7 @@
 /* Small products without the BLAS: C = alpha op(A) op(B) + beta C in register tiles of
  * SMALL_MR rows x SMALL_NR columns, each element of C one chain of fused multiply-adds over
  * k in order, so the bits do not depend on how C is split into tiles or blocks. At toy
- * shapes (d = 32, 128 latents, 1,024 rows) a BLAS call spends a tenth of its time packing
+ * shapes (d = 32, 128 latents, 1,024 rows) a BLAS call spends an eighth of its time packing
  * operands that fit in L1/L2 anyway, and OPENBLAS_CORETYPE may hold it to 8-float vectors;
  * this kernel reads A and B in place (only op(B) = B^T is repacked, a panel at a time) in
  * 16-float vectors. */
