@@ -6,9 +6,11 @@
  * (bench_train, which includes generation, reports wall-clock only).
  *
  *   sae_step_rate tiny|medium|large|D:N:L:BATCH:P relu|topk|batchtopk [steps] [threads] [trained]
+ *                 [chunk_rows]
  *
  * D:N:L:BATCH:P is any other shape: input dimension, true features, latents, batch size and
  * firing probability (e.g. 64:256:512:1024:0.02).
+ * chunk_rows: the trainer's rows per block inside a step (0, the default: its own choice).
  * trained: that many training steps (untimed, after the warm-up step) before the timed
  * ones, to measure an SAE in the state training brings it to (a ReLU SAE's codes become
  * sparse, and libsae then decodes and differentiates on them; docs/performance.md).
@@ -82,8 +84,8 @@ static const bench_cfg *config_of(const char *name)
 }
 
 /* Toy, model and trainer of one configuration. */
-static void build(const bench_cfg *c, int64_t arch, int64_t threads, sae_toy **toy,
-                  sae_model **model, sae_trainer **trainer)
+static void build(const bench_cfg *c, int64_t arch, int64_t threads, int64_t chunk_rows,
+                  sae_toy **toy, sae_model **model, sae_trainer **trainer)
 {
     sae_config *tc, *mc, *rc;
     check(sae_config_create(&tc, SAE_KIND_TOY, NULL), "config");
@@ -99,6 +101,7 @@ static void build(const bench_cfg *c, int64_t arch, int64_t threads, sae_toy **t
     check(sae_config_set_i64(rc, SAE_TRAINER_BATCH_SIZE, c->batch), "batch_size");
     check(sae_config_set_i64(rc, SAE_TRAINER_N_THREADS, threads), "n_threads");
     check(sae_config_set_f64(rc, SAE_TRAINER_L1_COEFF, 0.01), "l1_coefficient");
+    check(sae_config_set_i64(rc, SAE_TRAINER_CHUNK_ROWS, chunk_rows), "chunk_rows");
     check(sae_toy_create(toy, tc, NULL), "sae_toy_create");
     check(sae_model_create(model, mc, NULL), "sae_model_create");
     check(sae_trainer_create(trainer, *model, rc, NULL), "sae_trainer_create");
@@ -111,20 +114,20 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: %s tiny|medium|large|D:N:L:BATCH:P relu|topk|batchtopk [steps] [threads] "
-                        "[trained]\n",
+                        "[trained] [chunk_rows]\n",
                 argv[0]);
         return 2;
     }
     const bench_cfg *c = config_of(argv[1]);
     int64_t arch = arch_of(argv[2]);
     int64_t steps = argc > 3 ? atoll(argv[3]) : 10, threads = argc > 4 ? atoll(argv[4]) : 1;
-    int64_t trained = argc > 5 ? atoll(argv[5]) : 0;
-    if (steps < 1 || threads < 1 || trained < 0)
+    int64_t trained = argc > 5 ? atoll(argv[5]) : 0, chunk_rows = argc > 6 ? atoll(argv[6]) : 0;
+    if (steps < 1 || threads < 1 || trained < 0 || chunk_rows < 0)
         return 2;
     sae_toy *toy;
     sae_model *model;
     sae_trainer *trainer;
-    build(c, arch, threads, &toy, &model, &trainer);
+    build(c, arch, threads, chunk_rows, &toy, &model, &trainer);
     size_t rows = (size_t)(c->batch * c->d);
     float *pool = malloc(POOL * rows * sizeof *pool);
     if (pool == NULL)

@@ -31,6 +31,27 @@ static int sizes_fit(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, 
     return fits(m) && fits(n) && fits(k) && fits(lda) && fits(ldb) && fits(ldc);
 }
 
+/* One product (sizes checked, m, n >= 1): in the small kernel when `small`, else in the
+ * BLAS. With row0, C = row0 + alpha op(A) op(B) (the kernel adds row0 in its store; for the
+ * BLAS, C's rows are set to row0 and beta is 1). */
+static void product(int small, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                    float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                    float beta, float *c, int64_t ldc, const float *row0)
+{
+    if (small) {
+        sae_gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, row0, 0);
+        return;
+    }
+    if (row0 != NULL) {
+        for (int64_t r = 0; r < m; r++)
+            memcpy(c + r * ldc, row0, (size_t)n * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda, b,
+                (int)ldb, beta, c, (int)ldc);
+}
+
 int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc)
@@ -39,12 +60,8 @@ int32_t sae_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
         return SAE_E_SIZE;
     if (m == 0 || n == 0)
         return SAE_OK;
-    if (sae_gemm_small_fits(trans_b, m, n, k))
-        sae_gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
-    else
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
-                    (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    product(sae_gemm_small_fits(trans_b, m, n, k), trans_a, trans_b, m, n, k, alpha, a, lda, b,
+            ldb, beta, c, ldc, NULL);
     return SAE_OK;
 }
 
@@ -79,8 +96,6 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
     int small = sae_gemm_small_fits(trans_b, m, n, k); /* decided on the whole product */
     int by_cols = n > m; /* split the longer side of C; every block keeps the whole k */
     int64_t dim = by_cols ? n : m, bs = sae_gemm_block(trans_b, m, n, k), nb = (dim + bs - 1) / bs;
-    if (row0 != NULL)
-        beta = 1.0f;
     (void)nt;
 #ifdef _OPENMP
 #  pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && nb > 1)
@@ -91,17 +106,8 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
         const float *ab = by_cols ? a : a + (trans_a ? o : o * lda);
         const float *bb = by_cols ? b + (trans_b ? o * ldb : o) : b;
         float *cb = by_cols ? c + o : c + o * ldc;
-        const float *r0 = row0 != NULL ? row0 + (by_cols ? o : 0) : NULL;
-        if (small) {
-            sae_gemm_small(trans_a, trans_b, bm, bn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc, r0,
-                           0);
-            continue;
-        }
-        for (int64_t r = 0; r0 != NULL && r < bm; r++)
-            memcpy(cb + r * ldc, r0, (size_t)bn * sizeof(float));
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, (int)bm, (int)bn, (int)k, alpha, ab,
-                    (int)lda, bb, (int)ldb, beta, cb, (int)ldc);
+        product(small, trans_a, trans_b, bm, bn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc,
+                row0 != NULL ? row0 + (by_cols ? o : 0) : NULL);
     }
     return SAE_OK;
 }
