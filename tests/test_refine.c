@@ -265,7 +265,9 @@ static void test_refine_selects_exactly(void **state)
  * bf16_scores on, 2: bf16_scores on and, after the first step, an upper-bound heap of only
  * K entries, which can never certify the batch cut (every later step takes the fallback),
  * 3: bf16_scores on with the VDPBF16PS kernel even where AMX runs, 4: with the int16
- * kernel even where a bfloat16 one runs (each: the best one below where it does not). */
+ * kernel even where a bfloat16 one runs (each: the best one below where it does not), 5: as
+ * 1 with two trainer threads (BatchTopK over several blocks: a block's upper bounds wait
+ * beside the next block's lower ones, and a block whose list overflows goes row by row). */
 static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie_rows,
                          double chunk_rows, float *w_enc, float *w_dec, double *l0)
 {
@@ -277,8 +279,8 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
     }
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
                                  "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores",
-                                 mode > 0 ? 1.0 : 0.0,
-                                 "chunk_rows", chunk_rows, NULL);
+                                 mode > 0 ? 1.0 : 0.0, "chunk_rows", chunk_rows, "n_threads",
+                                 mode == 5 ? 2.0 : 1.0, NULL);
     sae_model *m = NULL;
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
@@ -314,9 +316,9 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
 {
     (void)state;
     size_t count = 768 * 96;
-    float *enc[5], *dec[5];
-    double l0[5];
-    for (int i = 0; i < 5; i++) {
+    float *enc[6], *dec[6];
+    double l0[6];
+    for (int i = 0; i < 6; i++) {
         enc[i] = malloc(count * sizeof(float));
         dec[i] = malloc(count * sizeof(float));
         assert_true(enc[i] != NULL && dec[i] != NULL);
@@ -339,7 +341,7 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
                                                  : sae_bf16_kernel() == SAE_BF16_INT16 ? "int16"
                                                                                        : "none");
     /* modes 3 and 4 only where they run a kernel that mode 1 does not */
-    int kernel_of[5] = {0, 0, 0, SAE_BF16_AVX512, SAE_BF16_INT16};
+    int kernel_of[6] = {0, 0, 0, SAE_BF16_AVX512, SAE_BF16_INT16, 0};
     sae_bf16_use_kernel(SAE_BF16_AMX);
     kernel_of[1] = kernel_of[2] = sae_bf16_kernel();
     for (int i = 3; i < 5; i++) {
@@ -348,8 +350,9 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
     }
     sae_bf16_use_kernel(SAE_BF16_AMX);
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
-        for (int i = 0; i < 5; i++) {
-            if (i >= 3 && (kernel_of[i] == kernel_of[1] || kernel_of[i] == kernel_of[i - 1]))
+        for (int i = 0; i < 6; i++) {
+            if (i >= 3 && i <= 4 &&
+                (kernel_of[i] == kernel_of[1] || kernel_of[i] == kernel_of[i - 1]))
                 continue;
             train_sparse(toy, runs[r].arch, i, runs[r].ties, runs[r].chunk, enc[i], dec[i],
                          &l0[i]);
@@ -362,7 +365,7 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
                       (long long)runs[r].ties, l0[1]);
         assert_true(l0[1] > 0.0 && l0[1] <= 6.0 + 1e-9);
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         free(enc[i]);
         free(dec[i]);
     }

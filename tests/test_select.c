@@ -189,7 +189,9 @@ static void test_batch_topk_matches_reference(void **state)
             sae_batch_heap_raise_floor(&h, v, rows, l, shift, sign);
             for (int64_t r = 0; r < rows; r++)
                 shift2[r] = sign * shift[r];
-            int64_t got = sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos, NMAX);
+            int sparse = trial % 32 == 1; /* a hint: the same list either way */
+            int64_t got =
+                sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos, NMAX, sparse);
             int64_t m = 0;
             for (int64_t e = 0; e < n; e++) {
                 if (!(vs[e] > h.floor))
@@ -202,8 +204,8 @@ static void test_batch_topk_matches_reference(void **state)
             assert_int_equal(got, m);
             if (m > 0) /* one short: the list overflows */
                 assert_int_equal(sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos,
-                                                         m - 1), -1);
-            sae_batch_heap_offer_at(&h, v, l, lpos, m, shift, sign);
+                                                         m - 1, sparse), -1);
+            sae_batch_heap_offer_at(&h, v, l, lpos, m, shift, sign, 0);
             sel = vs;
         } else if (trial % 2 == 0) {
             for (int64_t r = 0; r < rows; r++)

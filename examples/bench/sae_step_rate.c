@@ -67,6 +67,9 @@ static int64_t arch_of(const char *name)
     exit(2);
 }
 
+enum { N_PHASES = 6 };
+static const char *const phase_name[N_PHASES] = {"enc", "act", "dec", "bwd", "adam", "constr"};
+
 static const bench_cfg *config_of(const char *name)
 {
     static bench_cfg custom = {"custom", 0, 0, 0, 0, 0.0};
@@ -138,11 +141,20 @@ int main(int argc, char **argv)
     for (int64_t s = 0; s <= trained; s++) /* the warm-up step, then the training ones */
         check(sae_trainer_step(trainer, pool + (s % POOL) * rows, c->batch, c->d),
               sae_trainer_errmsg(trainer));
+    double ph0[N_PHASES], ph[N_PHASES];
+    for (int p = 0; p < N_PHASES; p++)
+        check(sae_trainer_stat(trainer, SAE_STAT_TIME_ENCODE + p, &ph0[p]), "stat");
     double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     for (int64_t s = 0; s < steps; s++)
         check(sae_trainer_step(trainer, pool + ((trained + s + 1) % POOL) * rows, c->batch, c->d),
               sae_trainer_errmsg(trainer));
     double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    printf("PHASES ms/step (wall):");
+    for (int p = 0; p < N_PHASES; p++) {
+        check(sae_trainer_stat(trainer, SAE_STAT_TIME_ENCODE + p, &ph[p]), "stat");
+        printf(" %s %.2f", phase_name[p], 1e3 * (ph[p] - ph0[p]) / (double)steps);
+    }
+    printf("\n");
     double loss, l0;
     check(sae_trainer_stat(trainer, SAE_STAT_LOSS, &loss), "stat");
     check(sae_trainer_stat(trainer, SAE_STAT_L0, &l0), "stat");

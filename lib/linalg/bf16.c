@@ -128,9 +128,6 @@ void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint3
 
 #if SAE_HAVE_BF16_KERNEL
 #  include <immintrin.h>
-#  ifdef _OPENMP
-#    include <omp.h>
-#  endif
 #  define BF16_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 /* residual() in 16 float lanes: the rounding of to_bf16 on 16 values at once, the squared
@@ -332,16 +329,15 @@ void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
 {
     int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
     int kernel = sae_bf16_kernel();
+    /* with threads, several groups of panels per thread, taken as threads come free: cores
+     * of unequal speed (a busy sibling, a hybrid CPU) then still finish together */
+    int64_t groups = nt > 1 ? SAE_MIN(panels, 8 * (int64_t)nt) : 1;
     (void)nt;
 #  ifdef _OPENMP
-#    pragma omp parallel num_threads(nt) if (nt > 1)
+#    pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
 #  endif
-    {
-        int64_t q0 = 0, q1 = panels;
-#  ifdef _OPENMP
-        int th = omp_get_thread_num(), nth = omp_get_num_threads();
-        q0 = panels * th / nth, q1 = panels * (th + 1) / nth;
-#  endif
+    for (int64_t g = 0; g < groups; g++) {
+        int64_t q0 = panels * g / groups, q1 = panels * (g + 1) / groups;
         if (kernel == SAE_BF16_AMX)
             amx_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
         else if (kernel == SAE_BF16_AVX512)

@@ -13,9 +13,12 @@
       SAE_PRAGMA(omp parallel for num_threads(nt) schedule(static) if (nt > 1))
 #  define SAE_PARALLEL_FOR_DYNAMIC(nt) \
       SAE_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, 16) if (nt > 1))
+#  define SAE_PARALLEL_FOR_GREEDY(nt) \
+      SAE_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1))
 #else
 #  define SAE_PARALLEL_FOR(nt)
 #  define SAE_PARALLEL_FOR_DYNAMIC(nt)
+#  define SAE_PARALLEL_FOR_GREEDY(nt)
 #endif
 
 /* Loops whose iterations are independent: a parallel region only when it has more than
@@ -24,6 +27,10 @@
 #define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)
 #define SAE_FOR_THREADS_DYNAMIC(nt, var, n, ...)                                             \
     SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR_DYNAMIC, nt, var, n, __VA_ARGS__)
+/* A few large iterations, handed out one at a time as threads come free: threads on cores
+ * of unequal speed (a busy SMT sibling, a hybrid CPU) still finish together. */
+#define SAE_FOR_THREADS_GREEDY(nt, var, n, ...)                                              \
+    SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR_GREEDY, nt, var, n, __VA_ARGS__)
 #define SAE_FOR_THREADS_AS(pragma, nt, var, n, ...)                                          \
     do {                                                                                     \
         if ((nt) > 1) {                                                                      \

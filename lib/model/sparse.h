@@ -58,16 +58,22 @@ void sae_batch_heap_offer_rows_shifted(sae_batch_heap *h, const float *rows, int
  * is beaten by K others of these rows and the buffer. */
 void sae_batch_heap_raise_floor(sae_batch_heap *h, const float *rows, int64_t n_rows,
                                 int64_t n_latents, const float *shift, float sign);
-/* Offer the values fl(rows[p] + sign * shift[p / n_latents]) at the positions p = pos[0..n)
- * (increasing, after those offered before): rows is the whole batch, row-major. */
+/* Offer the values fl(rows[p] + sign * shift[p / n_latents]) at the batch positions
+ * base + p, for p = pos[0..n) (increasing, after those offered before); rows are row-major. */
 void sae_batch_heap_offer_at(sae_batch_heap *h, const float *rows, int64_t n_latents,
-                             const int64_t *pos, int64_t n, const float *shift, float sign);
+                             const int64_t *pos, int64_t n, const float *shift, float sign,
+                             int64_t base);
+/* Offer the values val[0..n) at the batch positions base + pos[e] (increasing, after those
+ * offered before). */
+void sae_batch_heap_offer_list(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n,
+                               int64_t base);
 /* The entries with fl(rows[r][j] + shift[r]) > floor (shift NULL: 0), in position order:
  * those values into val, r * n_latents + j into pos. Returns their count, or -1 when more
- * than cap pass (val and pos then hold cap entries). */
+ * than cap pass (val and pos then hold cap entries). `sparse` (a hint, same result): few
+ * values pass, so groups of them are screened before any is written. */
 int64_t sae_batch_collect_above(const float *rows, int64_t n_rows, int64_t n_latents,
                                 const float *shift, float floor, float *val, int64_t *pos,
-                                int64_t cap);
+                                int64_t cap, int sparse);
 /* The heap (emptied first) becomes the K best positive values of val[0..n) at the batch
  * positions pos (increasing), exactly as offering them would leave it reduced. */
 void sae_batch_heap_take_best(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n);

@@ -324,30 +324,52 @@ void sae_batch_heap_offer_rows(sae_batch_heap *h, const float *rows, int64_t n_r
     sae_batch_heap_offer_rows_shifted(h, rows, n_rows, n_latents, r0, NULL, 1.0f);
 }
 
+/* Offers the n <= BATCH_STEP values v at the positions base + pos[..]. */
+static inline void offer_group(sae_batch_heap *h, int64_t *meta, const float *v,
+                               const int64_t *pos, int64_t n, int64_t base)
+{
+    if (h->n + BATCH_STEP > SAE_BATCH_FILL(h->cap))
+        bcompact(h, h->cap + h->cap / 2);
+    int64_t m = h->n, m0 = m;
+    float fl = h->floor;
+    for (int64_t e = 0; e < n; e++) {
+        h->val[m] = v[e], h->pos[m] = base + pos[e];
+        m += v[e] > fl;
+    }
+    h->n = m;
+    bcount(h, meta, m0);
+}
+
 void sae_batch_heap_offer_at(sae_batch_heap *h, const float *rows, int64_t n_latents,
-                             const int64_t *pos, int64_t n, const float *shift, float sign)
+                             const int64_t *pos, int64_t n, const float *shift, float sign,
+                             int64_t base)
 {
     if (h->cap == 0)
         return;
-    int64_t *meta = bmeta(h), fill = SAE_BATCH_FILL(h->cap), r = 0, next = n_latents;
+    int64_t *meta = bmeta(h), r = 0, next = n_latents;
+    float v[BATCH_STEP];
     for (int64_t e0 = 0; e0 < n; e0 += BATCH_STEP) {
-        if (h->n + BATCH_STEP > fill)
-            bcompact(h, h->cap + h->cap / 2);
-        int64_t e1 = SAE_MIN(e0 + BATCH_STEP, n), m = h->n, m0 = m;
-        float fl = h->floor;
-        for (int64_t e = e0; e < e1; e++) {
-            int64_t p = pos[e];
+        int64_t g = SAE_MIN(BATCH_STEP, n - e0);
+        for (int64_t e = 0; e < g; e++) {
+            int64_t p = pos[e0 + e];
             if (p >= next) { /* the row of p, without a division (positions only grow) */
                 r = p / n_latents;
                 next = (r + 1) * n_latents;
             }
-            float v = rows[p] + (shift != NULL ? sign * shift[r] : 0.0f);
-            h->val[m] = v, h->pos[m] = p;
-            m += v > fl;
+            v[e] = rows[p] + (shift != NULL ? sign * shift[r] : 0.0f);
         }
-        h->n = m;
-        bcount(h, meta, m0);
+        offer_group(h, meta, v, pos + e0, g, base);
     }
+}
+
+void sae_batch_heap_offer_list(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n,
+                               int64_t base)
+{
+    if (h->cap == 0)
+        return;
+    int64_t *meta = bmeta(h);
+    for (int64_t e0 = 0; e0 < n; e0 += BATCH_STEP)
+        offer_group(h, meta, val + e0, pos + e0, SAE_MIN(BATCH_STEP, n - e0), base);
 }
 
 /* Whether entry (v, p) ranks below (w, q): a smaller value, or an equal one later. */
@@ -433,10 +455,11 @@ static int64_t collect_tail(const float *x, int64_t j0, int64_t l, int64_t r, fl
 #ifdef SELECT_AVX2
 /* Eight lanes at a time, the passing ones left-packed with a permutation (about half the
  * blocks of a batch cut have one, too irregular for a branch); up to 8 entries are written
- * past the count, so blocks near cap take the checked tail instead. */
+ * past the count, so blocks near cap take the checked tail instead. With `sparse`, groups
+ * of 32 without a passing value are skipped first. */
 AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l,
                                     const float *shift, float fl, float *val, int64_t *pos,
-                                    int64_t cap)
+                                    int64_t cap, int sparse)
 {
     __m256 vg = _mm256_set1_ps(fl);
     int64_t c = 0;
@@ -446,6 +469,13 @@ AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l
         __m256 vs = _mm256_set1_ps(s);
         __m256i b = _mm256_set1_epi64x(r * l);
         int64_t j = 0;
+        for (; sparse && j + 32 <= l && c + 32 <= cap; j += 32) {
+            if (!any32_shifted(x + j, vs, vg))
+                continue;
+            for (int64_t q = j; q < j + 32; q += 8)
+                c = pack8_pos(_mm256_add_ps(_mm256_loadu_ps(x + q), vs), vg, (int32_t)q, b, val,
+                              pos, c);
+        }
         for (; j + 8 <= l && c + 8 <= cap; j += 8) {
             c = pack8_pos(_mm256_add_ps(_mm256_loadu_ps(x + j), vs), vg, (int32_t)j, b, val, pos,
                           c);
@@ -458,12 +488,13 @@ AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l
 
 int64_t sae_batch_collect_above(const float *rows, int64_t n_rows, int64_t n_latents,
                                 const float *shift, float floor, float *val, int64_t *pos,
-                                int64_t cap)
+                                int64_t cap, int sparse)
 {
 #ifdef SELECT_AVX2
     if (have_avx2())
-        return collect_avx2(rows, n_rows, n_latents, shift, floor, val, pos, cap);
+        return collect_avx2(rows, n_rows, n_latents, shift, floor, val, pos, cap, sparse);
 #endif
+    (void)sparse;
     int64_t c = 0;
     for (int64_t r = 0; r < n_rows && c >= 0; r++)
         c = collect_tail(rows + r * n_latents, 0, n_latents, r,

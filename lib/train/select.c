@@ -354,13 +354,13 @@ static int64_t one_block_candidates(sae_trainer *t, int64_t n, float *cut)
     int64_t l = t->model->n_latents;
     sae_batch_heap_raise_floor(h, w->pre, n, l, w->margin, -1.0f);
     int64_t m = sae_batch_collect_above(w->pre, n, l, w->margin, h->floor, hh->val, hh->pos,
-                                        hh->cap);
+                                        hh->cap, 0);
     if (m < 0) {
         sae_batch_heap_offer_rows_shifted(h, w->pre, n, l, 0, w->margin, -1.0f);
         *cut = lower_cut(h);
         return -1;
     }
-    sae_batch_heap_offer_at(h, w->pre, l, hh->pos, m, w->margin, -1.0f);
+    sae_batch_heap_offer_at(h, w->pre, l, hh->pos, m, w->margin, -1.0f, 0);
     *cut = lower_cut(h);
     return keep_reaching(hh, m, *cut); /* (the list holds positive bounds only) */
 }
@@ -389,67 +389,98 @@ static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
     return 1;
 }
 
-/* One side of rows r0.. (nc of them, scores pre, margins margin) into the heaps: the lower
- * bounds (side 0) or the upper bounds above a floor the lower heap reached (side 1). That
- * floor never exceeds the final cut t, so an upper bound at or below the float under it
- * belongs to an entry beaten by K exact scores (strictly: e < upper). */
-static void offer_side(sae_trainer *t, int side, float lower_floor, const float *pre,
-                       const float *margin, int64_t nc, int64_t r0)
+/* Both sides of rows r0.. of the block (nc of them) row by row: the lower bounds, then the
+ * upper bounds above the floor the lower heap reached. That floor never exceeds the final
+ * cut t, so an upper bound at or below the float under it belongs to an entry beaten by K
+ * exact scores (strictly: e < upper). */
+static void offer_rows(sae_trainer *t, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
-    if (side == 0) {
-        sae_batch_heap_offer_rows_shifted(&w->heap, pre, nc, l, r0, margin, -1.0f);
-        return;
-    }
-    w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, nextafterf(lower_floor, -INFINITY));
-    sae_batch_heap_offer_rows_shifted(&w->heap_hi, pre, nc, l, r0, margin, 1.0f);
+    sae_batch_heap_offer_rows_shifted(&w->heap, w->pre, nc, l, r0, w->margin, -1.0f);
+    w->heap_hi.floor = SAE_MAX(w->heap_hi.floor, nextafterf(w->heap.floor, -INFINITY));
+    sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->margin, 1.0f);
 }
 
-/* The upper side of the block before this one (rows r0.., nc of them, kept in pre_prev),
- * screened by the floor the lower heap had after it. */
-static void offer_previous_upper(sae_trainer *t, float lower_floor, int64_t nc, int64_t r0)
+#define LIST_PARTS 64 /* row ranges of a block listed side by side (at most) */
+
+/* The upper bounds listed for the block before (w->up_*) into the upper heap, screened by
+ * the floor the lower heap had after that block (as offer_rows does). */
+static void flush_upper(sae_train_ws *w)
+{
+    if (!w->up_pending)
+        return;
+    sae_batch_heap *hh = &w->heap_hi;
+    int64_t at = w->up_half * w->list_cap;
+    hh->floor = SAE_MAX(hh->floor, nextafterf(w->up_floor, -INFINITY));
+    sae_batch_heap_offer_list(hh, w->list_val + at, w->list_pos + at, w->up_n, w->up_base);
+    w->up_pending = 0;
+}
+
+/* Lists the nc rows' entries (of w->pre) whose upper bound is > fl into lv, lp (positions
+ * from the block's start), in position order: threads take ranges of rows, each listed in
+ * its share of the list, then joined. Returns the count, or -1 when a share overflows. */
+static int64_t list_block(sae_trainer *t, int nt, int64_t nc, float fl, float *lv, int64_t *lp)
 {
     sae_train_ws *w = &t->ws;
-    offer_side(t, 1, lower_floor, w->pre_prev, w->margin_prev, nc, r0);
+    int64_t l = t->model->n_latents, got[LIST_PARTS], m = 0;
+    int64_t parts = SAE_MIN(SAE_MIN(4 * (int64_t)nt, LIST_PARTS), nc);
+    int64_t share = w->list_cap / parts;
+    SAE_FOR_THREADS_GREEDY(nt, p, parts, {
+        int64_t ra = nc * p / parts, rb = nc * (p + 1) / parts;
+        got[p] = sae_batch_collect_above(w->pre + ra * l, rb - ra, l, w->margin + ra, fl,
+                                         lv + p * share, lp + p * share, share, 1);
+    });
+    for (int64_t p = 0; p < parts; p++)
+        if (got[p] < 0)
+            return -1;
+    for (int64_t p = 0; p < parts; p++) {
+        int64_t ra = nc * p / parts;
+        for (int64_t e = 0; e < got[p]; e++)
+            lv[m + e] = lv[p * share + e], lp[m + e] = lp[p * share + e] + ra * l;
+        m += got[p];
+    }
+    return m;
 }
 
-/* Both sides for one block. One thread offers the lower side, then the upper side screened
- * by the floor after it. Two threads (with scores kept for a second block) run the lower
- * side of this block beside the upper side of the previous one, with that block's floor:
- * the same offers in the same order per heap, so the same heaps. With the whole batch in
- * one block both sides are left in w->pre for one_block_candidates instead. */
+/* Both sides for one block, as offer_rows offers them, from a list of the entries whose
+ * upper bound reaches the lower heap's floor (on the first block the floor from the column
+ * maxima), as does every value either heap would take. The lower heap reads the listed
+ * entries' lower bounds from w->pre; the upper heap takes the listed upper bounds once the
+ * lower heap is done with the block: with threads, beside the lower side of the next
+ * block. A block whose list overflows goes row by row. With the whole batch in one block
+ * both sides are left in w->pre for one_block_candidates instead. */
 static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
+    sae_batch_heap *h = &w->heap;
+    int64_t l = t->model->n_latents;
     if (n <= w->chunk)
         return;
-    if (w->pre_prev == NULL) {
-        offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0);
-        offer_side(t, 1, w->heap.floor, w->pre, w->margin, nc, r0);
+    sae_batch_heap_raise_floor(h, w->pre, nc, l, w->margin, -1.0f);
+    int half = w->up_pending ? !w->up_half : 0;
+    float *lv = w->list_val + half * w->list_cap;
+    int64_t *lp = w->list_pos + half * w->list_cap;
+    /* the upper side takes v >= a floor: one float lower */
+    int64_t m = list_block(t, nt, nc, nextafterf(h->floor, -INFINITY), lv, lp);
+    if (m < 0) {
+        flush_upper(w);
+        offer_rows(t, nc, r0);
         return;
     }
-    if (r0 > 0) { /* the previous block is a whole one */
-        float prev_floor = w->prev_floor;
+    if (w->up_pending && nt > 1) {
         SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
-                        side == 0 ? offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0)
-                                  : offer_previous_upper(t, prev_floor, w->chunk, r0 - w->chunk));
+                        side == 0 ? sae_batch_heap_offer_at(h, w->pre, l, lp, m, w->margin, -1.0f,
+                                                            r0 * l)
+                                  : flush_upper(w));
     } else {
-        offer_side(t, 0, 0.0f, w->pre, w->margin, nc, r0);
+        flush_upper(w);
+        sae_batch_heap_offer_at(h, w->pre, l, lp, m, w->margin, -1.0f, r0 * l);
     }
-    /* this block becomes the previous one: the next scores go to the other buffers */
-    float *p = w->pre, *c = w->margin;
-    w->pre = w->pre_prev, w->margin = w->margin_prev;
-    w->pre_prev = p, w->margin_prev = c;
-    w->prev_floor = w->heap.floor;
-}
-
-/* After the last block: its upper side, still pending with two threads. */
-static void finish_offers(sae_trainer *t, int64_t n)
-{
-    int64_t last = (n - 1) / t->ws.chunk * t->ws.chunk;
-    if (n > t->ws.chunk && t->ws.pre_prev != NULL)
-        offer_previous_upper(t, t->ws.prev_floor, n - last, last);
+    w->up_pending = 1, w->up_half = half, w->up_n = m, w->up_base = r0 * l;
+    w->up_floor = h->floor;
+    if (nt == 1)
+        flush_upper(w);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of
@@ -486,6 +517,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     if (batch) {
         sae_batch_heap_reset(&w->heap, n * k);
         sae_batch_heap_reset(&w->heap_hi, w->heap_hi.cap);
+        w->up_pending = 0;
     }
     double packed = sae_train_now();
     prepare(t, nt, sc);
@@ -515,7 +547,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     }
     double since = sae_train_now();
     if (batch) {
-        finish_offers(t, n);
+        flush_upper(w);
         float tl;
         if (!batch_refine(t, nt, n, &tl)) {
             int32_t st = batch_second_pass(t, nt, n, tl, sc);

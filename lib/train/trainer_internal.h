@@ -79,9 +79,11 @@ typedef struct sae_train_ws {
     float *bf_scale_rows, *bf_scale_cols;  /* and their int16 scales (chunk, L) */
     sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
     float *margin;          /* BatchTopK family, chunk: the bounds' margin c per row */
-    float *pre_prev, *margin_prev; /* BatchTopK family with threads, several blocks: the
-                                      previous block's scores and margins (select.c) */
-    float prev_floor;              /* and the lower heap's floor after it */
+    float *list_val;               /* BatchTopK family, several blocks: the entries of a */
+    int64_t *list_pos, list_cap;   /* block that may enter a heap (select.c), list_cap, */
+    int up_pending, up_half;       /* twice with threads; a listed block whose upper side */
+    int64_t up_n, up_base;         /* waits (its half of the list, count, first position) */
+    float up_floor;                /* and the lower heap's floor after it */
     int64_t block_room;            /* ReLU: codes of one sparse block (chunk x L / sparse_div
                                       + 1); codes.cap is that + L */
     int64_t pend_row0, pend_rows, pend_nnz; /* ReLU: sparse blocks whose latent-wise gradients
