@@ -28,8 +28,13 @@ static void test_block_depends_on_shape_only(void **state)
 {
     (void)state;
     assert_int_equal(sae_gemm_block(0, 64, 48, 64), 64);
-    if (sae_gemm_small_available()) /* 4.2 M multiply-adds: 2 blocks */
+    if (sae_gemm_small_available()) { /* 4.2 M multiply-adds: 2 blocks */
         assert_int_equal(sae_gemm_block(0, 300, 70, 200), 160);
+        /* a narrow weight gradient (tiny shapes, batch 4096): blocks of 32 rows, since the
+         * small kernel packs nothing of A */
+        assert_int_equal(sae_gemm_block(0, 128, 32, 4096), 32);
+        assert_int_equal(sae_gemm_block(0, 32, 128, 1024), 64); /* 2 blocks, by columns */
+    }
     if (sae_blas_threads() != 1) {
         print_message("BLAS threads %d: BLAS products are not split\n", sae_blas_threads());
         assert_int_equal(sae_gemm_block(1, 256, 4096, 256), 4096);
@@ -55,6 +60,7 @@ static void test_blocked_same_bits_for_any_thread_count(void **state)
     const shape shapes[] = {
         {0, 1, 256, 1024, 128, 1}, {0, 0, 300, 70, 200, 1}, {1, 0, 1000, 64, 96, 0},
         {0, 1, 70, 300, 200, 0},   {1, 1, 333, 517, 64, 0}, {0, 0, 5, 7, 3, 1},
+        {1, 0, 128, 32, 4096, 0}, /* a narrow weight gradient: blocks of 32 rows */
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const shape *p = &shapes[s];

@@ -21,6 +21,7 @@ extern int openblas_get_num_threads(void) __attribute__((weak));
  * are slowed down), with boundaries on multiples of GEMM_ALIGN (the kernels' tiles). */
 #define GEMM_MIN_BLOCK_WORK 2097152.0
 #define GEMM_MIN_EXTENT 128
+#define GEMM_MIN_EXTENT_SMALL 32 /* the small kernel packs nothing of A */
 #define GEMM_MAX_BLOCKS 8
 #define GEMM_ALIGN 16
 
@@ -77,8 +78,9 @@ int64_t sae_gemm_block(int trans_b, int64_t m, int64_t n, int64_t k)
     int split = sae_blas_threads() == 1 || sae_gemm_small_fits(trans_b, m, n, k);
     if (!split || work < 2.0 * GEMM_MIN_BLOCK_WORK)
         return dim;
+    int64_t extent = sae_gemm_small_fits(trans_b, m, n, k) ? GEMM_MIN_EXTENT_SMALL : GEMM_MIN_EXTENT;
     double nb = SAE_MIN(work / GEMM_MIN_BLOCK_WORK,
-                        (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / GEMM_MIN_EXTENT));
+                        (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / extent));
     if (nb < 2.0)
         return dim;
     int64_t blocks = (int64_t)nb, bs = (dim + blocks - 1) / blocks;
