@@ -528,7 +528,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         if (st != SAE_OK)
             return st;
         double since = sae_train_now();
-        SAE_PARALLEL_FOR(nt)
+        SAE_PARALLEL_FOR_DYNAMIC(nt)
         for (int64_t r = 0; r < nc; r++) {
             double err = row_err(t, r, sc);
             int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;

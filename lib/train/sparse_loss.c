@@ -188,7 +188,7 @@ static void reconstruct_rows(sae_trainer *t, int64_t n)
     sae_train_ws *w = &t->ws;
     float two_n = (float)(2.0 / (double)n);
     int nt = sae_train_threads(t);
-    SAE_FOR_THREADS(nt, r, n, reconstruct_row(m, w, two_n, r));
+    SAE_FOR_THREADS_DYNAMIC(nt, r, n, reconstruct_row(m, w, two_n, r));
 }
 
 /* The full-width residual xhat - x of every row: w->r (Matryoshka) or (n/2) go. */
