@@ -447,6 +447,73 @@ static void test_batch_cut_below_k_positive_bounds(void **state)
     }
 }
 
+/* W_enc and W_dec after steps of a BatchTopK trainer (d 96, 768 latents, batch 300 in
+ * blocks of `chunk` rows, bfloat16 scores where a kernel runs) whose floor hint is, before
+ * every step: 0 the one the step before left, 1 none, 2 far above any cut. */
+static void train_hinted(const sae_toy *toy, int hint, double chunk, int threads, float *w_enc,
+                         float *w_dec, int *misses)
+{
+    sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", 96.0, "n_latents", 768.0, "arch",
+                                 (double)SAE_ARCH_BATCHTOPK, "k", 6.0, "model_seed", 5.0, NULL);
+    sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
+                                 "bf16_scores", 1.0, "chunk_rows", chunk, "n_threads",
+                                 (double)threads, NULL);
+    sae_model *m = NULL;
+    sae_trainer *t = NULL;
+    assert_ok(sae_model_create(&m, mc, NULL));
+    assert_ok(sae_trainer_create(&t, m, rc, NULL));
+    sae_config_free(mc);
+    sae_config_free(rc);
+    for (int s = 0; s < 6; s++) {
+        if (hint > 0)
+            t->ws.floor_hint = hint == 1 ? 0.0f : 1e30f;
+        assert_ok(sae_trainer_train_toy(t, toy, 1));
+    }
+    *misses = (int)t->ws.hint_misses;
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
+    sae_trainer_free(t);
+    sae_model_free(m);
+}
+
+/* The lower heap's floor hint (the cut of the step before, a little lower) changes no bit:
+ * the same parameters with it, without it, and with a hint above every cut (each step then
+ * selects again without it), in several blocks and in one, on one thread and two. */
+static void test_batch_floor_hint_changes_nothing(void **state)
+{
+    (void)state;
+    size_t count = 768 * 96;
+    float *enc[3], *dec[3];
+    for (int i = 0; i < 3; i++) {
+        enc[i] = malloc(count * sizeof(float));
+        dec[i] = malloc(count * sizeof(float));
+        assert_true(enc[i] != NULL && dec[i] != NULL);
+    }
+    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 200.0, "d", 96.0, "fire_prob",
+                                 0.03, NULL);
+    sae_toy *toy = NULL;
+    assert_ok(sae_toy_create(&toy, tc, NULL));
+    sae_config_free(tc);
+    for (int run = 0; run < 4; run++) {
+        double chunk = run % 2 ? 300.0 : 128.0;
+        int threads = run < 2 ? 1 : 2, misses[3];
+        for (int h = 0; h < 3; h++)
+            train_hinted(toy, h, chunk, threads, enc[h], dec[h], &misses[h]);
+        assert_int_equal(misses[1], 0);
+        assert_int_equal(misses[2], 6); /* every step retried */
+        for (int h = 1; h < 3; h++)
+            if (memcmp(enc[0], enc[h], count * sizeof(float)) != 0 ||
+                memcmp(dec[0], dec[h], count * sizeof(float)) != 0)
+                fail_msg("blocks of %g rows, %d thread(s): hint mode %d differs", chunk, threads,
+                         h);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(enc[i]);
+        free(dec[i]);
+    }
+    sae_toy_free(toy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_trainer_same_bits_with_and_without_bf16),
         cmocka_unit_test(test_batch_cut_keeps_subnormal_scores),
         cmocka_unit_test(test_batch_cut_below_k_positive_bounds),
+        cmocka_unit_test(test_batch_floor_hint_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -366,7 +366,9 @@ static int64_t one_block_candidates(sae_trainer *t, int64_t n, float *cut)
 }
 
 /* The exact batch top K from the lower heap and the candidates; leaves the selection in
- * w->heap. Returns 0 when the candidates could not be certified; *cut is t either way. */
+ * w->heap. Returns 0 when the candidates could not be certified (*cut is t either way), -1
+ * when the lower heap started from a floor hint and kept fewer than K bounds above it (t
+ * may then lie below the hint: nothing is certain). */
 static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
 {
     const sae_model *m = t->model;
@@ -379,6 +381,8 @@ static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
         *cut = lower_cut(&w->heap);
         nc = gather_candidates(hh, *cut);
     }
+    if (w->hinted && w->heap.n < w->heap.cap)
+        return -1;
     if (nc < 0)
         return 0;
     int64_t parts = SAE_MIN((int64_t)nt, w->chunk); /* one centred row of xc per part */
@@ -506,6 +510,14 @@ static int32_t batch_second_pass(sae_trainer *t, int nt, int64_t n, float tl,
     return SAE_OK;
 }
 
+/* The lower heap's starting floor for the next step: a little under this step's cut t,
+ * which moves by a few per cent per step in training. Any value gives the same selection:
+ * above the next cut it costs that step a second selection (batch_refine returns -1). */
+static float hint_after(float tl)
+{
+    return tl > 0.0f && tl < INFINITY ? 0.875f * tl : 0.0f;
+}
+
 int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
 {
     const sae_model *m = t->model;
@@ -518,6 +530,8 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         sae_batch_heap_reset(&w->heap, n * k);
         sae_batch_heap_reset(&w->heap_hi, w->heap_hi.cap);
         w->up_pending = 0;
+        w->hinted = w->floor_hint > 0.0f;
+        w->heap.floor = w->floor_hint;
     }
     double packed = sae_train_now();
     prepare(t, nt, sc);
@@ -549,12 +563,20 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     if (batch) {
         flush_upper(w);
         float tl;
-        if (!batch_refine(t, nt, n, &tl)) {
+        int certified = batch_refine(t, nt, n, &tl);
+        if (certified < 0) { /* the hint was above the cut: the selection again without it */
+            sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+            w->floor_hint = 0.0f;
+            w->hint_misses++;
+            return sae_train_select_codes(t, n, use_aux);
+        }
+        if (!certified) {
             int32_t st = batch_second_pass(t, nt, n, tl, sc);
             if (st != SAE_OK)
                 return st;
             since = sae_train_now();
         }
+        w->floor_hint = hint_after(tl);
         w->batch_min = sae_batch_heap_min(&w->heap);
         sae_batch_heap_to_codes(&w->heap, n, l, &w->codes);
     } else {
