@@ -260,6 +260,44 @@ static void test_refine_selects_exactly(void **state)
     check_refine(10, 20, 16, 1.0, 0, 0, 97u);    /* k > l */
 }
 
+/* Encoder and decoder buffers of the trainer runs below (768 x 96 floats each). */
+static void alloc_params(float **enc, float **dec, int n)
+{
+    for (int i = 0; i < n; i++) {
+        enc[i] = malloc(768 * 96 * sizeof(float));
+        dec[i] = malloc(768 * 96 * sizeof(float));
+        assert_true(enc[i] != NULL && dec[i] != NULL);
+    }
+}
+
+static void free_params(float **enc, float **dec, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(enc[i]);
+        free(dec[i]);
+    }
+}
+
+/* The toy of the trainer runs below: 200 features in d 96. */
+static sae_toy *runs_toy(void)
+{
+    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 200.0, "d", 96.0, "fire_prob",
+                                 0.03, NULL);
+    sae_toy *toy = NULL;
+    assert_ok(sae_toy_create(&toy, tc, NULL));
+    sae_config_free(tc);
+    return toy;
+}
+
+/* W_enc and W_dec into w_enc, w_dec; then the trainer and the model are freed. */
+static void take_params(sae_trainer *t, sae_model *m, float *w_enc, float *w_dec)
+{
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
+    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
+    sae_trainer_free(t);
+    sae_model_free(m);
+}
+
 /* A few steps of a TopK-family trainer with AuxK; tie_rows > 0 first makes that many
  * encoder rows copies of row 0 (heavy ties at the batch cut). mode 0: float scores, 1:
  * bf16_scores on, 2: bf16_scores on and, after the first step, an upper-bound heap of only
@@ -305,10 +343,7 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
     }
     assert_ok(sae_trainer_train_toy(t, toy, steps - 1));
     assert_ok(sae_trainer_stat(t, SAE_STAT_L0, l0));
-    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
-    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
-    sae_trainer_free(t);
-    sae_model_free(m);
+    take_params(t, m, w_enc, w_dec);
     sae_bf16_use_kernel(SAE_BF16_AMX);
 }
 
@@ -318,16 +353,8 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
     size_t count = 768 * 96;
     float *enc[6], *dec[6];
     double l0[6];
-    for (int i = 0; i < 6; i++) {
-        enc[i] = malloc(count * sizeof(float));
-        dec[i] = malloc(count * sizeof(float));
-        assert_true(enc[i] != NULL && dec[i] != NULL);
-    }
-    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 200.0, "d", 96.0, "fire_prob",
-                                 0.03, NULL);
-    sae_toy *toy = NULL;
-    assert_ok(sae_toy_create(&toy, tc, NULL));
-    sae_config_free(tc);
+    alloc_params(enc, dec, 6);
+    sae_toy *toy = runs_toy();
     const struct {
         int64_t arch, ties;
         double chunk; /* 300: the whole batch in one block */
@@ -365,10 +392,7 @@ static void test_trainer_same_bits_with_and_without_bf16(void **state)
                       (long long)runs[r].ties, l0[1]);
         assert_true(l0[1] > 0.0 && l0[1] <= 6.0 + 1e-9);
     }
-    for (int i = 0; i < 6; i++) {
-        free(enc[i]);
-        free(dec[i]);
-    }
+    free_params(enc, dec, 6);
     sae_toy_free(toy);
 }
 
@@ -470,10 +494,7 @@ static void train_hinted(const sae_toy *toy, int hint, double chunk, int threads
         assert_ok(sae_trainer_train_toy(t, toy, 1));
     }
     *misses = (int)t->ws.hint_misses;
-    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_ENC, w_enc, 768));
-    assert_ok(sae_model_get_tensor(m, SAE_TENSOR_W_DEC, w_dec, 96));
-    sae_trainer_free(t);
-    sae_model_free(m);
+    take_params(t, m, w_enc, w_dec);
 }
 
 /* The lower heap's floor hint (the cut of the step before, a little lower) changes no bit:
@@ -484,16 +505,8 @@ static void test_batch_floor_hint_changes_nothing(void **state)
     (void)state;
     size_t count = 768 * 96;
     float *enc[3], *dec[3];
-    for (int i = 0; i < 3; i++) {
-        enc[i] = malloc(count * sizeof(float));
-        dec[i] = malloc(count * sizeof(float));
-        assert_true(enc[i] != NULL && dec[i] != NULL);
-    }
-    sae_config *tc = test_config(SAE_KIND_TOY, "n_features", 200.0, "d", 96.0, "fire_prob",
-                                 0.03, NULL);
-    sae_toy *toy = NULL;
-    assert_ok(sae_toy_create(&toy, tc, NULL));
-    sae_config_free(tc);
+    alloc_params(enc, dec, 3);
+    sae_toy *toy = runs_toy();
     for (int run = 0; run < 4; run++) {
         double chunk = run % 2 ? 300.0 : 128.0;
         int threads = run < 2 ? 1 : 2, misses[3];
@@ -507,10 +520,7 @@ static void test_batch_floor_hint_changes_nothing(void **state)
                 fail_msg("blocks of %g rows, %d thread(s): hint mode %d differs", chunk, threads,
                          h);
     }
-    for (int i = 0; i < 3; i++) {
-        free(enc[i]);
-        free(dec[i]);
-    }
+    free_params(enc, dec, 3);
     sae_toy_free(toy);
 }
 
