@@ -15,13 +15,15 @@
 extern int openblas_get_num_threads(void) __attribute__((weak));
 
 /* A split product has blocks of at least GEMM_MIN_BLOCK_WORK multiply-adds and
- * GEMM_MIN_EXTENT rows or columns (each block packs the whole other operand again: on the
- * medium decoder product, 256 x 256 x 4096, eight blocks cost one thread 10-15 %, two
- * blocks 2-4 %), at most GEMM_MAX_BLOCKS of them (enough to balance 2-8 threads when some
- * are slowed down), with boundaries on multiples of GEMM_ALIGN (the kernels' tiles). */
+ * GEMM_MIN_EXTENT rows or columns (each BLAS block packs the whole other operand again: on
+ * the medium decoder product, 256 x 256 x 4096, eight blocks cost one thread 10-15 %, two
+ * blocks 2-4 %; the small kernel packs nothing of A, so its blocks go down to
+ * GEMM_MIN_EXTENT_SMALL, which splits the narrow weight gradients of toy shapes), at most
+ * GEMM_MAX_BLOCKS of them (enough to balance 2-8 threads when some are slowed down), with
+ * boundaries on multiples of GEMM_ALIGN (the kernels' tiles). */
 #define GEMM_MIN_BLOCK_WORK 2097152.0
 #define GEMM_MIN_EXTENT 128
-#define GEMM_MIN_EXTENT_SMALL 32 /* the small kernel packs nothing of A */
+#define GEMM_MIN_EXTENT_SMALL 32
 #define GEMM_MAX_BLOCKS 8
 #define GEMM_ALIGN 16
 
@@ -78,7 +80,8 @@ int64_t sae_gemm_block(int trans_b, int64_t m, int64_t n, int64_t k)
     int split = sae_blas_threads() == 1 || sae_gemm_small_fits(trans_b, m, n, k);
     if (!split || work < 2.0 * GEMM_MIN_BLOCK_WORK)
         return dim;
-    int64_t extent = sae_gemm_small_fits(trans_b, m, n, k) ? GEMM_MIN_EXTENT_SMALL : GEMM_MIN_EXTENT;
+    int64_t extent = sae_gemm_small_fits(trans_b, m, n, k) ? GEMM_MIN_EXTENT_SMALL
+                                                           : GEMM_MIN_EXTENT;
     double nb = SAE_MIN(work / GEMM_MIN_BLOCK_WORK,
                         (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / extent));
     if (nb < 2.0)
