@@ -406,45 +406,57 @@ static void offer_rows(sae_trainer *t, int64_t nc, int64_t r0)
     sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->margin, 1.0f);
 }
 
-#define LIST_PARTS 64 /* row ranges of a block listed side by side (at most) */
-
-/* The upper bounds listed for the block before (w->up_*) into the upper heap, screened by
- * the floor the lower heap had after that block (as offer_rows does). */
-static void flush_upper(sae_train_ws *w)
+/* The upper bounds listed for the block before (half w->up_half) into the upper heap,
+ * screened by the floor the lower heap had after that block (as offer_rows does). */
+static void flush_upper(sae_trainer *t)
 {
+    sae_train_ws *w = &t->ws;
     if (!w->up_pending)
         return;
     sae_batch_heap *hh = &w->heap_hi;
-    int64_t at = w->up_half * w->list_cap;
+    const sae_block_list *b = &w->lists[w->up_half];
+    int64_t at = w->up_half * w->list_cap, l = t->model->n_latents;
     hh->floor = SAE_MAX(hh->floor, nextafterf(w->up_floor, -INFINITY));
-    sae_batch_heap_offer_list(hh, w->list_val + at, w->list_pos + at, w->up_n, w->up_base);
+    for (int64_t p = 0; p < b->parts; p++)
+        sae_batch_heap_offer_list(hh, w->list_val + at + p * b->share,
+                                  w->list_pos + at + p * b->share, b->got[p],
+                                  (b->r0 + b->row[p]) * l);
     w->up_pending = 0;
 }
 
-/* Lists the nc rows' entries (of w->pre) whose upper bound is > fl into lv, lp (positions
- * from the block's start), in position order: threads take ranges of rows, each listed in
- * its share of the list, then joined. Returns the count, or -1 when a share overflows. */
-static int64_t list_block(sae_trainer *t, int nt, int64_t nc, float fl, float *lv, int64_t *lp)
+/* Lists the entries of the block's nc rows (of w->pre, from batch row r0) whose upper bound
+ * is > fl into half `half` of the list: threads take ranges of rows, each listed in its
+ * share. Returns 0, or -1 when a share overflows. */
+static int list_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, float fl, int half)
 {
     sae_train_ws *w = &t->ws;
-    int64_t l = t->model->n_latents, got[LIST_PARTS], m = 0;
-    int64_t parts = SAE_MIN(SAE_MIN(4 * (int64_t)nt, LIST_PARTS), nc);
-    int64_t share = w->list_cap / parts;
-    SAE_FOR_THREADS_GREEDY(nt, p, parts, {
-        int64_t ra = nc * p / parts, rb = nc * (p + 1) / parts;
-        got[p] = sae_batch_collect_above(w->pre + ra * l, rb - ra, l, w->margin + ra, fl,
-                                         lv + p * share, lp + p * share, share, 1);
+    sae_block_list *b = &w->lists[half];
+    int64_t l = t->model->n_latents, at = half * w->list_cap;
+    b->parts = SAE_MIN(SAE_MIN(4 * (int64_t)nt, SAE_LIST_PARTS), nc);
+    b->share = w->list_cap / b->parts, b->r0 = r0;
+    SAE_FOR_THREADS_GREEDY(nt, p, b->parts, {
+        int64_t ra = nc * p / b->parts, rb = nc * (p + 1) / b->parts;
+        b->row[p] = ra;
+        b->got[p] = sae_batch_collect_above(w->pre + ra * l, rb - ra, l, w->margin + ra, fl,
+                                            w->list_val + at + p * b->share,
+                                            w->list_pos + at + p * b->share, b->share, 1);
     });
-    for (int64_t p = 0; p < parts; p++)
-        if (got[p] < 0)
+    for (int64_t p = 0; p < b->parts; p++)
+        if (b->got[p] < 0)
             return -1;
-    for (int64_t p = 0; p < parts; p++) {
-        int64_t ra = nc * p / parts;
-        for (int64_t e = 0; e < got[p]; e++)
-            lv[m + e] = lv[p * share + e], lp[m + e] = lp[p * share + e] + ra * l;
-        m += got[p];
-    }
-    return m;
+    return 0;
+}
+
+/* The lower bounds of the entries listed in half `half` into the lower heap, from w->pre. */
+static void offer_lower(sae_trainer *t, int half)
+{
+    sae_train_ws *w = &t->ws;
+    const sae_block_list *b = &w->lists[half];
+    int64_t at = half * w->list_cap, l = t->model->n_latents;
+    for (int64_t p = 0; p < b->parts; p++)
+        sae_batch_heap_offer_at(&w->heap, w->pre + b->row[p] * l, l,
+                                w->list_pos + at + p * b->share, b->got[p],
+                                w->margin + b->row[p], -1.0f, (b->r0 + b->row[p]) * l);
 }
 
 /* Both sides for one block, as offer_rows offers them, from a list of the entries whose
@@ -458,33 +470,26 @@ static void offer_block(sae_trainer *t, int nt, int64_t n, int64_t nc, int64_t r
 {
     sae_train_ws *w = &t->ws;
     sae_batch_heap *h = &w->heap;
-    int64_t l = t->model->n_latents;
     if (n <= w->chunk)
         return;
-    sae_batch_heap_raise_floor(h, w->pre, nc, l, w->margin, -1.0f);
+    sae_batch_heap_raise_floor(h, w->pre, nc, t->model->n_latents, w->margin, -1.0f);
     int half = w->up_pending ? !w->up_half : 0;
-    float *lv = w->list_val + half * w->list_cap;
-    int64_t *lp = w->list_pos + half * w->list_cap;
     /* the upper side takes v >= a floor: one float lower */
-    int64_t m = list_block(t, nt, nc, nextafterf(h->floor, -INFINITY), lv, lp);
-    if (m < 0) {
-        flush_upper(w);
+    if (list_block(t, nt, nc, r0, nextafterf(h->floor, -INFINITY), half) < 0) {
+        flush_upper(t);
         offer_rows(t, nc, r0);
         return;
     }
     if (w->up_pending && nt > 1) {
         SAE_FOR_THREADS(SAE_MIN(nt, 2), side, 2,
-                        side == 0 ? sae_batch_heap_offer_at(h, w->pre, l, lp, m, w->margin, -1.0f,
-                                                            r0 * l)
-                                  : flush_upper(w));
+                        side == 0 ? offer_lower(t, half) : flush_upper(t));
     } else {
-        flush_upper(w);
-        sae_batch_heap_offer_at(h, w->pre, l, lp, m, w->margin, -1.0f, r0 * l);
+        flush_upper(t);
+        offer_lower(t, half);
     }
-    w->up_pending = 1, w->up_half = half, w->up_n = m, w->up_base = r0 * l;
-    w->up_floor = h->floor;
+    w->up_pending = 1, w->up_half = half, w->up_floor = h->floor;
     if (nt == 1)
-        flush_upper(w);
+        flush_upper(t);
 }
 
 /* The fallback of the batch selection: the products once more, and the exact score of
@@ -561,7 +566,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
     }
     double since = sae_train_now();
     if (batch) {
-        flush_upper(w);
+        flush_upper(t);
         float tl;
         int certified = batch_refine(t, nt, n, &tl);
         if (certified < 0) { /* the hint was above the cut: the selection again without it */

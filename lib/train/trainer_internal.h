@@ -42,6 +42,14 @@ typedef struct sae_train_stats {
 } sae_train_stats;
 
 /* Scratch preallocated for `cap` rows; a step never allocates once it fits. */
+/* BatchTopK family: one block's list (lib/train/select.c), made by the threads side by
+ * side: share p holds got[p] entries of the block's rows from row[p], positions from there. */
+#define SAE_LIST_PARTS 64
+typedef struct sae_block_list {
+    int64_t parts, share, r0; /* shares, entries each, the block's first row */
+    int64_t got[SAE_LIST_PARTS], row[SAE_LIST_PARTS];
+} sae_block_list;
+
 typedef struct sae_train_ws {
     int64_t cap;       /* rows */
     int64_t chunk;     /* rows per dense block */
@@ -81,8 +89,8 @@ typedef struct sae_train_ws {
     float *margin;          /* BatchTopK family, chunk: the bounds' margin c per row */
     float *list_val;               /* BatchTopK family, several blocks: the entries of a */
     int64_t *list_pos, list_cap;   /* block that may enter a heap (select.c), list_cap, */
-    int up_pending, up_half;       /* twice with threads; a listed block whose upper side */
-    int64_t up_n, up_base;         /* waits (its half of the list, count, first position) */
+    sae_block_list lists[2];       /* twice with threads, and the shares in each half */
+    int up_pending, up_half;       /* a listed block whose upper side waits (its half) */
     float up_floor;                /* and the lower heap's floor after it */
     float floor_hint;              /* BatchTopK family: the lower heap's first floor, from */
     int hinted;                    /* the cut of the step before (select.c); in use; */
