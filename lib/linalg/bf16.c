@@ -329,9 +329,11 @@ void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
 {
     int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
     int kernel = sae_bf16_kernel();
-    /* with threads, several groups of panels per thread, taken as threads come free: cores
-     * of unequal speed (a busy sibling, a hybrid CPU) then still finish together */
-    int64_t groups = nt > 1 ? SAE_MIN(panels, 8 * (int64_t)nt) : 1;
+    /* with threads, two groups of panels per thread, taken as threads come free: cores of
+     * unequal speed (a busy sibling, a hybrid CPU) then still finish close together; more
+     * groups cost more than they balanced (medium TopK encoder on 2 threads, ms per step:
+     * one group per thread 14.5, two 14.5-14.8, eight 14.7-15.1) */
+    int64_t groups = nt > 1 ? SAE_MIN(panels, 2 * (int64_t)nt) : 1;
     (void)nt;
 #  ifdef _OPENMP
 #    pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
