@@ -15,7 +15,9 @@
  * ones, to measure an SAE in the state training brings it to (a ReLU SAE's codes become
  * sparse, and libsae then decodes and differentiates on them; docs/performance.md).
  *
- * Configurations match examples/bench_train.c (k = 8, l1_coefficient 0.01).
+ * Prints a PHASES line (the trainer's phase timers over the timed steps, wall-clock ms per
+ * step) and then the RESULT line. Configurations match examples/bench_train.c (k = 8,
+ * l1_coefficient 0.01).
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <sae/sae.h>
