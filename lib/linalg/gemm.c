@@ -77,11 +77,10 @@ int64_t sae_gemm_block(int trans_b, int64_t m, int64_t n, int64_t k)
 {
     int64_t dim = n > m ? n : m;
     double work = (double)m * (double)n * (double)k;
-    int split = sae_blas_threads() == 1 || sae_gemm_small_fits(trans_b, m, n, k);
-    if (!split || work < 2.0 * GEMM_MIN_BLOCK_WORK)
+    int small = sae_gemm_small_fits(trans_b, m, n, k);
+    if (!(small || sae_blas_threads() == 1) || work < 2.0 * GEMM_MIN_BLOCK_WORK)
         return dim;
-    int64_t extent = sae_gemm_small_fits(trans_b, m, n, k) ? GEMM_MIN_EXTENT_SMALL
-                                                           : GEMM_MIN_EXTENT;
+    int64_t extent = small ? GEMM_MIN_EXTENT_SMALL : GEMM_MIN_EXTENT;
     double nb = SAE_MIN(work / GEMM_MIN_BLOCK_WORK,
                         (double)SAE_MIN((int64_t)GEMM_MAX_BLOCKS, dim / extent));
     if (nb < 2.0)

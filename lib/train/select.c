@@ -406,6 +406,12 @@ static void offer_rows(sae_trainer *t, int64_t nc, int64_t r0)
     sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->margin, 1.0f);
 }
 
+/* The block's first row in share p of a list. */
+static inline int64_t share_row(const sae_block_list *b, int64_t p)
+{
+    return b->nc * p / b->parts;
+}
+
 /* The upper bounds listed for the block before (half w->up_half) into the upper heap,
  * screened by the floor the lower heap had after that block (as offer_rows does). */
 static void flush_upper(sae_trainer *t)
@@ -420,7 +426,7 @@ static void flush_upper(sae_trainer *t)
     for (int64_t p = 0; p < b->parts; p++)
         sae_batch_heap_offer_list(hh, w->list_val + at + p * b->share,
                                   w->list_pos + at + p * b->share, b->got[p],
-                                  (b->r0 + b->row[p]) * l);
+                                  (b->r0 + share_row(b, p)) * l);
     w->up_pending = 0;
 }
 
@@ -433,10 +439,9 @@ static int list_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, float fl, 
     sae_block_list *b = &w->lists[half];
     int64_t l = t->model->n_latents, at = half * w->list_cap;
     b->parts = SAE_MIN(SAE_MIN(4 * (int64_t)nt, SAE_LIST_PARTS), nc);
-    b->share = w->list_cap / b->parts, b->r0 = r0;
+    b->share = w->list_cap / b->parts, b->r0 = r0, b->nc = nc;
     SAE_FOR_THREADS_GREEDY(nt, p, b->parts, {
-        int64_t ra = nc * p / b->parts, rb = nc * (p + 1) / b->parts;
-        b->row[p] = ra;
+        int64_t ra = share_row(b, p), rb = share_row(b, p + 1);
         b->got[p] = sae_batch_collect_above(w->pre + ra * l, rb - ra, l, w->margin + ra, fl,
                                             w->list_val + at + p * b->share,
                                             w->list_pos + at + p * b->share, b->share, 1);
@@ -453,10 +458,11 @@ static void offer_lower(sae_trainer *t, int half)
     sae_train_ws *w = &t->ws;
     const sae_block_list *b = &w->lists[half];
     int64_t at = half * w->list_cap, l = t->model->n_latents;
-    for (int64_t p = 0; p < b->parts; p++)
-        sae_batch_heap_offer_at(&w->heap, w->pre + b->row[p] * l, l,
-                                w->list_pos + at + p * b->share, b->got[p],
-                                w->margin + b->row[p], -1.0f, (b->r0 + b->row[p]) * l);
+    for (int64_t p = 0; p < b->parts; p++) {
+        int64_t ra = share_row(b, p);
+        sae_batch_heap_offer_at(&w->heap, w->pre + ra * l, l, w->list_pos + at + p * b->share,
+                                b->got[p], w->margin + ra, -1.0f, (b->r0 + ra) * l);
+    }
 }
 
 /* Both sides for one block, as offer_rows offers them, from a list of the entries whose

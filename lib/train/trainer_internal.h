@@ -41,15 +41,16 @@ typedef struct sae_train_stats {
     int64_t dead;
 } sae_train_stats;
 
-/* Scratch preallocated for `cap` rows; a step never allocates once it fits. */
 /* BatchTopK family: one block's list (lib/train/select.c), made by the threads side by
- * side: share p holds got[p] entries of the block's rows from row[p], positions from there. */
+ * side: share p holds got[p] entries of the block's rows from nc * p / parts on, positions
+ * from that row. */
 #define SAE_LIST_PARTS 64
 typedef struct sae_block_list {
-    int64_t parts, share, r0; /* shares, entries each, the block's first row */
-    int64_t got[SAE_LIST_PARTS], row[SAE_LIST_PARTS];
+    int64_t parts, share, r0, nc; /* shares, entries each, the block's first row and rows */
+    int64_t got[SAE_LIST_PARTS];
 } sae_block_list;
 
+/* Scratch preallocated for `cap` rows; a step never allocates once it fits. */
 typedef struct sae_train_ws {
     int64_t cap;       /* rows */
     int64_t chunk;     /* rows per dense block */
