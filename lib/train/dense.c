@@ -45,10 +45,10 @@ static grads grad_views(sae_trainer *t)
 static void sparsity_weights(sae_trainer *t)
 {
     const sae_model *m = t->model;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t j = 0; j < m->n_latents; j++)
-        t->ws.dec_norm[j] = t->o.l1_dec_norm ? (float)sae_norm_f64(m->w_dec + j * m->d, m->d) : 1.0f;
+    int nt = sae_train_threads(t);
+    SAE_FOR_THREADS(nt, j, m->n_latents,
+                    t->ws.dec_norm[j] = t->o.l1_dec_norm ? (float)sae_norm_f64(m->w_dec + j * m->d, m->d)
+                                                         : 1.0f);
 }
 
 /* Branch-free selections on bit patterns: floating-point compares may trap, which stops
@@ -126,11 +126,10 @@ static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
     sae_train_ws *w = &t->ws;
     int64_t l = m->n_latents;
     SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    if (m->arch == SAE_ARCH_RELU) {
-        SAE_PARALLEL_FOR(nt)
-        for (int64_t r = 0; r < nc; r++)
-            relu_row(w->pre + r * l, w->dec_norm, l, w->z + r * l, &w->row_sp[r0 + r],
-                     &w->row_loss[r0 + r]); /* L0 until decode_residual overwrites it */
+    if (m->arch == SAE_ARCH_RELU) { /* row_loss: L0 until decode_residual overwrites it */
+        SAE_FOR_THREADS(nt, r, nc,
+                        relu_row(w->pre + r * l, w->dec_norm, l, w->z + r * l, &w->row_sp[r0 + r],
+                                 &w->row_loss[r0 + r]));
         return;
     }
     SAE_PARALLEL_FOR(nt)
@@ -187,12 +186,10 @@ static int32_t decode_residual(sae_trainer *t, const float *a, int64_t nc, const
 {
     const sae_model *m = t->model;
     int64_t d = m->d;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int nt = sae_train_threads(t);
     int32_t st = sae_gemm_blocked(nt, 0, 0, nc, d, m->n_latents, 1.0f, a, m->n_latents, m->w_dec,
                                   d, 1.0f, out, d, m->b_dec);
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < nc; r++)
-        loss[r] = residual_row(out + r * d, x + r * d, d);
+    SAE_FOR_THREADS(nt, r, nc, loss[r] = residual_row(out + r * d, x + r * d, d));
     return st;
 }
 
@@ -216,31 +213,31 @@ static void relu_grad_cols(const float *z0, float *gz0, int64_t nc, int64_t l, i
 /* ReLU: dLoss/dpre = 1[z > 0] (dLoss/dz + lambda/n w_j) in place, with the per-latent sums
  * of one block of columns kept in locals (fixed row order). The bias sums are fused in
  * unless the low-activation penalty still has to add to the gradient. */
-static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
+static void relu_grad_columns(sae_trainer *t, const grads *g, int64_t b, int64_t nc,
+                              double coeff_n)
 {
-    const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
-    grads g = grad_views(t);
-    int64_t l = m->n_latents, nb = (l + COL_BLOCK - 1) / COL_BLOCK;
-    int fuse = !t->o.lowact_on;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    float *gzb = gz_buffer(w);
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t j0 = b * COL_BLOCK, bw = SAE_MIN(l, j0 + COL_BLOCK) - j0;
-        float c[COL_BLOCK], zs[COL_BLOCK], gs[COL_BLOCK];
-        for (int64_t q = 0; q < bw; q++)
-            c[q] = (float)(coeff_n * w->dec_norm[j0 + q]), zs[q] = 0.0f, gs[q] = 0.0f;
-        relu_grad_cols(w->z + j0, gzb + j0, nc, l, bw, c, zs, gs);
-        for (int64_t q = 0; q < bw; q++) {
-            w->lsum[j0 + q] += zs[q];
-            w->fired[j0 + q] |= zs[q] > 0.0f; /* ReLU codes are >= 0 */
-            if (fuse) {
-                g.b_enc[j0 + q] += gs[q];
-                w->colsum[j0 + q] += gs[q];
-            }
+    int64_t l = t->model->n_latents, j0 = b * COL_BLOCK, bw = SAE_MIN(l, j0 + COL_BLOCK) - j0;
+    float c[COL_BLOCK] = {0}, zs[COL_BLOCK] = {0}, gs[COL_BLOCK] = {0};
+    for (int64_t q = 0; q < bw; q++)
+        c[q] = (float)(coeff_n * w->dec_norm[j0 + q]);
+    relu_grad_cols(w->z + j0, gz_buffer(w) + j0, nc, l, bw, c, zs, gs);
+    for (int64_t q = 0; q < bw; q++) {
+        w->lsum[j0 + q] += zs[q];
+        w->fired[j0 + q] |= zs[q] > 0.0f; /* ReLU codes are >= 0 */
+        if (!t->o.lowact_on) {
+            g->b_enc[j0 + q] += gs[q];
+            w->colsum[j0 + q] += gs[q];
         }
     }
+}
+
+static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
+{
+    grads g = grad_views(t);
+    int64_t nb = (t->model->n_latents + COL_BLOCK - 1) / COL_BLOCK;
+    int nt = sae_train_threads(t);
+    SAE_FOR_THREADS(nt, b, nb, relu_grad_columns(t, &g, b, nc, coeff_n));
 }
 
 /* Encoder-side gradient of a block, in place in gz, and every per-latent sum
@@ -553,7 +550,7 @@ static void finish_grads(sae_trainer *t, double coeff_n, double *reg)
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t d = m->d, l = m->n_latents;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int nt = sae_train_threads(t);
     if (m->pre_bias) /* xc = x - b_dec: dL/db_dec -= sum_j colsum_j W_enc,j */
         for (int64_t j = 0; j < l; j++)
             if (w->colsum[j] != 0.0)
@@ -563,14 +560,13 @@ static void finish_grads(sae_trainer *t, double coeff_n, double *reg)
         g.b_dec[i] = (float)w->dacc[i];
     if (t->o.l1_dec_norm && m->arch != SAE_ARCH_JUMPRELU && coeff_n != 0.0) {
         /* d/dW_dec,j of lambda/n sum_r ||W_dec,j|| a_rj = lambda/n (sum_r a_rj) W_dec,j / ||W_dec,j|| */
-        SAE_PARALLEL_FOR(nt)
-        for (int64_t j = 0; j < l; j++) {
-            if (w->dec_norm[j] <= 0.0f || w->lsum[j] == 0.0)
-                continue;
-            float c = (float)(coeff_n * w->lsum[j] / w->dec_norm[j]);
-            for (int64_t i = 0; i < d; i++)
-                g.w_dec[j * d + i] += c * m->w_dec[j * d + i];
-        }
+        SAE_FOR_THREADS(nt, j, l, {
+            if (w->dec_norm[j] > 0.0f && w->lsum[j] != 0.0) {
+                float c = (float)(coeff_n * w->lsum[j] / w->dec_norm[j]);
+                for (int64_t i = 0; i < d; i++)
+                    g.w_dec[j * d + i] += c * m->w_dec[j * d + i];
+            }
+        });
     }
     if (t->o.ortho_on)
         *reg += sae_reg_ortho(t->cfg, m->w_dec, l, d, d, (uint64_t)t->step, g.w_dec, d,
