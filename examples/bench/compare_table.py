@@ -6,6 +6,7 @@ Log lines are "<tag> <program output>", tags:
   sae:<cfg>:<arch>      libsae bench_train        torch:<cfg>:<arch>  torch_ref.py
   step:<cfg>:<arch>     libsae sae_step_rate (timed like torch_ref.py, with CPU time)
   <arch> relu+<n>       ReLU timed after n untimed training steps (run_compare.sh -W n)
+  <arch> relu~<n>       ReLU over a whole run of n steps from initialisation (-R n)
   sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
   thr<T>:medium:<arch>  bench_train with T threads
   saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
@@ -140,7 +141,7 @@ def thread_table(rates):
 def order(key):
     cfg, arch = key.split(":")
     return ({"tiny": 0, "medium": 1, "large": 2}.get(cfg, 3), cfg,
-            {"relu": 0, "topk": 2, "batchtopk": 3}.get(arch, 1 if arch.startswith("relu+") else 4),
+            {"relu": 0, "topk": 2, "batchtopk": 3}.get(arch, 1 if arch.startswith("relu") else 4),
             arch)
 
 

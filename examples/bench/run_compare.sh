@@ -3,7 +3,7 @@
 #
 #   examples/bench/run_compare.sh [-b BUILD_DIR] [-t THREADS] [-s STEP_SCALE]
 #                                 [-c "tiny medium large"] [-a "relu topk batchtopk"]
-#                                 [-r REPEATS] [-o LOG] [-G] [-T] [-W TRAINED] [-M]
+#                                 [-r REPEATS] [-o LOG] [-G] [-T] [-W TRAINED] [-R RUN] [-M]
 #
 # Runs, for every configuration and architecture, libsae's bench_train and
 # sae_step_rate, torch_ref.py and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
@@ -13,6 +13,9 @@
 # -W adds, per configuration, a ReLU row "relu+TRAINED" timed after TRAINED untimed training
 # steps on both sides (libsae and PyTorch): the state training brings a ReLU SAE to, whose
 # codes are sparse (libsae then decodes and differentiates on them; PyTorch's loop is dense).
+# -R adds a ReLU row "relu~RUN": a training run from initialisation on both sides
+# (sae_step_rate and torch_ref.py), RUN steps timed after the first (which allocates), so
+# that the dense first steps and the sparse later ones count as a user's run meets them.
 # PyTorch allocates its activations and gradients anew every step; glibc serves blocks over
 # 32 MB with mmap and unmaps them when freed, so every step page-faults them in again (a
 # third of PyTorch's medium step on a VM with costly page faults). Its runs therefore get
@@ -41,10 +44,11 @@ do_gen=1
 do_threads=1
 repeats=1
 trained=0
+run=0
 python=/usr/bin/python3
 torch_malloc="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 
-while getopts b:t:s:c:a:r:o:W:GTM opt; do
+while getopts b:t:s:c:a:r:o:W:R:GTM opt; do
     case $opt in
     b) build=$(cd "$OPTARG" && pwd) ;;
     t) threads=$OPTARG ;;
@@ -54,10 +58,11 @@ while getopts b:t:s:c:a:r:o:W:GTM opt; do
     r) repeats=$OPTARG ;;
     o) log=$OPTARG ;;
     W) trained=$OPTARG ;;
+    R) run=$OPTARG ;;
     G) do_gen=0 ;;
     T) do_threads=0 ;;
     M) torch_malloc="" ;;
-    *) sed -n '2,27p' "$0"; exit 2 ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
     esac
 done
 [ -n "$log" ] || log=$(mktemp /tmp/sae_compare.XXXXXX)
@@ -107,22 +112,26 @@ for cfg in $configs; do
     run_tagged "roof:$cfg" "$threads" "$bench_sgemm" --config "$cfg" --threads "$threads" --min-time 0.2
     rows=$archs
     [ "$trained" -gt 0 ] && rows="$rows relu+$trained"
+    [ "$run" -gt 0 ] && rows="$rows relu~$run"
     for row in $rows; do
-        arch=${row%%+*}
-        done_steps=0
-        [ "$arch" = "$row" ] || done_steps=$trained
-        if [ -x "$bench_train" ]; then
+        arch=${row%%[+~]*}
+        done_steps=0 row_steps=$steps whole_run=0
+        case $row in
+        *+*) done_steps=$trained ;;
+        *~*) row_steps=$run whole_run=1 ;;
+        esac
+        if [ -x "$bench_train" ] && [ "$whole_run" = 0 ]; then
             run_tagged "sae:$cfg:$row" "$threads" "$bench_train" "$cfg-$arch" "$scale" "$threads" \
                 1 "$done_steps"
         fi
         for rep in $(seq "$repeats"); do
             if [ -x "$step_rate" ]; then
-                run_tagged "step:$cfg:$row@$rep" "$threads" "$step_rate" "$cfg" "$arch" "$steps" \
+                run_tagged "step:$cfg:$row@$rep" "$threads" "$step_rate" "$cfg" "$arch" "$row_steps" \
                     "$threads" "$done_steps"
             fi
             run_tagged "torch:$cfg:$row@$rep" "$threads" $torch_env "$python" "$here/torch_ref.py" \
                 --arch "$arch" --d "$d" --n-features "$n_feat" --latents "$latents" \
-                --batch "$batch" --fire-prob "$prob" --l1 0.01 --lr 1e-3 --steps "$steps" \
+                --batch "$batch" --fire-prob "$prob" --l1 0.01 --lr 1e-3 --steps "$row_steps" \
                 --warmup $((done_steps + 1)) --threads "$threads"
         done
     done
