@@ -458,6 +458,19 @@ static void relu_sparse_block(sae_trainer *t, sae_codes *c, int64_t n, int64_t r
     w->pend_nnz += nnz;
 }
 
+/* go = dLoss/dxhat = scale res (nc rows of length d; scale 2/n), and its column sums into
+ * acc (b_dec's gradient), row after row. */
+SAE_LANES_CLONES
+static void output_grad(const float *restrict res, int64_t nc, int64_t d, float scale,
+                        float *restrict go, double *restrict acc)
+{
+    for (int64_t r = 0; r < nc; r++)
+        for (int64_t i = 0; i < d; i++) {
+            go[r * d + i] = scale * res[r * d + i];
+            acc[i] += go[r * d + i];
+        }
+}
+
 /* Forward and backward of rows [r0, r0 + nc). */
 static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, double coeff_n,
                            double *sums)
@@ -512,14 +525,10 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     since = sae_train_now();
     st = decode_residual(t, w->z, nc, x, res, w->row_loss + r0);
     sae_train_tick(t, SAE_PHASE_DECODE, &since);
-    float two_n = (float)(2.0 / (double)n);
-    for (int64_t i = 0; i < nc * d; i++)
-        w->go[i] = two_n * res[i];
+    output_grad(res, nc, d, (float)(2.0 / (double)n), w->go, w->dacc);
     for (int64_t r = 0; r < nc; r++) {
         sums[0] += w->row_loss[r0 + r];
         sums[1] += w->row_sp[r0 + r];
-        for (int64_t i = 0; i < d; i++)
-            w->dacc[i] += w->go[r * d + i];
     }
     /* dW_dec += z^T go; dLoss/dz = go W_dec^T */
     if (st == SAE_OK)
