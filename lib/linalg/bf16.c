@@ -323,30 +323,40 @@ static void avx512_panels(const uint32_t *a, int64_t n, const uint32_t *b, int64
     }
 }
 
+/* Column panels q0..q1 on the kernel in use. */
+static void panel_range(int kernel, const uint32_t *a, const float *ascale, int64_t n,
+                        const uint32_t *b, const float *bscale, int64_t l, int64_t np,
+                        const float *bias, float *c, int64_t ldc, int64_t q0, int64_t q1)
+{
+    if (kernel == SAE_BF16_AMX)
+        amx_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
+    else if (kernel == SAE_BF16_AVX512)
+        avx512_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
+    else
+        sae_i16_panels(a, ascale, n, b, bscale, l, np, bias, c, ldc, q0, q1);
+}
+
 void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
                      const uint32_t *b, const float *bscale, int64_t l, int64_t k,
                      const float *bias, float *c, int64_t ldc)
 {
     int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
     int kernel = sae_bf16_kernel();
-    /* with threads, two groups of panels per thread, taken as threads come free: cores of
-     * unequal speed (a busy sibling, a hybrid CPU) then still finish close together; more
-     * groups cost more than they balanced (medium TopK encoder on 2 threads, ms per step:
-     * one group per thread 14.5, two 14.5-14.8, eight 14.7-15.1) */
-    int64_t groups = nt > 1 ? SAE_MIN(panels, 2 * (int64_t)nt) : 1;
-    (void)nt;
-#  ifdef _OPENMP
-#    pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-#  endif
-    for (int64_t g = 0; g < groups; g++) {
-        int64_t q0 = panels * g / groups, q1 = panels * (g + 1) / groups;
-        if (kernel == SAE_BF16_AMX)
-            amx_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
-        else if (kernel == SAE_BF16_AVX512)
-            avx512_panels(a, n, b, l, np, bias, c, ldc, q0, q1);
-        else
-            sae_i16_panels(a, ascale, n, b, bscale, l, np, bias, c, ldc, q0, q1);
+    if (nt <= 1) { /* not through OpenMP: a team of one still costs a call into libgomp */
+        panel_range(kernel, a, ascale, n, b, bscale, l, np, bias, c, ldc, 0, panels);
+        return;
     }
+    /* two groups of panels per thread, taken as threads come free: cores of unequal speed
+     * (a busy sibling, a hybrid CPU) then still finish close together; more groups cost
+     * more than they balanced (medium TopK encoder on 2 threads, ms per step: one group per
+     * thread 14.5, two 14.5-14.8, eight 14.7-15.1) */
+    int64_t groups = SAE_MIN(panels, 2 * (int64_t)nt);
+#  ifdef _OPENMP
+#    pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#  endif
+    for (int64_t g = 0; g < groups; g++)
+        panel_range(kernel, a, ascale, n, b, bscale, l, np, bias, c, ldc, panels * g / groups,
+                    panels * (g + 1) / groups);
 }
 #else
 int sae_bf16_kernel(void) { return SAE_BF16_NONE; }

@@ -529,6 +529,24 @@ static float hint_after(float tl)
     return tl > 0.0f && tl < INFINITY ? 0.875f * tl : 0.0f;
 }
 
+/* Row r of the block at batch row r0: its AuxK codes (use_aux), then its TopK codes or
+ * (BatchTopK family) its bounds. */
+static void select_row(sae_trainer *t, int64_t r, int64_t r0, int use_aux,
+                       const score_scales *sc)
+{
+    sae_train_ws *w = &t->ws;
+    int64_t k = t->model->k, ka = t->aux_k, at = (r0 + r) * k, ata = (r0 + r) * ka;
+    double err = row_err(t, r, sc);
+    if (use_aux) /* before row_bounds may rescore the row */
+        w->aux.row_ptr[r0 + r + 1] =
+            refine_row(t, r, ka, w->dead, err, w->aux.idx + ata, w->aux.val + ata);
+    if (sae_arch_is_batch(t->model->arch))
+        row_bounds(t, r, err);
+    else
+        w->codes.row_ptr[r0 + r + 1] =
+            refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
+}
+
 int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
 {
     const sae_model *m = t->model;
@@ -553,19 +571,7 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         if (st != SAE_OK)
             return st;
         double since = sae_train_now();
-        SAE_PARALLEL_FOR_DYNAMIC(nt)
-        for (int64_t r = 0; r < nc; r++) {
-            double err = row_err(t, r, sc);
-            int64_t at = (r0 + r) * k, ata = (r0 + r) * ka;
-            if (use_aux) /* before row_bounds may rescore the row */
-                w->aux.row_ptr[r0 + r + 1] =
-                    refine_row(t, r, ka, w->dead, err, w->aux.idx + ata, w->aux.val + ata);
-            if (batch)
-                row_bounds(t, r, err);
-            else
-                w->codes.row_ptr[r0 + r + 1] =
-                    refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
-        }
+        SAE_FOR_THREADS_DYNAMIC(nt, r, nc, select_row(t, r, r0, use_aux, sc));
         if (batch)
             offer_block(t, nt, n, nc, r0);
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
