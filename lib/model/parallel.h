@@ -22,8 +22,8 @@
 #endif
 
 /* Loops whose iterations are independent: a parallel region only when it has more than
- * one thread. Prefer it to SAE_PARALLEL_FOR in hot loops: even with if(nt > 1) libgomp is
- * entered and sets up a team of one. */
+ * one thread. lib/model and lib/train write every loop this way rather than with a bare
+ * SAE_PARALLEL_FOR: even with if(nt > 1) libgomp is entered and sets up a team of one. */
 #define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)
 #define SAE_FOR_THREADS_DYNAMIC(nt, var, n, ...)                                             \
     SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR_DYNAMIC, nt, var, n, __VA_ARGS__)

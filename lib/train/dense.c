@@ -119,44 +119,49 @@ static void relu_row(const float *restrict p, const float *restrict wj, int64_t 
     *l0 = c;
 }
 
-/* Activations of a block (rows of pre), per-row penalty S and L0. */
-static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
+/* Activations of row r of the block (batch row r0 + r) for JumpReLU and Gated, its
+ * penalty S and L0. */
+static void activate_row(sae_trainer *t, int64_t r, int64_t r0)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t l = m->n_latents;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    if (m->arch == SAE_ARCH_RELU) { /* row_loss: L0 until decode_residual overwrites it */
+    const float *p = w->pre + r * l;
+    float *z = w->z + r * l, *gate = w->gate ? w->gate + r * l : NULL;
+    double s = 0.0, l0 = 0.0;
+    for (int64_t j = 0; j < l; j++) {
+        float zj;
+        if (m->arch == SAE_ARCH_JUMPRELU) {
+            zj = p[j] > m->threshold[j] ? p[j] : 0.0f;
+            s += p[j] > m->threshold[j];
+        } else if (m->arch == SAE_ARCH_GATED) {
+            float g = p[j] + m->b_enc[j], mag = sae_gated_mag_pre(m, j, p[j]);
+            gate[j] = g > 0.0f ? g : 0.0f;
+            zj = g > 0.0f && mag > 0.0f ? mag : 0.0f;
+            s += (double)w->dec_norm[j] * gate[j];
+        } else {
+            zj = p[j] > 0.0f ? p[j] : 0.0f;
+            s += (double)w->dec_norm[j] * zj;
+        }
+        z[j] = zj;
+        l0 += zj != 0.0f;
+    }
+    w->row_sp[r0 + r] = s;
+    w->row_loss[r0 + r] = l0; /* L0 until decode_residual overwrites it */
+}
+
+/* Activations of a block (rows of pre), per-row penalty S and L0. */
+static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
+{
+    sae_train_ws *w = &t->ws;
+    int64_t l = t->model->n_latents;
+    int nt = sae_train_threads(t);
+    if (t->model->arch == SAE_ARCH_RELU) /* row_loss: L0 until decode_residual overwrites it */
         SAE_FOR_THREADS(nt, r, nc,
                         relu_row(w->pre + r * l, w->dec_norm, l, w->z + r * l, &w->row_sp[r0 + r],
                                  &w->row_loss[r0 + r]));
-        return;
-    }
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < nc; r++) {
-        const float *p = w->pre + r * l;
-        float *z = w->z + r * l, *gate = w->gate ? w->gate + r * l : NULL;
-        double s = 0.0, l0 = 0.0;
-        for (int64_t j = 0; j < l; j++) {
-            float zj;
-            if (m->arch == SAE_ARCH_JUMPRELU) {
-                zj = p[j] > m->threshold[j] ? p[j] : 0.0f;
-                s += p[j] > m->threshold[j];
-            } else if (m->arch == SAE_ARCH_GATED) {
-                float g = p[j] + m->b_enc[j], mag = sae_gated_mag_pre(m, j, p[j]);
-                gate[j] = g > 0.0f ? g : 0.0f;
-                zj = g > 0.0f && mag > 0.0f ? mag : 0.0f;
-                s += (double)w->dec_norm[j] * gate[j];
-            } else {
-                zj = p[j] > 0.0f ? p[j] : 0.0f;
-                s += (double)w->dec_norm[j] * zj;
-            }
-            z[j] = zj;
-            l0 += zj != 0.0f;
-        }
-        w->row_sp[r0 + r] = s;
-        w->row_loss[r0 + r] = l0; /* L0 until decode_residual overwrites it */
-    }
+    else
+        SAE_FOR_THREADS(nt, r, nc, activate_row(t, r, r0));
 }
 
 /* out -= x over one row of length d; returns the squared norm of the result, summed in
@@ -240,6 +245,50 @@ static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
     SAE_FOR_THREADS(nt, b, nb, relu_grad_columns(t, &g, b, nc, coeff_n));
 }
 
+/* Columns [b COL_BLOCK, (b + 1) COL_BLOCK) of encoder_grad_block for JumpReLU and Gated. */
+static void encoder_grad_columns(sae_trainer *t, const grads *gv, int64_t b, int64_t nc,
+                                 double coeff_n)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = *gv;
+    int64_t l = m->n_latents;
+    double inv_eps = 1.0 / t->o.bandwidth;
+    for (int64_t r = 0; r < nc; r++) {
+        const float *p = w->pre + r * l, *z = w->z + r * l;
+        float *gz = gz_buffer(w) + r * l;
+        for (int64_t j = b * COL_BLOCK; j < SAE_MIN(l, (b + 1) * COL_BLOCK); j++) {
+            float ge;
+            if (m->arch == SAE_ARCH_JUMPRELU) {
+                float th = m->threshold[j], u = (p[j] - th) * (float)inv_eps;
+                /* rectangle kernel K(u) = 1 on |u| < 1/2: pseudo-derivatives
+                 * dz/dtheta = -(theta/eps) K, dH/dtheta = -(1/eps) K */
+                if (u > -0.5f && u < 0.5f)
+                    g.threshold[j] -= (float)(inv_eps * ((double)th * gz[j] + coeff_n));
+                ge = p[j] > th ? gz[j] : 0.0f;
+            } else if (m->arch == SAE_ARCH_GATED) {
+                float gpi = p[j] + m->b_enc[j], er = expf(m->r_mag[j]);
+                float gm = z[j] > 0.0f ? gz[j] : 0.0f;
+                float gg = gpi > 0.0f ? (float)(coeff_n * w->dec_norm[j]) + w->ggate[r * l + j]
+                                      : 0.0f;
+                g.r_mag[j] += gm * er * p[j];
+                g.b_mag[j] += gm;
+                g.b_enc[j] += gg;
+                w->colsum[j] += gg + er * gm;
+                w->lsum[j] += w->gate[r * l + j];
+                gz[j] = gg + er * gm;
+                w->fired[j] |= z[j] > 0.0f;
+                continue;
+            } else {
+                ge = z[j] > 0.0f ? gz[j] + (float)(coeff_n * w->dec_norm[j]) : 0.0f;
+            }
+            gz[j] = ge;
+            w->lsum[j] += z[j];
+            w->fired[j] |= z[j] != 0.0f;
+        }
+    }
+}
+
 /* Encoder-side gradient of a block, in place in gz, and every per-latent sum
  * (biases, thresholds, Gated magnitudes, pre-bias column sums, L1 sums, fired). */
 static void encoder_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
@@ -248,49 +297,10 @@ static void encoder_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
         relu_grad_block(t, nc, coeff_n);
         return;
     }
-    const sae_model *m = t->model;
-    sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
-    int64_t l = m->n_latents;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
-    double inv_eps = 1.0 / t->o.bandwidth;
-    int64_t nb = (l + COL_BLOCK - 1) / COL_BLOCK;
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t b = 0; b < nb; b++) {
-        for (int64_t r = 0; r < nc; r++) {
-            const float *p = w->pre + r * l, *z = w->z + r * l;
-            float *gz = gz_buffer(w) + r * l;
-            for (int64_t j = b * COL_BLOCK; j < SAE_MIN(l, (b + 1) * COL_BLOCK); j++) {
-                float ge;
-                if (m->arch == SAE_ARCH_JUMPRELU) {
-                    float th = m->threshold[j], u = (p[j] - th) * (float)inv_eps;
-                    /* rectangle kernel K(u) = 1 on |u| < 1/2: pseudo-derivatives
-                     * dz/dtheta = -(theta/eps) K, dH/dtheta = -(1/eps) K */
-                    if (u > -0.5f && u < 0.5f)
-                        g.threshold[j] -= (float)(inv_eps * ((double)th * gz[j] + coeff_n));
-                    ge = p[j] > th ? gz[j] : 0.0f;
-                } else if (m->arch == SAE_ARCH_GATED) {
-                    float gpi = p[j] + m->b_enc[j], er = expf(m->r_mag[j]);
-                    float gm = z[j] > 0.0f ? gz[j] : 0.0f;
-                    float gg = gpi > 0.0f ? (float)(coeff_n * w->dec_norm[j]) + w->ggate[r * l + j]
-                                          : 0.0f;
-                    g.r_mag[j] += gm * er * p[j];
-                    g.b_mag[j] += gm;
-                    g.b_enc[j] += gg;
-                    w->colsum[j] += gg + er * gm;
-                    w->lsum[j] += w->gate[r * l + j];
-                    gz[j] = gg + er * gm;
-                    w->fired[j] |= z[j] > 0.0f;
-                    continue;
-                } else {
-                    ge = z[j] > 0.0f ? gz[j] + (float)(coeff_n * w->dec_norm[j]) : 0.0f;
-                }
-                gz[j] = ge;
-                w->lsum[j] += z[j];
-                w->fired[j] |= z[j] != 0.0f;
-            }
-        }
-    }
+    int64_t nb = (t->model->n_latents + COL_BLOCK - 1) / COL_BLOCK;
+    int nt = sae_train_threads(t);
+    SAE_FOR_THREADS(nt, b, nb, encoder_grad_columns(t, &g, b, nc, coeff_n));
 }
 
 /* Bias gradient and pre-bias column sums of the (possibly regularised) encoder gradient. */
@@ -300,18 +310,17 @@ static void encoder_bias_sums(sae_trainer *t, int64_t nc)
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     int64_t l = m->n_latents;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int nt = sae_train_threads(t);
     if (m->arch == SAE_ARCH_GATED || (m->arch == SAE_ARCH_RELU && !t->o.lowact_on))
         return; /* done in encoder_grad_block (Gated: the gate bias differs from the encoder
                    input gradient; ReLU: fused) */
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t j = 0; j < l; j++) {
+    SAE_FOR_THREADS(nt, j, l, {
         double s = 0.0;
         for (int64_t r = 0; r < nc; r++)
             s += gz_buffer(w)[r * l + j];
         g.b_enc[j] += (float)s;
         w->colsum[j] += s;
-    }
+    });
 }
 
 /* Gated gate path: reconstruction from ReLU(pi_gate) through a frozen decoder. */
@@ -333,40 +342,62 @@ static int32_t gated_aux_block(sae_trainer *t, int64_t n, int64_t nc, const floa
     return st;
 }
 
+/* One row z of ReLU codes into idx/val [at, end). ReLU codes are never negative, so a zero
+ * is the bit pattern 0 and eight zeros are skipped with one test. */
+static void row_codes(const float *z, int64_t l, int64_t at, int64_t end, int32_t *idx,
+                      float *val)
+{
+    int64_t j = 0;
+    for (; j + 8 <= l && at + 8 <= end; j += 8) {
+        uint32_t b[8];
+        memcpy(b, z + j, sizeof b);
+        if ((b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) == 0u)
+            continue;
+        for (int q = 0; q < 8; q++) { /* branch-free: a zero is overwritten next */
+            idx[at] = (int32_t)(j + q);
+            val[at] = z[j + q];
+            at += b[q] != 0u;
+        }
+    }
+    for (; j < l; j++) /* the row's last entries: no writes past its end */
+        if (z[j] != 0.0f) {
+            idx[at] = (int32_t)j;
+            val[at++] = z[j];
+        }
+}
+
 /* Codes of a ReLU block in compressed rows into c (z already computed densely; the rows'
- * L0 in row_loss, see activate_block). ReLU codes are never negative, so a zero is the bit
- * pattern 0 and eight zeros are skipped with one test. */
+ * L0 in row_loss, see activate_block). */
 static void block_codes(sae_trainer *t, sae_codes *c, int64_t nc, int64_t r0)
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int nt = sae_train_threads(t);
     c->row_ptr[0] = 0;
     for (int64_t r = 0; r < nc; r++)
         c->row_ptr[r + 1] = c->row_ptr[r] + (int64_t)w->row_loss[r0 + r];
-    SAE_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < nc; r++) {
-        const float *z = w->z + r * l;
-        int32_t *idx = c->idx;
-        float *val = c->val;
-        int64_t at = c->row_ptr[r], end = c->row_ptr[r + 1], j = 0;
-        for (; j + 8 <= l && at + 8 <= end; j += 8) {
-            uint32_t b[8];
-            memcpy(b, z + j, sizeof b);
-            if ((b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) == 0u)
-                continue;
-            for (int q = 0; q < 8; q++) { /* branch-free: a zero is overwritten next */
-                idx[at] = (int32_t)(j + q);
-                val[at] = z[j + q];
-                at += b[q] != 0u;
-            }
-        }
-        for (; j < l; j++) /* the row's last entries: no writes past its end */
-            if (z[j] != 0.0f) {
-                idx[at] = (int32_t)j;
-                val[at++] = z[j];
-            }
-    }
+    SAE_FOR_THREADS(nt, r, nc,
+                    row_codes(w->z + r * l, l, c->row_ptr[r], c->row_ptr[r + 1], c->idx, c->val));
+}
+
+/* Latent j's gradient rows, b_enc and sums from the pending codes (flush_sparse). */
+static void flush_latent(sae_trainer *t, const grads *g, int64_t j, const float *xs, int shift)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d;
+    float *ge = g->w_enc_t + j * d;
+    double bs = sae_train_add_column(xs, w->col_ptr, w->ent, w->erow, w->codes.val, w->gval,
+                                     w->go, d, j, d, g->w_dec + j * d, ge);
+    for (int64_t i = 0; shift && i < d; i++)
+        ge[i] -= (float)bs * m->b_dec[i];
+    double zs = 0.0;
+    for (int64_t q = w->col_ptr[j]; q < w->col_ptr[j + 1]; q++)
+        zs += w->codes.val[w->ent[q]];
+    g->b_enc[j] += (float)bs;
+    w->colsum[j] += bs;
+    w->lsum[j] += zs;
+    w->fired[j] = 1;
 }
 
 /* The latent-wise gradients of the pending sparse blocks, in one pass over the latents
@@ -387,26 +418,13 @@ static void flush_sparse(sae_trainer *t)
     int centred = w->xc_row0 == p0 && w->pend_rows <= w->chunk;
     const float *xs = centred ? w->xc : w->x + p0 * d;
     int shift = m->pre_bias && !centred;
-    SAE_MAYBE_UNUSED int nt = sae_train_threads(t);
+    int nt = sae_train_threads(t);
     sae_codes_transpose(w->codes.row_ptr, w->codes.idx, w->pend_rows, l, w->col_ptr, w->ent,
                         w->erow);
-    SAE_PARALLEL_FOR_DYNAMIC(nt)
-    for (int64_t j = 0; j < l; j++) {
-        if (w->col_ptr[j + 1] == w->col_ptr[j])
-            continue;
-        float *ge = g.w_enc_t + j * d;
-        double bs = sae_train_add_column(xs, w->col_ptr, w->ent, w->erow, w->codes.val,
-                                         w->gval, w->go, d, j, d, g.w_dec + j * d, ge);
-        for (int64_t i = 0; shift && i < d; i++)
-            ge[i] -= (float)bs * m->b_dec[i];
-        double zs = 0.0;
-        for (int64_t q = w->col_ptr[j]; q < w->col_ptr[j + 1]; q++)
-            zs += w->codes.val[w->ent[q]];
-        g.b_enc[j] += (float)bs;
-        w->colsum[j] += bs;
-        w->lsum[j] += zs;
-        w->fired[j] = 1;
-    }
+    SAE_FOR_THREADS_DYNAMIC(nt, j, l, {
+        if (w->col_ptr[j + 1] > w->col_ptr[j])
+            flush_latent(t, &g, j, xs, shift);
+    });
     w->pend_rows = w->pend_nnz = 0; /* pend_row0 stays: where the codes last started */
     sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
 }

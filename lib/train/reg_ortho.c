@@ -128,18 +128,16 @@ static double pairs_block(const ortho_opts *o, const ortho_group *gr, int64_t r0
                           double inv_n, float *cblk, float *gbuf, float *g, int64_t ldg)
 {
     double s[ORTHO_BLOCK], fsum[ORTHO_BLOCK]; /* <g_i, u_i> and sum_j f(c_ij) per row */
-    SAE_PARALLEL_FOR(o->threads)
-    for (int64_t b = 0; b < nb; b++)
-        s[b] = pairs_row(o, gr, r0 + b, inv_n, cblk + b * gr->m, &fsum[b]);
+    SAE_FOR_THREADS(o->threads, b, nb,
+                    s[b] = pairs_row(o, gr, r0 + b, inv_n, cblk + b * gr->m, &fsum[b]));
     (void)sae_gemm(0, 0, nb, gr->d, gr->m, 1.0f, cblk, gr->m, gr->w, gr->ldw, 0.0f, gbuf, gr->d);
-    SAE_PARALLEL_FOR(o->threads)
-    for (int64_t b = 0; b < nb; b++) {
+    SAE_FOR_THREADS(o->threads, b, nb, {
         int64_t i = r0 + b;
         double inv_i = gr->inv[i];
         if (inv_i != 0.0)
             add_two_rows(g + group_latent(gr, i) * ldg, o->coeff * inv_i, 1.0, gbuf + b * gr->d,
                          -s[b] * inv_i, gr->w + i * gr->ldw, gr->d);
-    }
+    });
     double sum = 0.0;
     for (int64_t b = 0; b < nb; b++)
         sum += fsum[b];
@@ -175,9 +173,7 @@ static double nearest_block(const ortho_opts *o, const ortho_group *gr, int64_t 
 {
     int64_t nn[ORTHO_BLOCK];
     double c_nn[ORTHO_BLOCK];
-    SAE_PARALLEL_FOR(o->threads)
-    for (int64_t b = 0; b < nb; b++)
-        nn[b] = nearest_of(gr, r0 + b, cblk + b * gr->m, &c_nn[b]);
+    SAE_FOR_THREADS(o->threads, b, nb, nn[b] = nearest_of(gr, r0 + b, cblk + b * gr->m, &c_nn[b]));
     double sum = 0.0;
     for (int64_t b = 0; b < nb; b++) {
         if (nn[b] < 0)

@@ -512,9 +512,7 @@ static int32_t batch_second_pass(sae_trainer *t, int nt, int64_t n, float tl,
         if (st != SAE_OK)
             return st;
         double since = sae_train_now();
-        SAE_PARALLEL_FOR(nt)
-        for (int64_t r = 0; r < nc; r++)
-            exact_above(t, r, row_err(t, r, sc), tl);
+        SAE_FOR_THREADS(nt, r, nc, exact_above(t, r, row_err(t, r, sc), tl));
         sae_batch_heap_offer_rows(&w->heap, w->pre, nc, l, r0);
         sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
     }
