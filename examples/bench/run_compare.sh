@@ -62,7 +62,7 @@ while getopts b:t:s:c:a:r:o:W:R:GTM opt; do
     G) do_gen=0 ;;
     T) do_threads=0 ;;
     M) torch_malloc="" ;;
-    *) sed -n '2,30p' "$0"; exit 2 ;;
+    *) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 2 ;;
     esac
 done
 [ -n "$log" ] || log=$(mktemp /tmp/sae_compare.XXXXXX)
