@@ -19,7 +19,7 @@
 #include "linalg/lanes.h"
 #include "linalg/linalg.h"
 #include "model/forward.h"
-#include "model/parallel.h"
+#include "core/parallel.h"
 #include "model/refine.h"
 
 #include <math.h>
@@ -381,7 +381,7 @@ static int batch_refine(sae_trainer *t, int nt, int64_t n, float *cut)
         *cut = lower_cut(&w->heap);
         nc = gather_candidates(hh, *cut);
     }
-    if (w->hinted && w->heap.n < w->heap.cap)
+    if (w->floor_hint > 0.0f && w->heap.n < w->heap.cap) /* the heap started from the hint */
         return -1;
     if (nc < 0)
         return 0;
@@ -557,7 +557,6 @@ int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
         sae_batch_heap_reset(&w->heap, n * k);
         sae_batch_heap_reset(&w->heap_hi, w->heap_hi.cap);
         w->up_pending = 0;
-        w->hinted = w->floor_hint > 0.0f;
         w->heap.floor = w->floor_hint;
     }
     double packed = sae_train_now();

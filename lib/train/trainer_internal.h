@@ -94,8 +94,8 @@ typedef struct sae_train_ws {
     int up_pending, up_half;       /* a listed block whose upper side waits (its half) */
     float up_floor;                /* and the lower heap's floor after it */
     float floor_hint;              /* BatchTopK family: the lower heap's first floor, from */
-    int hinted;                    /* the cut of the step before (select.c); in use; */
-    int64_t hint_misses;           /* selections run again since it was above the cut */
+    int64_t hint_misses;           /* the cut of the step before (select.c); selections run
+                                      again since it was above the cut */
     int64_t block_room;            /* ReLU: codes of one sparse block (chunk x L / sparse_div
                                       + 1); codes.cap is that + L */
     int64_t pend_row0, pend_rows, pend_nnz; /* ReLU: sparse blocks whose latent-wise gradients
