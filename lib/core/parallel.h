@@ -1,8 +1,8 @@
 /* OpenMP loops with the handle's thread count; serial when built without OpenMP.
- * Every parallel loop in lib/model and lib/train writes disjoint outputs and sums in a
- * fixed order, so results do not depend on the thread count. */
-#ifndef SAE_LIB_MODEL_PARALLEL_H
-#define SAE_LIB_MODEL_PARALLEL_H
+ * Every parallel loop of the library writes disjoint outputs and sums in a fixed order, so
+ * results do not depend on the thread count. */
+#ifndef SAE_LIB_CORE_PARALLEL_H
+#define SAE_LIB_CORE_PARALLEL_H
 
 #include <stdint.h>
 
@@ -22,7 +22,7 @@
 #endif
 
 /* Loops whose iterations are independent: a parallel region only when it has more than
- * one thread. lib/model and lib/train write every loop this way rather than with a bare
+ * one thread. The library writes every per-step loop this way rather than with a bare
  * SAE_PARALLEL_FOR: even with if(nt > 1) libgomp is entered and sets up a team of one. */
 #define SAE_FOR_THREADS(nt, var, n, ...) SAE_FOR_THREADS_AS(SAE_PARALLEL_FOR, nt, var, n, __VA_ARGS__)
 #define SAE_FOR_THREADS_DYNAMIC(nt, var, n, ...)                                             \

@@ -10,6 +10,7 @@
 #include "linalg/bf16.h"
 
 #include "core/core.h"
+#include "core/parallel.h"
 #include "linalg/i16.h"
 
 #include <math.h>
@@ -342,21 +343,14 @@ void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
 {
     int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
     int kernel = sae_bf16_kernel();
-    if (nt <= 1) { /* not through OpenMP: a team of one still costs a call into libgomp */
-        panel_range(kernel, a, ascale, n, b, bscale, l, np, bias, c, ldc, 0, panels);
-        return;
-    }
-    /* two groups of panels per thread, taken as threads come free: cores of unequal speed
-     * (a busy sibling, a hybrid CPU) then still finish close together; more groups cost
-     * more than they balanced (medium TopK encoder on 2 threads, ms per step: one group per
-     * thread 14.5, two 14.5-14.8, eight 14.7-15.1) */
-    int64_t groups = SAE_MIN(panels, 2 * (int64_t)nt);
-#  ifdef _OPENMP
-#    pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-#  endif
-    for (int64_t g = 0; g < groups; g++)
-        panel_range(kernel, a, ascale, n, b, bscale, l, np, bias, c, ldc, panels * g / groups,
-                    panels * (g + 1) / groups);
+    /* with threads, two groups of panels per thread, taken as threads come free: cores of
+     * unequal speed (a busy sibling, a hybrid CPU) then still finish close together; more
+     * groups cost more than they balanced (medium TopK encoder on 2 threads, ms per step:
+     * one group per thread 14.5, two 14.5-14.8, eight 14.7-15.1) */
+    int64_t groups = nt > 1 ? SAE_MIN(panels, 2 * (int64_t)nt) : 1;
+    SAE_FOR_THREADS_GREEDY(nt, g, groups,
+                           panel_range(kernel, a, ascale, n, b, bscale, l, np, bias, c, ldc,
+                                       panels * g / groups, panels * (g + 1) / groups));
 }
 #else
 int sae_bf16_kernel(void) { return SAE_BF16_NONE; }

@@ -4,6 +4,7 @@
 #include "linalg/lanes.h"
 
 #include "core/core.h"
+#include "core/parallel.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -89,35 +90,6 @@ int64_t sae_gemm_block(int trans_b, int64_t m, int64_t n, int64_t k)
     return (bs + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
 }
 
-/* A product split into blocks of bs rows (columns when by_cols) of C, dim in all. */
-typedef struct gemm_job {
-    int small, trans_a, trans_b;
-    int64_t m, n, k;
-    float alpha;
-    const float *a;
-    int64_t lda;
-    const float *b;
-    int64_t ldb;
-    float beta;
-    float *c;
-    int64_t ldc;
-    const float *row0;
-    int by_cols;
-    int64_t dim, bs;
-} gemm_job;
-
-/* Block q of the job. */
-static void gemm_part(const gemm_job *g, int64_t q)
-{
-    int64_t o = q * g->bs, len = SAE_MIN(g->bs, g->dim - o);
-    int64_t bm = g->by_cols ? g->m : len, bn = g->by_cols ? len : g->n;
-    const float *ab = g->by_cols ? g->a : g->a + (g->trans_a ? o : o * g->lda);
-    const float *bb = g->by_cols ? g->b + (g->trans_b ? o * g->ldb : o) : g->b;
-    float *cb = g->by_cols ? g->c + o : g->c + o * g->ldc;
-    product(g->small, g->trans_a, g->trans_b, bm, bn, g->k, g->alpha, ab, g->lda, bb, g->ldb,
-            g->beta, cb, g->ldc, g->row0 != NULL ? g->row0 + (g->by_cols ? o : 0) : NULL);
-}
-
 int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                          float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                          float beta, float *c, int64_t ldc, const float *row0)
@@ -129,18 +101,16 @@ int32_t sae_gemm_blocked(int nt, int trans_a, int trans_b, int64_t m, int64_t n,
     int small = sae_gemm_small_fits(trans_b, m, n, k); /* decided on the whole product */
     int by_cols = n > m; /* split the longer side of C; every block keeps the whole k */
     int64_t dim = by_cols ? n : m, bs = sae_gemm_block(trans_b, m, n, k), nb = (dim + bs - 1) / bs;
-    gemm_job job = {small, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, row0,
-                    by_cols, dim, bs};
-    if (nt > 1 && nb > 1) {
-#ifdef _OPENMP
-#  pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-#endif
-        for (int64_t q = 0; q < nb; q++)
-            gemm_part(&job, q);
-    } else { /* not through OpenMP: a team of one still costs a call into libgomp */
-        for (int64_t q = 0; q < nb; q++)
-            gemm_part(&job, q);
-    }
+    /* threads only for several blocks (OpenMP is not entered for one) */
+    SAE_FOR_THREADS_GREEDY(nb > 1 ? nt : 1, q, nb, {
+        int64_t o = q * bs, len = SAE_MIN(bs, dim - o);
+        int64_t bm = by_cols ? m : len, bn = by_cols ? len : n;
+        const float *ab = by_cols ? a : a + (trans_a ? o : o * lda);
+        const float *bb = by_cols ? b + (trans_b ? o * ldb : o) : b;
+        float *cb = by_cols ? c + o : c + o * ldc;
+        product(small, trans_a, trans_b, bm, bn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc,
+                row0 != NULL ? row0 + (by_cols ? o : 0) : NULL);
+    });
     return SAE_OK;
 }
 

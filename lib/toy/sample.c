@@ -3,6 +3,8 @@
 #include "toy_internal.h"
 #include "sampler.h"
 
+#include "core/parallel.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -263,15 +265,7 @@ static void sample_rows(const sae_toy *t, toy_pool *pool, int32_t nc, uint64_t f
 {
     int32_t saved = pool->n;
     pool->n = nc; /* chunk_rows splits by pool->n */
-    if (nc > 1) {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nc) schedule(static, 1)
-#endif
-        for (int32_t c = 0; c < nc; c++)
-            chunk_samples(t, first, n, pool, c, x, ldx);
-    } else { /* a team of one would still cost a call into libgomp per batch */
-        chunk_samples(t, first, n, pool, 0, x, ldx);
-    }
+    SAE_FOR_THREADS(nc, c, nc, chunk_samples(t, first, n, pool, (int32_t)c, x, ldx));
     pool->n = saved;
 }
 

@@ -13,7 +13,7 @@
 #include "linalg/lanes.h"
 #include "linalg/linalg.h"
 #include "model/forward.h"
-#include "model/parallel.h"
+#include "core/parallel.h"
 #include "train/regularisers.h"
 
 #include <string.h>

@@ -18,7 +18,7 @@
 
 #include "core/core.h"
 #include "linalg/linalg.h"
-#include "model/parallel.h"
+#include "core/parallel.h"
 #include "rng/rng.h"
 
 #include <sae/train.h>

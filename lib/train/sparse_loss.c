@@ -11,7 +11,7 @@
 
 #include "linalg/linalg.h"
 #include "model/forward.h"
-#include "model/parallel.h"
+#include "core/parallel.h"
 #include "linalg/lanes.h"
 #include "train/regularisers.h"
 

@@ -2,7 +2,7 @@
  * (Kingma & Ba 2015), decoder constraints, dead-latent bookkeeping, schedules. */
 #include "train/trainer_internal.h"
 
-#include "model/parallel.h"
+#include "core/parallel.h"
 #include "linalg/lanes.h"
 
 #include <string.h>

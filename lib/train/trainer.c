@@ -3,7 +3,7 @@
 
 #include <sae/toy.h>
 
-#include "model/parallel.h"
+#include "core/parallel.h"
 #include "toy/sampler.h"
 
 #include <string.h>
