@@ -246,12 +246,11 @@ static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
 }
 
 /* Columns [b COL_BLOCK, (b + 1) COL_BLOCK) of encoder_grad_block for JumpReLU and Gated. */
-static void encoder_grad_columns(sae_trainer *t, const grads *gv, int64_t b, int64_t nc,
+static void encoder_grad_columns(sae_trainer *t, const grads *g, int64_t b, int64_t nc,
                                  double coeff_n)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
-    grads g = *gv;
     int64_t l = m->n_latents;
     double inv_eps = 1.0 / t->o.bandwidth;
     for (int64_t r = 0; r < nc; r++) {
@@ -264,16 +263,16 @@ static void encoder_grad_columns(sae_trainer *t, const grads *gv, int64_t b, int
                 /* rectangle kernel K(u) = 1 on |u| < 1/2: pseudo-derivatives
                  * dz/dtheta = -(theta/eps) K, dH/dtheta = -(1/eps) K */
                 if (u > -0.5f && u < 0.5f)
-                    g.threshold[j] -= (float)(inv_eps * ((double)th * gz[j] + coeff_n));
+                    g->threshold[j] -= (float)(inv_eps * ((double)th * gz[j] + coeff_n));
                 ge = p[j] > th ? gz[j] : 0.0f;
             } else if (m->arch == SAE_ARCH_GATED) {
                 float gpi = p[j] + m->b_enc[j], er = expf(m->r_mag[j]);
                 float gm = z[j] > 0.0f ? gz[j] : 0.0f;
                 float gg = gpi > 0.0f ? (float)(coeff_n * w->dec_norm[j]) + w->ggate[r * l + j]
                                       : 0.0f;
-                g.r_mag[j] += gm * er * p[j];
-                g.b_mag[j] += gm;
-                g.b_enc[j] += gg;
+                g->r_mag[j] += gm * er * p[j];
+                g->b_mag[j] += gm;
+                g->b_enc[j] += gg;
                 w->colsum[j] += gg + er * gm;
                 w->lsum[j] += w->gate[r * l + j];
                 gz[j] = gg + er * gm;
