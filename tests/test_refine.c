@@ -524,6 +524,58 @@ static void test_batch_floor_hint_changes_nothing(void **state)
     sae_toy_free(toy);
 }
 
+/* The ReLU screen's candidate lists (sae_relu_candidates_at): on every level this CPU runs,
+ * exactly the entries that are not <= the float below -err (NaN included), in order, for
+ * rows of 1 to 70 and 4,096 entries with values on both sides of -err, and with rooms that
+ * hold every candidate, only some (the count stays the total and nothing is written past
+ * the room) or none. */
+static void test_relu_candidates_every_level(void **state)
+{
+    (void)state;
+    enum { L = 4096, PAD = 32 };
+    float *a = test_malloc(L * sizeof(float));
+    int32_t *want = test_malloc(L * sizeof(int32_t)), *got = test_malloc((L + PAD) * sizeof(int32_t));
+    const double err = 0.25;
+    const float lo = nextafterf(-0.25f, -INFINITY);
+    const float edge[] = {-0.25f, lo, nextafterf(-0.25f, 0.0f), NAN, -INFINITY, INFINITY, 0.0f, -1.0f};
+    uint32_t seed = 7;
+    for (int64_t l = 1; l <= L; l = l < 70 ? l + 1 : L) {
+        for (int dens = 0; dens < 3; dens++) { /* few, about half, nearly all candidates */
+            for (int64_t j = 0; j < l; j++) {
+                uint32_t u = lcg(&seed) % 100u;
+                a[j] = u < (dens == 0 ? 5u : dens == 1 ? 50u : 95u) ? edge[lcg(&seed) % 8u]
+                                                                   : -1.0f - (float)(u % 7u);
+            }
+            int64_t total = 0;
+            for (int64_t j = 0; j < l; j++)
+                if (!(a[j] <= lo))
+                    want[total++] = (int32_t)j;
+            const int64_t rooms[] = {0, total / 2, total > 0 ? total - 1 : 0, total, total + 16, l};
+            for (int level = 0; level <= 2; level++)
+                for (size_t q = 0; q < sizeof rooms / sizeof rooms[0]; q++) {
+                    int64_t room = rooms[q];
+                    for (int64_t e = 0; e < room + PAD && e < L + PAD; e++)
+                        got[e] = -7;
+                    int64_t n = sae_relu_candidates_at(level, a, l, err, got, room);
+                    if (n != total)
+                        fail_msg("level %d, %lld entries, room %lld: %lld candidates, want %lld",
+                                 level, (long long)l, (long long)room, (long long)n,
+                                 (long long)total);
+                    int64_t listed = SAE_MIN(total, room);
+                    for (int64_t e = 0; e < listed; e++)
+                        assert_int_equal(got[e], want[e]);
+                    for (int64_t e = room; e < room + PAD && e < L + PAD; e++)
+                        assert_int_equal(got[e], -7); /* nothing past the room */
+                }
+        }
+        if (l == L)
+            break;
+    }
+    test_free(a);
+    test_free(want);
+    test_free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_batch_cut_keeps_subnormal_scores),
         cmocka_unit_test(test_batch_cut_below_k_positive_bounds),
         cmocka_unit_test(test_batch_floor_hint_changes_nothing),
+        cmocka_unit_test(test_relu_candidates_every_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

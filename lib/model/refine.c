@@ -107,6 +107,85 @@ static int64_t screen(const float *row, int64_t l, const uint8_t *allow, float g
     return nc;
 }
 
+#ifdef SELECT_AVX2
+/* The whole groups of 8 (returns how far it got in *j), without a branch per group: a
+ * group is packed with a permutation while the room holds all eight. */
+AVX2_FN static int64_t relu_candidates_avx2(const float *a, int64_t l, float lo, int32_t *idx,
+                                            int64_t room, int64_t *j)
+{
+    __m256 vlo = _mm256_set1_ps(lo);
+    int64_t n = 0, q = 0;
+    for (; q + 8 <= l; q += 8) {
+        /* not (a <= lo): NaN scores are candidates too */
+        uint32_t m = (uint32_t)_mm256_movemask_ps(
+            _mm256_cmp_ps(_mm256_loadu_ps(a + q), vlo, _CMP_NLE_UQ));
+        if (n + 8 <= room) {
+            n = pack_idx8((int32_t)q, m, idx, n);
+            continue;
+        }
+        for (int c = 0; c < 8; c++) { /* never past the room: rows are filled side by side */
+            if (n < room && (m >> c & 1u))
+                idx[n] = (int32_t)(q + c);
+            n += m >> c & 1u;
+        }
+    }
+    *j = q;
+    return n;
+}
+
+/* The same with AVX-512F: sixteen lanes compressed in a register and stored whole. */
+#  define AVX512_FN __attribute__((target("avx512f,popcnt")))
+AVX512_FN static int64_t relu_candidates_avx512(const float *a, int64_t l, float lo,
+                                                int32_t *idx, int64_t room, int64_t *j)
+{
+    __m512 vlo = _mm512_set1_ps(lo);
+    __m512i iv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_set1_epi32(16);
+    int64_t n = 0, q = 0;
+    for (; q + 16 <= l && n + 16 <= room; q += 16, iv = _mm512_add_epi32(iv, step)) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(a + q), vlo, _CMP_NLE_UQ);
+        _mm512_storeu_si512(idx + n, _mm512_maskz_compress_epi32(m, iv));
+        n += __builtin_popcount(m);
+    }
+    for (; q + 16 <= l; q += 16) { /* the room is nearly full: list what fits, count all */
+        uint32_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(a + q), vlo, _CMP_NLE_UQ);
+        for (int c = 0; c < 16 && n < room; c++)
+            if (m >> c & 1u)
+                idx[n++] = (int32_t)(q + c), m &= ~(1u << c);
+        n += __builtin_popcount(m);
+    }
+    *j = q;
+    return n;
+}
+#endif
+
+int64_t sae_relu_candidates_at(int level, const float *a, int64_t l, double err, int32_t *idx,
+                               int64_t room)
+{
+    float lo = err < INFINITY ? nextafterf(-(float)err, -INFINITY) /* <= -err, rounded */
+                              : -INFINITY; /* no bound: every latent */
+    int64_t n = 0, j = 0;
+#ifdef SELECT_AVX2
+    if (level >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt"))
+        n = relu_candidates_avx512(a, l, lo, idx, room, &j);
+    else if (level >= 1 && have_avx2())
+        n = relu_candidates_avx2(a, l, lo, idx, room, &j);
+#else
+    (void)level;
+#endif
+    for (; j < l; j++) {
+        if (n < room)
+            idx[n] = (int32_t)j;
+        n += !(a[j] <= lo);
+    }
+    return n;
+}
+
+int64_t sae_relu_candidates(const float *a, int64_t l, double err, int32_t *idx, int64_t room)
+{
+    return sae_relu_candidates_at(2, a, l, err, idx, room);
+}
+
 /* The whole row rescored into row, then selected. */
 static int64_t whole_row(float *row, int64_t l, int64_t k, const uint8_t *allow, const float *x,
                          const float *w, const float *bias, int64_t d, int32_t *idx, float *val)

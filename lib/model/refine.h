@@ -19,6 +19,15 @@ double sae_score_err(int bf16, int64_t d, double xnorm, double wmax, double bmax
 void sae_scores_exact(const float *x, const float *w, const float *bias, int64_t d,
                       const int32_t *cand, int64_t n, float *out);
 
+/* The latents of a row (l approximate scores a, each within err of its exact score) that
+ * may be active, e > 0: those with a > -err (and NaN ones). Lists their indices into idx
+ * while they fit in room (counting only: room 0); returns how many. */
+int64_t sae_relu_candidates(const float *a, int64_t l, double err, int32_t *idx, int64_t room);
+/* The same on the portable code (level 0), AVX2 (1) or AVX-512F (2), or the best level
+ * below the one asked that this CPU runs (tests: every level lists the same). */
+int64_t sae_relu_candidates_at(int level, const float *a, int64_t l, double err, int32_t *idx,
+                               int64_t room);
+
 /* The largest row norm of w (l x d) and the largest |b_j|: the inputs of sae_score_err. */
 void sae_score_scales(const float *w, const float *b, int64_t l, int64_t d, double *wmax,
                       double *bmax);

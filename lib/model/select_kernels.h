@@ -69,6 +69,22 @@ AVX2_FN static inline int64_t pack8(const float *x, int32_t j, uint32_t m, float
     return c;
 }
 
+/* Appends the indices j + lane of the lanes set in m at ci + c; returns the new c (writes
+ * up to 8 entries past it). */
+AVX2_FN static inline int64_t pack_idx8(int32_t j, uint32_t m, int32_t *ci, int64_t c)
+{
+    __m256i iv = _mm256_add_epi32(_mm256_set1_epi32(j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int h = 0; h < 2; h++) {
+        uint32_t mh = (m >> (4 * h)) & 15u;
+        __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
+        __m128i ih = h ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
+        _mm_storeu_si128((__m128i *)(ci + c),
+                         _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p)));
+        c += __builtin_popcount(mh);
+    }
+    return c;
+}
+
 /* Nonzero when a value of x[0..32) is > g. */
 AVX2_FN static inline int any32(const float *x, __m256 vg)
 {

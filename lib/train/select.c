@@ -128,40 +128,6 @@ static int64_t refine_row(const sae_trainer *t, int64_t r, int64_t k, const uint
                                m->b_enc, d, idx, val);
 }
 
-/* The latents of a row (l scores a) that may be active: a > -err, as e > 0 implies it.
- * Lists them into idx while they fit in room (counting only: room 0); returns how many. */
-SAE_LANES_CLONES
-static int64_t relu_candidates(const float *a, int64_t l, double err, int32_t *idx, int64_t room)
-{
-    float lo = err < INFINITY ? nextafterf(-(float)err, -INFINITY) /* <= -err, rounded */
-                              : -INFINITY; /* no bound: every latent */
-    int64_t n = 0, j = 0;
-#if SAE_HAVE_V8
-    typedef int32_t v8i __attribute__((vector_size(32)));
-    sae_v8 vlo = {lo, lo, lo, lo, lo, lo, lo, lo};
-    for (; j + 8 <= l; j += 8) { /* eight at a time: most groups have no candidate */
-        sae_v8 v;
-        SAE_V8_LOAD(v, a + j);
-        v8i below = (v8i)(v <= vlo); /* -1 where not a candidate (NaN is one) */
-        uint64_t q[4];
-        memcpy(q, &below, sizeof q);
-        if ((q[0] & q[1] & q[2] & q[3]) == UINT64_MAX)
-            continue;
-        for (int c = 0; c < 8; c++) {
-            if (n < room) /* never past the room: rows are filled side by side */
-                idx[n] = (int32_t)(j + c);
-            n += below[c] == 0;
-        }
-    }
-#endif
-    for (; j < l; j++) {
-        if (n < room)
-            idx[n] = (int32_t)j;
-        n += !(a[j] <= lo); /* NaN scores too */
-    }
-    return n;
-}
-
 /* Row r's candidates scored exactly, the positive ones kept (in place from at); its L0
  * and weighted L1 (ws.dec_norm) into row_loss and row_sp. */
 static void relu_exact_row(sae_trainer *t, sae_codes *c, int64_t r, int64_t r0, int64_t at,
@@ -206,7 +172,7 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c)
     double *cnt = w->row_loss + r0;
     SAE_FOR_THREADS(nt, r, nc, {
         w->margin[r] = nextafterf((float)row_err(t, r, &sc), INFINITY); /* >= the bound */
-        cnt[r] = (double)relu_candidates(w->pre + r * l, l, w->margin[r],
+        cnt[r] = (double)sae_relu_candidates(w->pre + r * l, l, w->margin[r],
                                          c->idx + r * room, room);
     });
     for (int64_t r = 0; r < nc; r++)
@@ -220,7 +186,7 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c)
         ptr[r + 1] = widest <= room ? (r + 1) * room : ptr[r] + (int64_t)cnt[r];
     if (widest > room)
         SAE_FOR_THREADS(nt, r, nc,
-                        relu_candidates(w->pre + r * l, l, w->margin[r], c->idx + ptr[r],
+                        sae_relu_candidates(w->pre + r * l, l, w->margin[r], c->idx + ptr[r],
                                         (int64_t)cnt[r]));
     SAE_FOR_THREADS(nt, r, nc, relu_exact_row(t, c, r, r0, ptr[r], (int64_t)cnt[r]));
     int64_t at = 0; /* close the gaps the rejected candidates left */
