@@ -71,49 +71,75 @@ typedef float sae_v8 __attribute__((vector_size(32)));
 #  define SAE_V8_LOAD(v, p) memcpy(&(v), (p), sizeof(sae_v8))
 #  define SAE_V8_STORE(p, v) memcpy((p), &(v), sizeof(sae_v8))
 
-/* out[c] = sae_dotf_lanes(a, b[c], d) for c < 4, bit for bit (vector lane q is partial sum
- * q); the four products share each load of a. */
-static inline void sae_dotf4_lanes(const float *a, const float *const *b, int64_t d, float *out)
+/* The four partial-sum vectors acc[0..4) of a whole-vector length reduced as sae_lanes_sumf
+ * reduces each: halves, a 4 x 4 transpose, then the pairs (lane c of the result: out[c]). */
+static inline __attribute__((always_inline)) void sae_lanes_sum4(const sae_v8 *acc, float *out)
 {
-    sae_v8 acc[4] = {{0}};
+#  if defined(__has_builtin) && __has_builtin(__builtin_shufflevector)
+    typedef float v4 __attribute__((vector_size(16)));
+    v4 t[4];
+    for (int c = 0; c < 4; c++) /* lane q: s_q + s_(q+4) */
+        t[c] = __builtin_shufflevector(acc[c], acc[c], 0, 1, 2, 3) +
+               __builtin_shufflevector(acc[c], acc[c], 4, 5, 6, 7);
+    v4 lo01 = __builtin_shufflevector(t[0], t[1], 0, 4, 1, 5);
+    v4 hi01 = __builtin_shufflevector(t[0], t[1], 2, 6, 3, 7);
+    v4 lo23 = __builtin_shufflevector(t[2], t[3], 0, 4, 1, 5);
+    v4 hi23 = __builtin_shufflevector(t[2], t[3], 2, 6, 3, 7);
+    v4 r0 = __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5); /* lane c: t[c][0] */
+    v4 r1 = __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7);
+    v4 r2 = __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5);
+    v4 r3 = __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7);
+    v4 sum = (r0 + r2) + (r1 + r3); /* sae_lanes_sumf's tree */
+    memcpy(out, &sum, sizeof sum);
+#  else
+    for (int c = 0; c < 4; c++) {
+        float s[SAE_LANES];
+        SAE_V8_STORE(s, acc[c]);
+        out[c] = sae_lanes_sumf(s);
+    }
+#  endif
+}
+
+/* out[c] = sae_dotf_lanes(a, b[c], d) for c < nc (4 or 8), bit for bit (vector lane q is
+ * partial sum q); the products share each load of a, and nc independent sums keep the
+ * adders busy. */
+static inline __attribute__((always_inline)) void
+sae_dotf_group_lanes(const float *a, const float *const *b, int64_t d, float *out, int nc)
+{
+    sae_v8 acc[8] = {{0}};
     int64_t i = 0;
     for (; i + SAE_LANES <= d; i += SAE_LANES) {
         sae_v8 av, bv;
         SAE_V8_LOAD(av, a + i);
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < nc; c++) {
             SAE_V8_LOAD(bv, b[c] + i);
             acc[c] += av * bv;
         }
     }
-#  if defined(__has_builtin)
-#    if __has_builtin(__builtin_shufflevector)
-    if (i == d) { /* the four trees side by side: halves, a 4 x 4 transpose, then the pairs */
-        typedef float v4 __attribute__((vector_size(16)));
-        v4 t[4];
-        for (int c = 0; c < 4; c++) /* lane q: s_q + s_(q+4) */
-            t[c] = __builtin_shufflevector(acc[c], acc[c], 0, 1, 2, 3) +
-                   __builtin_shufflevector(acc[c], acc[c], 4, 5, 6, 7);
-        v4 lo01 = __builtin_shufflevector(t[0], t[1], 0, 4, 1, 5);
-        v4 hi01 = __builtin_shufflevector(t[0], t[1], 2, 6, 3, 7);
-        v4 lo23 = __builtin_shufflevector(t[2], t[3], 0, 4, 1, 5);
-        v4 hi23 = __builtin_shufflevector(t[2], t[3], 2, 6, 3, 7);
-        v4 r0 = __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5); /* lane c: t[c][0] */
-        v4 r1 = __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7);
-        v4 r2 = __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5);
-        v4 r3 = __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7);
-        v4 sum = (r0 + r2) + (r1 + r3); /* sae_lanes_sumf's tree */
-        memcpy(out, &sum, sizeof sum);
+    if (i == d) {
+        for (int c = 0; c < nc; c += 4)
+            sae_lanes_sum4(acc + c, out + c);
         return;
     }
-#    endif
-#  endif
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < nc; c++) {
         float s[SAE_LANES];
         SAE_V8_STORE(s, acc[c]);
         for (int q = 0; i + q < d; q++)
             s[q] += a[i + q] * b[c][i + q];
         out[c] = sae_lanes_sumf(s);
     }
+}
+
+static inline __attribute__((always_inline)) void
+sae_dotf4_lanes(const float *a, const float *const *b, int64_t d, float *out)
+{
+    sae_dotf_group_lanes(a, b, d, out, 4);
+}
+
+static inline __attribute__((always_inline)) void
+sae_dotf8_lanes(const float *a, const float *const *b, int64_t d, float *out)
+{
+    sae_dotf_group_lanes(a, b, d, out, 8);
 }
 #else
 #  define SAE_HAVE_V8 0

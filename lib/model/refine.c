@@ -53,6 +53,12 @@ void sae_scores_exact(const float *x, const float *w, const float *bias, int64_t
 {
     int64_t c = 0;
 #if SAE_HAVE_V8
+    for (; c + 8 <= n; c += 8) {
+        const float *rows[8];
+        for (int64_t q = 0; q < 8; q++)
+            rows[q] = w + COL(c + q) * d;
+        sae_dotf8_lanes(x, rows, d, out + c);
+    }
     for (; c + 4 <= n; c += 4) {
         const float *rows[4];
         for (int64_t q = 0; q < 4; q++)

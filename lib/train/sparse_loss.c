@@ -114,12 +114,18 @@ static inline int64_t group_end(const sae_model *m, const int32_t *idx, int64_t 
     return a;
 }
 
-/* out[e] = gov . w[idx[e]] for e < cnt, four latents at a time where there are four. */
+/* out[e] = gov . w[idx[e]] for e < cnt, eight or four latents at a time where there are. */
 SAE_LANES_INLINE void grad_dots(const float *gov, const float *w, int64_t d, const int32_t *idx,
                                 int64_t cnt, float *out)
 {
     int64_t e = 0;
 #if SAE_HAVE_V8
+    for (; e + 8 <= cnt; e += 8) {
+        const float *rows[8];
+        for (int c = 0; c < 8; c++)
+            rows[c] = w + (int64_t)idx[e + c] * d;
+        sae_dotf8_lanes(gov, rows, d, out + e);
+    }
     for (; e + 4 <= cnt; e += 4) {
         const float *rows[4];
         for (int c = 0; c < 4; c++)
