@@ -26,8 +26,8 @@ static inline int64_t group_of(const sae_model *m, int32_t j)
 }
 
 #if SAE_HAVE_V8
-/* out = src + v0 w0 + v1 w1 + v2 w2 + v3 w3 (nr = 4) or src + v0 w0 (nr = 1), left to
- * right, eight floats at a time; src may be out. */
+/* out = src + v0 w0 + ... (nr = 8, 4 or 1 rows), left to right, eight floats at a time; src
+ * may be out. */
 SAE_LANES_INLINE void add_rows_v8(const float *src, const float *const *wr, const float *v, int nr,
                                   int64_t d, float *out)
 {
@@ -57,11 +57,13 @@ SAE_LANES_INLINE void decode_rows(const float *src, const float *w, int64_t d, c
 {
 #if SAE_HAVE_V8
     for (int64_t a = 0; a < cnt; src = out) { /* the first pass reads src, later ones out */
-        int nr = cnt - a >= 4 ? 4 : 1;
-        const float *wr[4];
+        int nr = cnt - a >= 8 ? 8 : cnt - a >= 4 ? 4 : 1;
+        const float *wr[8];
         for (int c = 0; c < nr; c++)
             wr[c] = w + (int64_t)idx[a + c] * d;
-        if (nr == 4) /* constant row counts: the inner loops unroll */
+        if (nr == 8) /* constant row counts: the inner loops unroll */
+            add_rows_v8(src, wr, val + a, 8, d, out);
+        else if (nr == 4)
             add_rows_v8(src, wr, val + a, 4, d, out);
         else
             add_rows_v8(src, wr, val + a, 1, d, out);
