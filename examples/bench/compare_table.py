@@ -9,6 +9,7 @@ Log lines are "<tag> <program output>", tags:
   <arch> relu~<n>       ReLU over a whole run of n steps from initialisation (-R n)
   sae:gen:<spec>        libsae bench_toy          torch:gen:<spec>    torch_ref.py --mode gen
   thr<T>:medium:<arch>  bench_train with T threads
+  thrstep<T>:medium:<arch>  sae_step_rate with T threads (more steps, no generation)
   saetoy                bench_toy's table (rows "d=.. N=.. ~k active bern+u x <thr> <rate> <cpu>")
 A tag may end in "@<n>" (run n of a repeated measurement, run_compare.sh -r): each run's
 last throughput is its summary, and the best run of a tag is taken.
@@ -127,14 +128,14 @@ def generator_table(rates, cpu_rates):
         print(f"{spec:14} {fmt(sae):>12} {fmt(torch):>12} {ratio(sae, torch):>8} {cpu:>10}")
 
 
-def thread_table(rates):
-    archs = sorted({t.split(":")[2] for t in rates if t.startswith("thr")})
+def thread_table(rates, prefix, title):
+    archs = sorted({t.split(":")[2] for t in rates if re.match(prefix + r"\d:", t)})
     if not archs:
         return
-    print("\nThreads, medium (libsae samples/s)")
+    print(f"\nThreads, medium, {title} (libsae samples/s)")
     print(f"{'arch':10} {'1 thread':>12} {'2 threads':>12} {'speedup':>8}")
     for arch in archs:
-        one, two = rates.get(f"thr1:medium:{arch}"), rates.get(f"thr2:medium:{arch}")
+        one, two = rates.get(f"{prefix}1:medium:{arch}"), rates.get(f"{prefix}2:medium:{arch}")
         print(f"{arch:10} {fmt(one):>12} {fmt(two):>12} {ratio(two, one):>8}")
 
 
@@ -149,7 +150,8 @@ def main(path, threads):
     rates, cpu_rates, roofs = parse(path, threads)
     training_table(rates, cpu_rates, roofs)
     generator_table(rates, cpu_rates)
-    thread_table(rates)
+    thread_table(rates, "thr", "bench_train")
+    thread_table(rates, "thrstep", "sae_step_rate")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 #
 # Runs, for every configuration and architecture, libsae's bench_train and
 # sae_step_rate, torch_ref.py and (once per configuration) bench_sgemm; then the generator comparison (bench_toy vs
-# torch_ref.py --mode gen) and the 1-vs-2-thread scaling of bench_train on medium.
+# torch_ref.py --mode gen) and the 1-vs-2-thread scaling on medium (bench_train, and
+# sae_step_rate over 40 steps without generation, which is steadier).
 # Prints one table of samples/s with the ratio libsae/torch per configuration.
 # -G skips the generator part, -T the thread-scaling part. Every raw line goes to LOG.
 # -W adds, per configuration, a ReLU row "relu+TRAINED" timed after TRAINED untimed training
@@ -162,6 +163,13 @@ if [ "$do_threads" = 1 ] && [ -x "$bench_train" ]; then
                 run_tagged "thr$nt:medium:$arch@$rep" "$nt" "$bench_train" "medium-$arch" \
                     "$scale" "$nt"
             done
+            # the same steps timed over more of them (bench_train times twelve)
+            if [ -x "$step_rate" ]; then
+                for nt in 1 2; do
+                    run_tagged "thrstep$nt:medium:$arch@$rep" "$nt" "$step_rate" medium "$arch" \
+                        "$(scaled_steps 40)" "$nt"
+                done
+            fi
         done
     done
     blas_threads=
