@@ -90,13 +90,13 @@ static void pack(const float *x, int64_t n, int64_t k, int64_t ldx, int64_t tile
     }
 }
 
+int64_t sae_bf16_tile_rows(void) { return sae_bf16_kernel() == SAE_BF16_AMX ? AMX_MB : MR; }
+
 /* The A operand: MR-row panels for VDPBF16PS; for AMX, plain rows (a panel of one row)
  * padded with zero rows to whole blocks. */
 int64_t sae_bf16_rows_words(int64_t n, int64_t k)
 {
-    int64_t rows = sae_bf16_kernel() == SAE_BF16_AMX ? sae_bf16_panel_rows(n, AMX_MB)
-                                                      : sae_bf16_panel_rows(n, MR);
-    return rows * sae_bf16_pairs(k);
+    return sae_bf16_panel_rows(n, sae_bf16_tile_rows()) * sae_bf16_pairs(k);
 }
 
 int64_t sae_bf16_cols_words(int64_t l, int64_t k)

@@ -31,6 +31,10 @@ static inline int sae_bf16_available(void) { return sae_bf16_kernel() != SAE_BF1
  * best one again). Not for use while products run, nor between packing and products. */
 void sae_bf16_use_kernel(int kernel);
 
+/* Rows of the A operand's panels for the kernel in use (32 on AMX, else SAE_BF16_MR): row
+ * ranges that start at a multiple of it can be packed and scored apart. */
+int64_t sae_bf16_tile_rows(void);
+
 /* Pairs of bfloat16 per row of length k (padded with zero pairs to whole AMX tile rows). */
 int64_t sae_bf16_pairs(int64_t k);
 /* n rounded up to whole panels of `tile` rows. */
