@@ -75,6 +75,38 @@ static void prepare(sae_trainer *t, int nt, score_scales *sc)
     }
 }
 
+/* Start of thread g's share of a block of nc rows: whole panels of the packed rows, about
+ * as many per thread. */
+static int64_t share_start(int64_t nc, int64_t g, int nt)
+{
+    int64_t tr = sae_bf16_tile_rows(), tiles = (nc + tr - 1) / tr;
+    return SAE_MIN(nc, (tiles * g + nt / 2) / nt * tr);
+}
+
+/* Rows [ra, rb) of the block (centred in xc, ra at a whole panel) packed and scored in
+ * bfloat16 into w->pre, on the calling thread. */
+static void score_rows(sae_trainer *t, int64_t ra, int64_t rb)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    int64_t d = m->d, np = sae_bf16_pairs(d), l = m->n_latents;
+    if (rb <= ra)
+        return;
+    sae_bf16_pack_rows(w->xc + ra * d, rb - ra, d, d, w->bf_rows + ra * np, w->bf_resid_rows + ra,
+                       w->bf_scale_rows + ra);
+    sae_bf16_scores(1, w->bf_rows + ra * np, w->bf_scale_rows + ra, rb - ra, w->bf_enc,
+                    w->bf_scale_cols, l, d, m->b_enc, w->pre + ra * l, l);
+}
+
+/* Charges the wall time of a block's region since `since`: to the encoder the first
+ * thread's time until its scores were done (enc), the rest to the selection. */
+static void charge_split(sae_trainer *t, double since, double enc)
+{
+    double wall = sae_train_now() - since, first = SAE_MIN(enc, wall);
+    t->phase_s[SAE_PHASE_ENCODE] += first;
+    t->phase_s[SAE_PHASE_ACTIVATE] += wall - first;
+}
+
 /* Scores of one block of nc centred rows into w->pre: bfloat16 (approximate) when packed
  * buffers exist, else the float product. */
 static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
@@ -83,15 +115,7 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     sae_train_ws *w = &t->ws;
     if (w->bf_enc == NULL)
         return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
-    /* in groups of whole panels of the kernel's layout (AMX: 32-row blocks, else 12-row
-     * panels), small enough to spread a block over the threads */
-    int64_t d = m->d, np = sae_bf16_pairs(d), gr = sae_bf16_tile_rows() * (sae_bf16_tile_rows() < 32 ? 4 : 1);
-    SAE_FOR_THREADS(nt, g, (nc + gr - 1) / gr,
-                    sae_bf16_pack_rows(w->xc + g * gr * d, SAE_MIN(gr, nc - g * gr), d, d,
-                                       w->bf_rows + g * gr * np, w->bf_resid_rows + g * gr,
-                                       w->bf_scale_rows + g * gr));
-    sae_bf16_scores(nt, w->bf_rows, w->bf_scale_rows, nc, w->bf_enc, w->bf_scale_cols,
-                    m->n_latents, m->d, m->b_enc, w->pre, m->n_latents);
+    SAE_FOR_THREADS(nt, g, nt, score_rows(t, share_start(nc, g, nt), share_start(nc, g + 1, nt)));
     return SAE_OK;
 }
 
@@ -149,6 +173,25 @@ static void relu_exact_row(sae_trainer *t, sae_codes *c, int64_t r, int64_t r0, 
     w->row_sp[r0 + r] = pen;
 }
 
+/* Rows [ra, rb) of a screened ReLU block on one thread: scored (score_rows), then each
+ * row's margin and candidates (listed from c->idx + r * room while they fit; counts into
+ * cnt). enc (NULL: not timed) gets the seconds of the scores. */
+static void relu_share(sae_trainer *t, int64_t ra, int64_t rb, const score_scales *sc,
+                       sae_codes *c, int64_t room, double *cnt, double *enc)
+{
+    sae_train_ws *w = &t->ws;
+    int64_t l = t->model->n_latents;
+    double since = enc != NULL ? sae_train_now() : 0.0;
+    score_rows(t, ra, rb);
+    if (enc != NULL)
+        *enc = sae_train_now() - since;
+    for (int64_t r = ra; r < rb; r++) {
+        w->margin[r] = nextafterf((float)row_err(t, r, sc), INFINITY); /* >= the bound */
+        cnt[r] = (double)sae_relu_candidates(w->pre + r * l, l, w->margin[r], c->idx + r * room,
+                                             room);
+    }
+}
+
 int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c)
 {
     const sae_model *m = t->model;
@@ -163,18 +206,17 @@ int sae_train_relu_screen(sae_trainer *t, int64_t nc, int64_t r0, sae_codes *c)
         w->screen_ready = 1;
     }
     sc.wmax = w->screen_scales[0], sc.bmax = w->screen_scales[1], sc.ewmax = w->screen_scales[2];
-    block_scores(t, nt, nc); /* the bfloat16 kernel: no failure */
     sae_train_tick(t, SAE_PHASE_ENCODE, &since);
     /* one pass lists each row's candidates in an equal share of the room; a row with more
      * sends the block through a count and a second pass. row_loss holds the candidates'
      * count until relu_exact_row keeps the active ones. */
     int64_t room = c->cap / nc, *ptr = c->row_ptr, total = 0, widest = 0;
-    double *cnt = w->row_loss + r0;
-    SAE_FOR_THREADS(nt, r, nc, {
-        w->margin[r] = nextafterf((float)row_err(t, r, &sc), INFINITY); /* >= the bound */
-        cnt[r] = (double)sae_relu_candidates(w->pre + r * l, l, w->margin[r],
-                                         c->idx + r * room, room);
-    });
+    double *cnt = w->row_loss + r0, enc = 0.0;
+    SAE_FOR_THREADS(nt, g, nt,
+                    relu_share(t, share_start(nc, g, nt), share_start(nc, g + 1, nt), &sc, c,
+                               room, cnt, g == 0 ? &enc : NULL));
+    charge_split(t, since, enc);
+    since = sae_train_now();
     for (int64_t r = 0; r < nc; r++)
         total += (int64_t)cnt[r], widest = SAE_MAX(widest, (int64_t)cnt[r]);
     if (total > c->cap) {
@@ -511,14 +553,6 @@ static void select_row(sae_trainer *t, int64_t r, int64_t r0, int use_aux,
             refine_row(t, r, k, NULL, err, w->codes.idx + at, w->codes.val + at);
 }
 
-/* Start of thread g's share of a block of nc rows: whole panels of the packed rows, about
- * as many per thread. */
-static int64_t share_start(int64_t nc, int64_t g, int nt)
-{
-    int64_t tr = sae_bf16_tile_rows(), tiles = (nc + tr - 1) / tr;
-    return SAE_MIN(nc, (tiles * g + nt / 2) / nt * tr);
-}
-
 /* Rows [ra, rb) of the block at batch row r0 on one thread: centred, packed, scored in
  * bfloat16 and selected, so that each score is written and read by the same core (a
  * split of the product by columns, with rows selected on any thread, made each thread's
@@ -528,25 +562,18 @@ static void share_rows(sae_trainer *t, int64_t ra, int64_t rb, int64_t r0, int u
                        const score_scales *sc, double *enc)
 {
     const sae_model *m = t->model;
-    sae_train_ws *w = &t->ws;
-    int64_t d = m->d, np = sae_bf16_pairs(d), n = rb - ra;
+    int64_t d = m->d;
     double since = enc != NULL ? sae_train_now() : 0.0;
-    if (n > 0) {
-        sae_fwd_center(m, w->x + (r0 + ra) * d, n, d, w->xc + ra * d);
-        sae_bf16_pack_rows(w->xc + ra * d, n, d, d, w->bf_rows + ra * np,
-                           w->bf_resid_rows + ra, w->bf_scale_rows + ra);
-        sae_bf16_scores(1, w->bf_rows + ra * np, w->bf_scale_rows + ra, n, w->bf_enc,
-                        w->bf_scale_cols, m->n_latents, d, m->b_enc, w->pre + ra * m->n_latents,
-                        m->n_latents);
-    }
+    if (rb > ra)
+        sae_fwd_center(m, t->ws.x + (r0 + ra) * d, rb - ra, d, t->ws.xc + ra * d);
+    score_rows(t, ra, rb);
     if (enc != NULL)
         *enc = sae_train_now() - since;
     for (int64_t r = ra; r < rb; r++)
         select_row(t, r, r0, use_aux, sc);
 }
 
-/* One block on the bfloat16 path: a share of rows per thread (share_rows). The block's wall
- * time is charged to the encoder and the selection as the first thread's time splits. */
+/* One block on the bfloat16 path: a share of rows per thread (share_rows). */
 static void scored_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, int use_aux,
                          const score_scales *sc)
 {
@@ -554,9 +581,7 @@ static void scored_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, int use
     SAE_FOR_THREADS(nt, g, nt,
                     share_rows(t, share_start(nc, g, nt), share_start(nc, g + 1, nt), r0, use_aux,
                                sc, g == 0 ? &enc : NULL));
-    double wall = sae_train_now() - since, first = SAE_MIN(enc, wall);
-    t->phase_s[SAE_PHASE_ENCODE] += first;
-    t->phase_s[SAE_PHASE_ACTIVATE] += wall - first;
+    charge_split(t, since, enc);
 }
 
 int32_t sae_train_select_codes(sae_trainer *t, int64_t n, int use_aux)
