@@ -414,10 +414,10 @@ static void offer_rows(sae_trainer *t, int64_t nc, int64_t r0)
     sae_batch_heap_offer_rows_shifted(&w->heap_hi, w->pre, nc, l, r0, w->margin, 1.0f);
 }
 
-/* The block's first row in share p of a list. */
+/* The block's first row in share p of a list: the rows thread p scored (share_start). */
 static inline int64_t share_row(const sae_block_list *b, int64_t p)
 {
-    return b->nc * p / b->parts;
+    return share_start(b->nc, p, (int)b->parts);
 }
 
 /* The upper bounds listed for the block before (half w->up_half) into the upper heap,
@@ -439,16 +439,16 @@ static void flush_upper(sae_trainer *t)
 }
 
 /* Lists the entries of the block's nc rows (of w->pre, from batch row r0) whose upper bound
- * is > fl into half `half` of the list: threads take ranges of rows, each listed in its
- * share. Returns 0, or -1 when a share overflows. */
+ * is > fl into half `half` of the list: each thread the rows it scored, listed in its share
+ * of the list. Returns 0, or -1 when a share overflows. */
 static int list_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, float fl, int half)
 {
     sae_train_ws *w = &t->ws;
     sae_block_list *b = &w->lists[half];
     int64_t l = t->model->n_latents, at = half * w->list_cap;
-    b->parts = SAE_MIN(SAE_MIN(4 * (int64_t)nt, SAE_LIST_PARTS), nc);
+    b->parts = SAE_MIN((int64_t)nt, SAE_LIST_PARTS);
     b->share = w->list_cap / b->parts, b->r0 = r0, b->nc = nc;
-    SAE_FOR_THREADS_GREEDY(nt, p, b->parts, {
+    SAE_FOR_THREADS(nt, p, b->parts, {
         int64_t ra = share_row(b, p), rb = share_row(b, p + 1);
         b->got[p] = sae_batch_collect_above(w->pre + ra * l, rb - ra, l, w->margin + ra, fl,
                                             w->list_val + at + p * b->share,
