@@ -142,7 +142,7 @@ static void check_bound(int bf16, int64_t n, int64_t l, int64_t d, int64_t copie
     if (bf16) {
         sae_bf16_pack_rows(x, n, d, d, pa, ex, sx);
         sae_bf16_pack_cols(w, l, d, d, pb, ew, sw);
-        sae_bf16_scores(2, pa, sx, n, pb, sw, l, d, b, a, l);
+        sae_bf16_scores(pa, sx, n, pb, sw, l, d, b, a, l);
         if (sae_bf16_kernel() != SAE_BF16_AMX) /* AMX rows are plain rows (a tile of 1) */
             check_residuals(x, n, d, pa, SAE_BF16_MR, ex, sx);
         check_residuals(w, l, d, pb, SAE_BF16_NR, ew, sw);

@@ -10,7 +10,6 @@
 #include "linalg/bf16.h"
 
 #include "core/core.h"
-#include "core/parallel.h"
 #include "linalg/i16.h"
 
 #include <math.h>
@@ -337,31 +336,23 @@ static void panel_range(int kernel, const uint32_t *a, const float *ascale, int6
         sae_i16_panels(a, ascale, n, b, bscale, l, np, bias, c, ldc, q0, q1);
 }
 
-void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
-                     const uint32_t *b, const float *bscale, int64_t l, int64_t k,
-                     const float *bias, float *c, int64_t ldc)
+void sae_bf16_scores(const uint32_t *a, const float *ascale, int64_t n, const uint32_t *b,
+                     const float *bscale, int64_t l, int64_t k, const float *bias, float *c,
+                     int64_t ldc)
 {
-    int64_t np = sae_bf16_pairs(k), panels = (l + NR - 1) / NR;
-    int kernel = sae_bf16_kernel();
-    /* with threads, two groups of panels per thread, taken as threads come free: cores of
-     * unequal speed (a busy sibling, a hybrid CPU) then still finish close together; more
-     * groups cost more than they balanced (medium TopK encoder on 2 threads, ms per step:
-     * one group per thread 14.5, two 14.5-14.8, eight 14.7-15.1) */
-    int64_t groups = nt > 1 ? SAE_MIN(panels, 2 * (int64_t)nt) : 1;
-    SAE_FOR_THREADS_GREEDY(nt, g, groups,
-                           panel_range(kernel, a, ascale, n, b, bscale, l, np, bias, c, ldc,
-                                       panels * g / groups, panels * (g + 1) / groups));
+    panel_range(sae_bf16_kernel(), a, ascale, n, b, bscale, l, sae_bf16_pairs(k), bias, c, ldc,
+                0, (l + NR - 1) / NR);
 }
 #else
 int sae_bf16_kernel(void) { return SAE_BF16_NONE; }
 
 void sae_bf16_use_kernel(int kernel) { (void)kernel; }
 
-void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
-                     const uint32_t *b, const float *bscale, int64_t l, int64_t k,
-                     const float *bias, float *c, int64_t ldc)
+void sae_bf16_scores(const uint32_t *a, const float *ascale, int64_t n, const uint32_t *b,
+                     const float *bscale, int64_t l, int64_t k, const float *bias, float *c,
+                     int64_t ldc)
 {
-    (void)nt, (void)a, (void)ascale, (void)n, (void)b, (void)bscale, (void)l, (void)k;
+    (void)a, (void)ascale, (void)n, (void)b, (void)bscale, (void)l, (void)k;
     (void)bias, (void)c, (void)ldc;
 }
 #endif

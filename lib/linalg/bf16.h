@@ -55,10 +55,11 @@ void sae_bf16_pack_cols(const float *w, int64_t n, int64_t k, int64_t ldw, uint3
                         double *resid, float *scale);
 
 /* c[r][j] ~ bias[j] + sum_i x[r][i] w[j][i] for r < n, j < l (bias may be NULL), from
- * packed x (rows, with their scales ascale) and w (cols, bscale), on up to nt OpenMP
- * threads. Each element is computed the same way at any thread count. */
-void sae_bf16_scores(int nt, const uint32_t *a, const float *ascale, int64_t n,
-                     const uint32_t *b, const float *bscale, int64_t l, int64_t k,
-                     const float *bias, float *c, int64_t ldc);
+ * packed x (rows, with their scales ascale) and w (cols, bscale), on the calling thread.
+ * Each element is computed from its row and column alone: callers split the rows among
+ * threads (at multiples of sae_bf16_tile_rows()) and get the same bits. */
+void sae_bf16_scores(const uint32_t *a, const float *ascale, int64_t n, const uint32_t *b,
+                     const float *bscale, int64_t l, int64_t k, const float *bias, float *c,
+                     int64_t ldc);
 
 #endif

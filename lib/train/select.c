@@ -84,18 +84,21 @@ static int64_t share_start(int64_t nc, int64_t g, int nt)
 }
 
 /* Rows [ra, rb) of the block (centred in xc, ra at a whole panel) packed and scored in
- * bfloat16 into w->pre, on the calling thread. */
-static void score_rows(sae_trainer *t, int64_t ra, int64_t rb)
+ * bfloat16 into w->pre, on the calling thread; enc (NULL: not timed) gets the seconds
+ * from `since` to the end of the scores. */
+static void score_rows(sae_trainer *t, int64_t ra, int64_t rb, double since, double *enc)
 {
     const sae_model *m = t->model;
     sae_train_ws *w = &t->ws;
     int64_t d = m->d, np = sae_bf16_pairs(d), l = m->n_latents;
-    if (rb <= ra)
-        return;
-    sae_bf16_pack_rows(w->xc + ra * d, rb - ra, d, d, w->bf_rows + ra * np, w->bf_resid_rows + ra,
-                       w->bf_scale_rows + ra);
-    sae_bf16_scores(1, w->bf_rows + ra * np, w->bf_scale_rows + ra, rb - ra, w->bf_enc,
-                    w->bf_scale_cols, l, d, m->b_enc, w->pre + ra * l, l);
+    if (rb > ra) {
+        sae_bf16_pack_rows(w->xc + ra * d, rb - ra, d, d, w->bf_rows + ra * np,
+                           w->bf_resid_rows + ra, w->bf_scale_rows + ra);
+        sae_bf16_scores(w->bf_rows + ra * np, w->bf_scale_rows + ra, rb - ra, w->bf_enc,
+                        w->bf_scale_cols, l, d, m->b_enc, w->pre + ra * l, l);
+    }
+    if (enc != NULL)
+        *enc = sae_train_now() - since;
 }
 
 /* Charges the wall time of a block's region since `since`: to the encoder the first
@@ -115,7 +118,8 @@ static int32_t block_scores(sae_trainer *t, int nt, int64_t nc)
     sae_train_ws *w = &t->ws;
     if (w->bf_enc == NULL)
         return sae_fwd_scores(m, nt, w->xc, m->d, nc, w->pre, m->n_latents, 1);
-    SAE_FOR_THREADS(nt, g, nt, score_rows(t, share_start(nc, g, nt), share_start(nc, g + 1, nt)));
+    SAE_FOR_THREADS(nt, g, nt,
+                    score_rows(t, share_start(nc, g, nt), share_start(nc, g + 1, nt), 0.0, NULL));
     return SAE_OK;
 }
 
@@ -181,10 +185,7 @@ static void relu_share(sae_trainer *t, int64_t ra, int64_t rb, const score_scale
 {
     sae_train_ws *w = &t->ws;
     int64_t l = t->model->n_latents;
-    double since = enc != NULL ? sae_train_now() : 0.0;
-    score_rows(t, ra, rb);
-    if (enc != NULL)
-        *enc = sae_train_now() - since;
+    score_rows(t, ra, rb, enc != NULL ? sae_train_now() : 0.0, enc);
     for (int64_t r = ra; r < rb; r++) {
         w->margin[r] = nextafterf((float)row_err(t, r, sc), INFINITY); /* >= the bound */
         cnt[r] = (double)sae_relu_candidates(w->pre + r * l, l, w->margin[r], c->idx + r * room,
@@ -566,9 +567,7 @@ static void share_rows(sae_trainer *t, int64_t ra, int64_t rb, int64_t r0, int u
     double since = enc != NULL ? sae_train_now() : 0.0;
     if (rb > ra)
         sae_fwd_center(m, t->ws.x + (r0 + ra) * d, rb - ra, d, t->ws.xc + ra * d);
-    score_rows(t, ra, rb);
-    if (enc != NULL)
-        *enc = sae_train_now() - since;
+    score_rows(t, ra, rb, since, enc);
     for (int64_t r = ra; r < rb; r++)
         select_row(t, r, r0, use_aux, sc);
 }
