@@ -49,26 +49,6 @@ AVX2_FN static inline uint32_t pass8(const float *x, __m256 vg, const uint8_t *a
     return m;
 }
 
-/* Appends the lanes of x[0..8) set in m, with indices j.., at cv/ci + c; returns the new c
- * (writes up to 8 entries past it). */
-AVX2_FN static inline int64_t pack8(const float *x, int32_t j, uint32_t m, float *cv, int32_t *ci,
-                                    int64_t c)
-{
-    __m256 v = _mm256_loadu_ps(x);
-    __m256 iv = _mm256_castsi256_ps(
-        _mm256_add_epi32(_mm256_set1_epi32(j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-    for (int h = 0; h < 2; h++) {
-        uint32_t mh = (m >> (4 * h)) & 15u;
-        __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
-        __m128 vh = h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
-        __m128 ih = h ? _mm256_extractf128_ps(iv, 1) : _mm256_castps256_ps128(iv);
-        _mm_storeu_ps(cv + c, _mm_permutevar_ps(vh, p));
-        _mm_storeu_si128((__m128i *)(ci + c), _mm_castps_si128(_mm_permutevar_ps(ih, p)));
-        c += __builtin_popcount(mh);
-    }
-    return c;
-}
-
 /* Appends the indices j + lane of the lanes set in m at ci + c; returns the new c (writes
  * up to 8 entries past it). */
 AVX2_FN static inline int64_t pack_idx8(int32_t j, uint32_t m, int32_t *ci, int64_t c)
@@ -83,6 +63,22 @@ AVX2_FN static inline int64_t pack_idx8(int32_t j, uint32_t m, int32_t *ci, int6
         c += __builtin_popcount(mh);
     }
     return c;
+}
+
+/* Appends the lanes of x[0..8) set in m, with indices j.., at cv/ci + c; returns the new c
+ * (writes up to 8 entries past it). */
+AVX2_FN static inline int64_t pack8(const float *x, int32_t j, uint32_t m, float *cv, int32_t *ci,
+                                    int64_t c)
+{
+    __m256 v = _mm256_loadu_ps(x);
+    for (int h = 0, at = 0; h < 2; h++) {
+        uint32_t mh = (m >> (4 * h)) & 15u;
+        __m128i p = _mm_loadu_si128((const __m128i *)pack4[mh]);
+        __m128 vh = h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+        _mm_storeu_ps(cv + c + at, _mm_permutevar_ps(vh, p));
+        at += __builtin_popcount(mh);
+    }
+    return pack_idx8(j, m, ci, c);
 }
 
 /* Nonzero when a value of x[0..32) is > g. */
