@@ -12,6 +12,7 @@
 #include "model/refine.h"
 #include "model/sparse.h"
 #include "train/regularisers.h"
+#include "train/relu_fused.h"
 #include "train/trainer_internal.h"
 
 enum { D = 8, L = 12, N = 16 };
@@ -439,6 +440,75 @@ static void test_jumprelu_ste_by_hand(void **state)
     sae_config_free(tc);
 }
 
+/* A dense ReLU block through the fused kernel gives the bits of the unfused block (its
+ * scratch removed): shapes whose rows, latents and width leave partial tiles, several blocks
+ * (the later ones add to gradients already there), tied weights, no pre-bias or decoder-norm
+ * weights, and blocks that go sparse after the fused encoder. */
+static void test_relu_fused_blocks_match_unfused(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t d, l, n, chunk, tied, pre_bias, dec_norm, dense_only;
+    } cases[] = {
+        {37, 203, 45, 16, 0, 1, 1, 1}, {32, 128, 64, 0, 0, 1, 1, 1}, {64, 48, 40, 0, 1, 1, 1, 1},
+        {16, 40, 29, 0, 0, 0, 0, 1},   {128, 96, 33, 8, 0, 1, 1, 1}, {20, 64, 48, 16, 0, 1, 1, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t d = cases[c].d, l = cases[c].l, n = cases[c].n;
+        sae_trainer *t[2];
+        sae_model *m[2];
+        for (int v = 0; v < 2; v++) {
+            sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)d, "n_latents",
+                                         (double)l, "arch", (double)SAE_ARCH_RELU, "model_seed",
+                                         3.0, "tied", (double)cases[c].tied, "pre_bias",
+                                         (double)cases[c].pre_bias, NULL);
+            sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", (double)n,
+                                         "l1_coefficient", 0.3, "chunk_rows",
+                                         (double)cases[c].chunk, "l1_decoder_norm",
+                                         (double)cases[c].dec_norm, NULL);
+            assert_ok(sae_model_create(&m[v], mc, NULL));
+            assert_ok(sae_trainer_create(&t[v], m[v], tc, NULL));
+            sae_config_free(mc);
+            sae_config_free(tc);
+            srand(11); /* about half the codes active; mixed: few in the first block */
+            double shift = cases[c].dense_only ? -0.15 : -0.6;
+            for (int64_t j = 0; j < l; j++)
+                m[v]->params[m[v]->lay.b_enc + j] = (float)(shift + 0.3 * rand() / (double)RAND_MAX);
+            if (cases[c].dense_only)
+                t[v]->sparse_div = INT64_C(1) << 40;
+            sae_train_ws_free(t[v]);
+            assert_ok(sae_train_ws_reserve(t[v], n));
+            if (v == 1) { /* the unfused path */
+                sae_free(&t[v]->al, t[v]->ws.fused);
+                t[v]->ws.fused = NULL;
+            }
+            srand(12);
+            for (int64_t e = 0; e < n * d; e++) /* rows of growing scale: dense, then sparse */
+                t[v]->ws.x[e] = (float)(rand() / (double)RAND_MAX - 0.5) *
+                                (cases[c].dense_only ? 1.0f : (float)(e / d) / (float)n * 3.0f);
+            assert_ok(sae_train_loss_grad(t[v], n));
+        }
+        print_message("case %zu: L0 %.2f\n", c, t[0]->last.l0);
+        if (!cases[c].dense_only) /* the last block went sparse after the fused encoder */
+            assert_true(t[0]->ws.screen_next && t[0]->ws.pend_row0 == n - 16);
+        if (sae_relu_fused_available(d) && t[0]->ws.fused == NULL)
+            fail_msg("case %zu: the fused scratch is missing", c);
+        assert_true(t[0]->last.l0 > 0.0 && t[0]->last.l0 < (double)l);
+        if (memcmp(&t[0]->last.loss, &t[1]->last.loss, sizeof(double)) != 0 ||
+            t[0]->last.l0 != t[1]->last.l0)
+            fail_msg("case %zu: loss %.17g / %.17g, L0 %g / %g", c, t[0]->last.loss,
+                     t[1]->last.loss, t[0]->last.l0, t[1]->last.l0);
+        for (int64_t e = 0; e < m[0]->lay.total; e++)
+            if (memcmp(&t[0]->grad[e], &t[1]->grad[e], sizeof(float)) != 0)
+                fail_msg("case %zu: gradient %lld fused %.9g unfused %.9g", c, (long long)e,
+                         t[0]->grad[e], t[1]->grad[e]);
+        for (int v = 0; v < 2; v++) {
+            sae_trainer_free(t[v]);
+            sae_model_free(m[v]);
+        }
+    }
+}
+
 /* ReLU blocks on (index, value) codes against the dense blocks, at a shape whose sizes are
  * not multiples of 8 and whose last block is partial, from nearly empty to nearly full
  * rows (so the code packing's eight-at-a-time path and its row-end tail both run). */
@@ -735,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_jumprelu_ste_by_hand),
         cmocka_unit_test(test_topk_selection_matches_naive),
         cmocka_unit_test(test_relu_sparse_blocks_match_dense),
+        cmocka_unit_test(test_relu_fused_blocks_match_unfused),
         cmocka_unit_test(test_relu_screened_blocks_match_float),
         cmocka_unit_test(test_relu_screen_keeps_codes_at_the_edge),
     };

@@ -57,8 +57,7 @@ static void tile_scalar(const small_op *g, int64_t i0, int mr, int64_t j0, int n
         }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
+#if SAE_SMALL_TILES
 #  define SMALL_HAVE_AVX512 1
 #  include <immintrin.h>
 #  define AVX512_FN __attribute__((target("avx512f")))
@@ -73,17 +72,22 @@ static void tile_scalar(const small_op *g, int64_t i0, int mr, int64_t j0, int n
           c0_##r = _mm512_fmadd_ps(av, b0, c0_##r);                                          \
           c1_##r = _mm512_fmadd_ps(av, b1, c1_##r);                                          \
       }
-#  define ACC_STORE(r) store_row(g, i0 + r, j0, m0, m1, c0_##r, c1_##r);
+#  define ACC_STORE(r) store_row(c + r * ldc, ctx, m0, m1, c0_##r, c1_##r);
 
-AVX512_FN static inline void store_row(const small_op *g, int64_t i, int64_t j0, __mmask16 m0,
-                                       __mmask16 m1, __m512 acc0, __m512 acc1)
+/* What a tile's store needs besides the accumulators. */
+typedef struct store_ctx {
+    float alpha, beta;
+    const float *row0;
+} store_ctx;
+
+AVX512_FN static inline void store_row(float *cp, const store_ctx *g, __mmask16 m0, __mmask16 m1,
+                                       __m512 acc0, __m512 acc1)
 {
-    float *cp = g->c + i * g->ldc + j0;
     __m512 alpha = _mm512_set1_ps(g->alpha), beta = _mm512_set1_ps(g->beta);
     __m512 o0 = _mm512_mul_ps(alpha, acc0), o1 = _mm512_mul_ps(alpha, acc1);
     if (g->row0 != NULL) {
-        o0 = _mm512_add_ps(o0, _mm512_maskz_loadu_ps(m0, g->row0 + j0));
-        o1 = _mm512_add_ps(o1, _mm512_maskz_loadu_ps(m1, g->row0 + j0 + 16));
+        o0 = _mm512_add_ps(o0, _mm512_maskz_loadu_ps(m0, g->row0));
+        o1 = _mm512_add_ps(o1, _mm512_maskz_loadu_ps(m1, g->row0 + 16));
     } else if (g->beta != 0.0f) {
         o0 = _mm512_add_ps(o0, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m0, cp)));
         o1 = _mm512_add_ps(o1, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m1, cp + 16)));
@@ -92,31 +96,48 @@ AVX512_FN static inline void store_row(const small_op *g, int64_t i, int64_t j0,
     _mm512_mask_storeu_ps(cp + 16, m1, o1);
 }
 
+static inline __mmask16 lanes_lo(int nr) { return nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1u); }
+static inline __mmask16 lanes_hi(int nr)
+{
+    return nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u) : 0;
+}
+
+AVX512_FN void sae_gemm_small_tile8(const float *a, int64_t sai, int64_t sap, const float *b,
+                                    int64_t ldb, int64_t k, float alpha, float beta,
+                                    const float *row0, int nr, float *c, int64_t ldc)
+{
+    __mmask16 m0 = lanes_lo(nr), m1 = lanes_hi(nr);
+    store_ctx st = {alpha, beta, row0}, *ctx = &st;
+    const float *ap = a, *bp = b;
+    ACC_ROWS(ACC_DECL)
+    for (int64_t p = 0; p < k; p++, ap += sap, bp += ldb) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+        ACC_ROWS(ACC_FMA)
+    }
+    ACC_ROWS(ACC_STORE)
+}
+
 AVX512_FN static void tile_avx512(const small_op *g, int64_t i0, int mr, int64_t j0, int nr)
 {
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff
-                            : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u) : (__mmask16)0;
-    const int64_t sai = g->sai, sap = g->sap, ldb = g->ldb, k = g->k;
-    const float *ap = g->a + i0 * sai, *bp = g->b + (j0 - g->b_col0);
+    const float *ap = g->a + i0 * g->sai, *bp = g->b + (j0 - g->b_col0);
+    float *c = g->c + i0 * g->ldc + j0;
+    const float *row0 = g->row0 != NULL ? g->row0 + j0 : NULL;
     if (mr == SMALL_MR) {
-        ACC_ROWS(ACC_DECL)
-        for (int64_t p = 0; p < k; p++, ap += sap, bp += ldb) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-            ACC_ROWS(ACC_FMA)
-        }
-        ACC_ROWS(ACC_STORE)
+        sae_gemm_small_tile8(ap, g->sai, g->sap, bp, g->ldb, g->k, g->alpha, g->beta, row0, nr, c,
+                             g->ldc);
         return;
     }
-    for (int r = 0; r < mr; r++) { /* the last rows of C, one at a time */
-        const float *a1 = ap + r * sai, *b1p = bp;
+    __mmask16 m0 = lanes_lo(nr), m1 = lanes_hi(nr);
+    store_ctx st = {g->alpha, g->beta, row0};
+    for (int r = 0; r < mr; r++) { /* the last rows, one at a time */
+        const float *a1 = ap + r * g->sai, *b1p = bp;
         __m512 c0 = _mm512_setzero_ps(), c1 = _mm512_setzero_ps();
-        for (int64_t p = 0; p < k; p++, a1 += sap, b1p += ldb) {
+        for (int64_t p = 0; p < g->k; p++, a1 += g->sap, b1p += g->ldb) {
             __m512 av = _mm512_set1_ps(*a1);
             c0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m0, b1p), c0);
             c1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m1, b1p + 16), c1);
         }
-        store_row(g, i0 + r, j0, m0, m1, c0, c1);
+        store_row(c + r * g->ldc, &st, m0, m1, c0, c1);
     }
 }
 #else

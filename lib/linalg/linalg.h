@@ -41,6 +41,19 @@ void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                     float *c, int64_t ldc, const float *row0, int portable);
 
+/* The small kernel's vector tiles exist in this build (x86-64 GCC on Linux, no sanitizer):
+ * then, on a CPU with AVX-512F (sae_gemm_small_available), one tile of 8 rows x up to 32
+ * columns of C = alpha A B + (row0 or beta C), A(r, p) = a[r sai + p sap], B(p, j) =
+ * b[p ldb + j] for j < nr, each element one chain of fused multiply-adds over p < k: the
+ * small kernel's own tiles, for callers that keep a tile's operands in cache (train/). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(SAE_NO_CLONES)
+#  define SAE_SMALL_TILES 1
+void sae_gemm_small_tile8(const float *a, int64_t sai, int64_t sap, const float *b, int64_t ldb,
+                          int64_t k, float alpha, float beta, const float *row0, int nr, float *c,
+                          int64_t ldc);
+#endif
+
 /* Sum in double of x[i]*y[i], in the fixed lanes of lanes.h (sae_dotd_lanes). */
 double sae_dot_f64(const float *x, const float *y, int64_t n);
 /* Euclidean norm accumulated in double. */

@@ -15,6 +15,7 @@
 #include "model/forward.h"
 #include "core/parallel.h"
 #include "train/regularisers.h"
+#include "train/relu_fused.h"
 
 #include <string.h>
 
@@ -488,6 +489,58 @@ static void output_grad(const float *restrict res, int64_t nc, int64_t d, float 
         }
 }
 
+/* Whether the block goes through the fused kernel (relu_fused.c): its scratch exists (ReLU
+ * without the low-activation penalty, toy widths), one thread, and every product of the
+ * block would run in the small kernel, whose results the fused block reproduces. */
+static int fused_block_ok(const sae_trainer *t, int64_t nc)
+{
+    const sae_model *m = t->model;
+    int64_t d = m->d, l = m->n_latents;
+    return t->ws.fused != NULL && sae_train_threads(t) == 1 &&
+           sae_gemm_small_fits(1, nc, l, d) && /* encoder, dLoss/dz */
+           sae_gemm_small_fits(0, nc, d, l) && /* decoder */
+           sae_gemm_small_fits(0, l, d, nc);   /* the two weight gradients */
+}
+
+/* The fused kernel's view of rows [r0, r0 + nc), centred in ws.xc; packs the weights on the
+ * step's first fused block. */
+static sae_relu_fused fused_view(sae_trainer *t, int64_t n, int64_t r0, int64_t nc,
+                                 double coeff_n)
+{
+    const sae_model *m = t->model;
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    int64_t d = m->d, l = m->n_latents;
+    if (!w->fused_ready) {
+        sae_relu_fused_prepare(m->w_enc_t, m->w_dec, w->dec_norm, coeff_n, l, d, w->fused);
+        w->fused_ready = 1;
+    }
+    sae_relu_fused f = {nc, d, l, w->x + r0 * d, w->xc, m->b_enc, m->w_dec, m->b_dec,
+                        w->dec_norm, (float)(2.0 / (double)n), w->z, w->row_sp + r0,
+                        w->row_loss + r0, w->row_loss + r0, w->dacc, g.w_dec, g.w_enc_t,
+                        NULL, NULL, w->fused, relu_row, residual_row, output_grad};
+    return f;
+}
+
+/* The fused backward of a dense block, and what relu_grad_columns adds per latent. */
+static void fused_backward(sae_trainer *t, sae_relu_fused *f, int64_t r0, double *sums)
+{
+    sae_train_ws *w = &t->ws;
+    grads g = grad_views(t);
+    sae_relu_fused_backward(f);
+    const float *zs = f->zs, *gs = f->gs;
+    for (int64_t r = 0; r < f->n; r++) {
+        sums[0] += w->row_loss[r0 + r];
+        sums[1] += w->row_sp[r0 + r];
+    }
+    for (int64_t j = 0; j < f->l; j++) {
+        w->lsum[j] += zs[j];
+        w->fired[j] |= zs[j] > 0.0f; /* ReLU codes are >= 0 */
+        g.b_enc[j] += gs[j];
+        w->colsum[j] += gs[j];
+    }
+}
+
 /* Forward and backward of rows [r0, r0 + nc). */
 static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, double coeff_n,
                            double *sums)
@@ -517,12 +570,21 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
         }
         since = sae_train_now();
     }
-    int32_t st = sae_fwd_scores(m, nt, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
-    if (st != SAE_OK)
-        return st;
-    sae_train_tick(t, SAE_PHASE_ENCODE, &since);
-    activate_block(t, nc, r0);
-    sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+    int fused = fused_block_ok(t, nc);
+    sae_relu_fused f;
+    int32_t st = SAE_OK;
+    if (fused) { /* scores and activations in one pass (charged to the encoder) */
+        f = fused_view(t, n, r0, nc, coeff_n);
+        sae_relu_fused_encode(&f);
+        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+    } else {
+        st = sae_fwd_scores(m, nt, xc, d, nc, w->pre, l, m->arch != SAE_ARCH_GATED);
+        if (st != SAE_OK)
+            return st;
+        sae_train_tick(t, SAE_PHASE_ENCODE, &since);
+        activate_block(t, nc, r0);
+        sae_train_tick(t, SAE_PHASE_ACTIVATE, &since);
+    }
     double l0 = 0.0;
     for (int64_t r = 0; r < nc; r++)
         l0 += w->row_loss[r0 + r]; /* L0, see activate_block */
@@ -540,6 +602,11 @@ static int32_t dense_block(sae_trainer *t, int64_t n, int64_t r0, int64_t nc, do
     }
     flush_sparse(t); /* the dense path reuses go from row 0 */
     since = sae_train_now();
+    if (fused) { /* decode and backward in one pass (charged to the backward) */
+        fused_backward(t, &f, r0, sums);
+        sae_train_tick(t, SAE_PHASE_BACKWARD, &since);
+        return SAE_OK;
+    }
     st = decode_residual(t, w->z, nc, x, res, w->row_loss + r0);
     sae_train_tick(t, SAE_PHASE_DECODE, &since);
     output_grad(res, nc, d, (float)(2.0 / (double)n), w->go, w->dacc);
@@ -611,6 +678,7 @@ int32_t sae_train_dense_loss_grad(sae_trainer *t, int64_t n)
     memset(w->dacc, 0, (size_t)d * sizeof(double));
     memset(w->fired, 0, (size_t)l);
     w->screen_ready = 0; /* the encoder is packed again when a block is screened */
+    w->fused_ready = 0;  /* and for the fused blocks */
     w->pend_rows = w->pend_nnz = 0;
     w->xc_row0 = -1;
     sparsity_weights(t);

@@ -104,6 +104,8 @@ typedef struct sae_train_ws {
     double screen_scales[3];       /* ReLU screened blocks: the encoder's scales this step */
     int screen_ready;              /* ... computed (and the encoder packed) this step */
     int screen_next;               /* screen the next ReLU block: the last one was sparse */
+    float *fused;                  /* ReLU at toy widths: the fused blocks' scratch */
+    int fused_ready;               /* ... packed with this step's weights */
 } sae_train_ws;
 
 struct sae_trainer {

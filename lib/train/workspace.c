@@ -3,6 +3,7 @@
 
 #include "linalg/bf16.h"
 #include "train/regularisers.h"
+#include "train/relu_fused.h"
 
 #include <string.h>
 
@@ -18,7 +19,7 @@ void sae_train_ws_free(sae_trainer *t)
                     w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
                     w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc, w->heap_hi.val,
                     w->heap_hi.pos, w->margin, w->bf_resid_rows, w->bf_resid_cols,
-                    w->bf_scale_rows, w->bf_scale_cols, w->list_val, w->list_pos};
+                    w->bf_scale_rows, w->bf_scale_cols, w->list_val, w->list_pos, w->fused};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sae_free(al, bufs[i]);
     memset(w, 0, sizeof *w);
@@ -139,6 +140,8 @@ static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk)
         alloc_low_precision(t, a, chunk); /* and are screened (select.c) */
         if (w->bf_enc != NULL)
             w->margin = get(a, chunk, sizeof(float));
+        if (t->o.threads == 1 && l <= SAE_RELU_FUSED_MAX_L && sae_relu_fused_available(d))
+            w->fused = get(a, (int64_t)sae_relu_fused_floats(d, l), sizeof(float));
     }
     if (m->arch == SAE_ARCH_GATED) {
         w->gate = get(a, chunk * l, sizeof(float));
