@@ -441,9 +441,10 @@ static void test_jumprelu_ste_by_hand(void **state)
 }
 
 /* A dense ReLU block through the fused kernel gives the bits of the unfused block (its
- * scratch removed): shapes whose rows, latents and width leave partial tiles, several blocks
- * (the later ones add to gradients already there), tied weights, no pre-bias or decoder-norm
- * weights, and blocks that go sparse after the fused encoder. */
+ * scratch removed; on one thread and on two): shapes whose rows, latents and width leave
+ * partial tiles, several blocks (the later ones add to gradients already there), tied
+ * weights, no pre-bias or decoder-norm weights, and blocks that go sparse after the fused
+ * encoder. */
 static void test_relu_fused_blocks_match_unfused(void **state)
 {
     (void)state;
@@ -455,9 +456,9 @@ static void test_relu_fused_blocks_match_unfused(void **state)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t d = cases[c].d, l = cases[c].l, n = cases[c].n;
-        sae_trainer *t[2];
-        sae_model *m[2];
-        for (int v = 0; v < 2; v++) {
+        sae_trainer *t[3];
+        sae_model *m[3];
+        for (int v = 0; v < 3; v++) {
             sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)d, "n_latents",
                                          (double)l, "arch", (double)SAE_ARCH_RELU, "model_seed",
                                          3.0, "tied", (double)cases[c].tied, "pre_bias",
@@ -465,7 +466,8 @@ static void test_relu_fused_blocks_match_unfused(void **state)
             sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", (double)n,
                                          "l1_coefficient", 0.3, "chunk_rows",
                                          (double)cases[c].chunk, "l1_decoder_norm",
-                                         (double)cases[c].dec_norm, NULL);
+                                         (double)cases[c].dec_norm, "n_threads",
+                                         v == 2 ? 2.0 : 1.0, NULL);
             assert_ok(sae_model_create(&m[v], mc, NULL));
             assert_ok(sae_trainer_create(&t[v], m[v], tc, NULL));
             sae_config_free(mc);
@@ -478,7 +480,7 @@ static void test_relu_fused_blocks_match_unfused(void **state)
                 t[v]->sparse_div = INT64_C(1) << 40;
             sae_train_ws_free(t[v]);
             assert_ok(sae_train_ws_reserve(t[v], n));
-            if (v == 1) { /* the unfused path */
+            if (v > 0) { /* the unfused path */
                 sae_free(&t[v]->al, t[v]->ws.fused);
                 t[v]->ws.fused = NULL;
             }
@@ -494,15 +496,17 @@ static void test_relu_fused_blocks_match_unfused(void **state)
         if (sae_relu_fused_available(d) && t[0]->ws.fused == NULL)
             fail_msg("case %zu: the fused scratch is missing", c);
         assert_true(t[0]->last.l0 > 0.0 && t[0]->last.l0 < (double)l);
-        if (memcmp(&t[0]->last.loss, &t[1]->last.loss, sizeof(double)) != 0 ||
-            t[0]->last.l0 != t[1]->last.l0)
-            fail_msg("case %zu: loss %.17g / %.17g, L0 %g / %g", c, t[0]->last.loss,
-                     t[1]->last.loss, t[0]->last.l0, t[1]->last.l0);
-        for (int64_t e = 0; e < m[0]->lay.total; e++)
-            if (memcmp(&t[0]->grad[e], &t[1]->grad[e], sizeof(float)) != 0)
-                fail_msg("case %zu: gradient %lld fused %.9g unfused %.9g", c, (long long)e,
-                         t[0]->grad[e], t[1]->grad[e]);
-        for (int v = 0; v < 2; v++) {
+        for (int v = 1; v < 3; v++) {
+            if (memcmp(&t[0]->last.loss, &t[v]->last.loss, sizeof(double)) != 0 ||
+                t[0]->last.l0 != t[v]->last.l0)
+                fail_msg("case %zu, unfused %d: loss %.17g / %.17g, L0 %g / %g", c, v,
+                         t[0]->last.loss, t[v]->last.loss, t[0]->last.l0, t[v]->last.l0);
+            for (int64_t e = 0; e < m[0]->lay.total; e++)
+                if (memcmp(&t[0]->grad[e], &t[v]->grad[e], sizeof(float)) != 0)
+                    fail_msg("case %zu, unfused %d: gradient %lld fused %.9g unfused %.9g", c, v,
+                             (long long)e, t[0]->grad[e], t[v]->grad[e]);
+        }
+        for (int v = 0; v < 3; v++) {
             sae_trainer_free(t[v]);
             sae_model_free(m[v]);
         }

@@ -140,7 +140,7 @@ static void alloc_dense(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk)
         alloc_low_precision(t, a, chunk); /* and are screened (select.c) */
         if (w->bf_enc != NULL)
             w->margin = get(a, chunk, sizeof(float));
-        if (t->o.threads == 1 && l <= SAE_RELU_FUSED_MAX_L && sae_relu_fused_available(d))
+        if (l <= SAE_RELU_FUSED_MAX_L && sae_relu_fused_available(d))
             w->fused = get(a, (int64_t)sae_relu_fused_floats(d, l), sizeof(float));
     }
     if (m->arch == SAE_ARCH_GATED) {
