@@ -8,7 +8,8 @@
 /* Inputs up to this wide: the small kernel's range (SMALL_MAX_COLS), whose results the
  * fused block reproduces. */
 #define SAE_RELU_FUSED_MAX_D 128
-/* and up to this many latents: a group's scores and codes (8 rows each) stay in L1/L2 */
+/* and up to this many latents, where a group's codes and dLoss/dpre (32 rows each) stay in
+ * L2 (measured gains up to 1,024: docs/performance.md) */
 #define SAE_RELU_FUSED_MAX_L 1024
 
 /* One dense ReLU block of n rows (dense.c fills it; the per-row passes are dense.c's). */
