@@ -67,57 +67,89 @@ static inline float where_nonzero(float z, float v)
     return sae_f32_from_bits(sae_f32_bits(v) & (sae_f32_bits(z) != 0u ? 0xffffffffu : 0u));
 }
 
-/* ReLU activations of one row, its weighted L1 and L0: eight float lanes over blocks of
- * 64 latents, each block's lanes added into double in a fixed order. GCC's vectoriser
- * turns the lane loop into shuffles, so GNU C spells the lanes as a vector (the same
- * per-lane operations, so the same bits, at every width). */
+/* ReLU activations of nr <= RELU_ROWS rows (strides ldp, ldz), their weighted L1 and L0: per row,
+ * eight float lanes over blocks of 64 latents, each block's lanes added into double in a
+ * fixed order. The rows' chains of additions are independent, so they run side by side (one
+ * row at a time, the step waited on each addition's latency); each row's operations and
+ * their order are the same whatever nr, so are its bits. GCC's vectoriser turns the lane
+ * loop into shuffles, so GNU C spells the lanes as a vector (the same per-lane operations,
+ * so the same bits, at every width). */
+#define RELU_ROWS 4
 SAE_LANES_CLONES
-static void relu_row(const float *restrict p, const float *restrict wj, int64_t l,
-                     float *restrict z, double *pen, double *l0)
+static void relu_rows(const float *restrict p, int64_t ldp, const float *restrict wj, int64_t l,
+                      float *restrict z, int64_t ldz, double *pen, double *l0, int nr)
 {
-    double s = 0.0, c = 0.0;
+    double s[RELU_ROWS] = {0}, c[RELU_ROWS] = {0};
     for (int64_t j0 = 0; j0 < l; j0 += 64) {
         int64_t e = SAE_MIN(l, j0 + 64), j = j0;
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        uint32_t cnt[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        float acc[RELU_ROWS][8] = {{0}};
+        uint32_t cnt[RELU_ROWS][8] = {{0}};
 #if defined(__GNUC__)
         typedef float v8f __attribute__((vector_size(32)));
         typedef uint32_t v8u __attribute__((vector_size(32)));
-        v8f va = {0};
-        v8u vc = {0};
+        v8f va[RELU_ROWS] = {{0}};
+        v8u vc[RELU_ROWS] = {{0}};
         for (; j + 8 <= e; j += 8) {
-            v8u b;
             v8f w;
-            memcpy(&b, p + j, sizeof b);
             memcpy(&w, wj + j, sizeof w);
-            b &= (b >> 31) - 1u; /* relu_bits */
-            v8f zj = (v8f)b;
-            memcpy(z + j, &zj, sizeof zj);
-            va += w * zj;
-            vc -= (v8u)(b != 0u); /* true is all ones */
+#  pragma GCC unroll 4
+            for (int r = 0; r < RELU_ROWS; r++) {
+                if (r >= nr)
+                    break;
+                v8u b;
+                memcpy(&b, p + r * ldp + j, sizeof b);
+                b &= (b >> 31) - 1u; /* relu_bits */
+                v8f zj = (v8f)b;
+                memcpy(z + r * ldz + j, &zj, sizeof zj);
+                va[r] += w * zj;
+                vc[r] -= (v8u)(b != 0u); /* true is all ones */
+            }
         }
-        memcpy(acc, &va, sizeof acc);
-        memcpy(cnt, &vc, sizeof cnt);
+        memcpy(acc, va, sizeof acc);
+        memcpy(cnt, vc, sizeof cnt);
 #else
         for (; j + 8 <= e; j += 8)
-            for (int q = 0; q < 8; q++) {
-                float zj = relu_bits(p[j + q]);
-                z[j + q] = zj;
-                acc[q] += wj[j + q] * zj;
-                cnt[q] += sae_f32_bits(zj) != 0u;
-            }
+            for (int r = 0; r < nr; r++)
+                for (int q = 0; q < 8; q++) {
+                    float zj = relu_bits(p[r * ldp + j + q]);
+                    z[r * ldz + j + q] = zj;
+                    acc[r][q] += wj[j + q] * zj;
+                    cnt[r][q] += sae_f32_bits(zj) != 0u;
+                }
 #endif
-        for (; j < e; j++) {
-            float zj = relu_bits(p[j]);
-            z[j] = zj;
-            acc[0] += wj[j] * zj;
-            cnt[0] += sae_f32_bits(zj) != 0u;
-        }
+        for (int r = 0; r < nr; r++)
+            for (int64_t t = j; t < e; t++) {
+                float zj = relu_bits(p[r * ldp + t]);
+                z[r * ldz + t] = zj;
+                acc[r][0] += wj[t] * zj;
+                cnt[r][0] += sae_f32_bits(zj) != 0u;
+            }
+        /* every row's chain, the absent ones on zeros: four chains in registers side by
+         * side; the counts are whole numbers, exact in any order */
+#pragma GCC unroll 8
         for (int q = 0; q < 8; q++)
-            s += (double)acc[q], c += (double)cnt[q];
+#pragma GCC unroll 4
+            for (int r = 0; r < RELU_ROWS; r++)
+                s[r] += (double)acc[r][q];
+#pragma GCC unroll 4
+        for (int r = 0; r < RELU_ROWS; r++) {
+            uint32_t t = 0;
+            for (int q = 0; q < 8; q++)
+                t += cnt[r][q];
+            c[r] += (double)t;
+        }
     }
-    *pen = s;
-    *l0 = c;
+    for (int r = 0; r < nr; r++)
+        pen[r] = s[r], l0[r] = c[r];
+}
+
+/* relu_rows over n rows, RELU_ROWS at a time (also the fused block's pass, relu_fused.h). */
+static void relu_block_rows(const float *p, int64_t ldp, const float *wj, int64_t l, float *z,
+                            int64_t ldz, double *pen, double *l0, int64_t n)
+{
+    for (int64_t r = 0; r < n; r += RELU_ROWS)
+        relu_rows(p + r * ldp, ldp, wj, l, z + r * ldz, ldz, pen + r, l0 + r,
+                  (int)SAE_MIN((int64_t)RELU_ROWS, n - r));
 }
 
 /* Activations of row r of the block (batch row r0 + r) for JumpReLU and Gated, its
@@ -158,9 +190,11 @@ static void activate_block(sae_trainer *t, int64_t nc, int64_t r0)
     int64_t l = t->model->n_latents;
     int nt = sae_train_threads(t);
     if (t->model->arch == SAE_ARCH_RELU) /* row_loss: L0 until decode_residual overwrites it */
-        SAE_FOR_THREADS(nt, r, nc,
-                        relu_row(w->pre + r * l, w->dec_norm, l, w->z + r * l, &w->row_sp[r0 + r],
-                                 &w->row_loss[r0 + r]));
+        SAE_FOR_THREADS(nt, g, (nc + RELU_ROWS - 1) / RELU_ROWS, {
+            int64_t r = g * RELU_ROWS;
+            relu_rows(w->pre + r * l, l, w->dec_norm, l, w->z + r * l, l, &w->row_sp[r0 + r],
+                      &w->row_loss[r0 + r], (int)SAE_MIN((int64_t)RELU_ROWS, nc - r));
+        });
     else
         SAE_FOR_THREADS(nt, r, nc, activate_row(t, r, r0));
 }
@@ -526,7 +560,7 @@ static sae_relu_fused fused_view(sae_trainer *t, int64_t n, int64_t r0, int64_t 
     sae_relu_fused f = {nc, d, l, w->x + r0 * d, w->xc, m->b_enc, m->w_dec, m->b_dec,
                         w->dec_norm, (float)(2.0 / (double)n), w->z, w->row_sp + r0,
                         w->row_loss + r0, w->row_loss + r0, w->dacc, g.w_dec, g.w_enc_t,
-                        NULL, NULL, w->fused, relu_row, residual_row, output_grad};
+                        NULL, NULL, w->fused, relu_block_rows, residual_row, output_grad};
     return f;
 }
 

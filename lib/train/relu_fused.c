@@ -177,7 +177,7 @@ void sae_relu_fused_prepare(const float *w_enc_t, const float *w_dec, const floa
         b.c[j] = j < l ? (float)(coeff_n * wj[j]) : 0.0f;
 }
 
-/* Rows [g0, g0 + mr) of the block through the encoder: scores into pz, then relu_row's
+/* Rows [g0, g0 + mr) of the block through the encoder: scores into pz, then dense.c's
  * codes into z (stride l), penalties and L0. */
 AVX512_FN static void encode_group(const sae_relu_fused *f, const fused_bufs *b, int64_t g0,
                                    int mr)
@@ -191,9 +191,7 @@ AVX512_FN static void encode_group(const sae_relu_fused *f, const fused_bufs *b,
     }
     for (int64_t j0 = 0; j0 < lp; j0 += FP)
         tile(x, d, b->enc + j0 * d, FP, d, f->b_enc + j0, l - j0, b->pz + j0, lp);
-    for (int r = 0; r < mr; r++)
-        f->relu_row(b->pz + r * lp, f->wj, l, f->z + (g0 + r) * l, &f->row_sp[g0 + r],
-                    &f->row_l0[g0 + r]);
+    f->relu_rows(b->pz, lp, f->wj, l, f->z + g0 * l, l, f->row_sp + g0, f->row_l0 + g0, mr);
 }
 
 /* Rows [g0, g0 + mr) (mr <= GR): decode, residual and output gradient, dLoss/dpre with its

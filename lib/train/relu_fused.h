@@ -25,8 +25,8 @@ typedef struct sae_relu_fused {
     float *g_dec, *g_enc;         /* l x d: += the block's gradients (may be the same) */
     const float *zs, *gs;         /* l: column sums of z and of dLoss/dpre (set by backward) */
     float *scratch;               /* sae_relu_fused_floats(d, l), packed by _prepare */
-    void (*relu_row)(const float *p, const float *wj, int64_t l, float *z, double *pen,
-                     double *l0);
+    void (*relu_rows)(const float *p, int64_t ldp, const float *wj, int64_t l, float *z,
+                      int64_t ldz, double *pen, double *l0, int64_t n);
     double (*residual_row)(float *out, const float *x, int64_t d);
     void (*output_grad)(const float *res, int64_t nc, int64_t d, float scale, float *go,
                         double *acc);
