@@ -120,7 +120,9 @@ typedef enum sae_stat {
     SAE_STAT_THRESHOLD = 13, /**< BatchTopK/Matryoshka inference threshold */
     /* Where the time goes: wall-clock seconds this trainer has spent in each phase of its
      * steps since it was created (not saved in checkpoints). train_toy_many counts the
-     * shared sampling once for every trainer of the call. */
+     * shared sampling once for every trainer of the call. Dense ReLU blocks that run fused
+     * (inputs up to 128 wide on CPUs with AVX-512F) count their activations as encoder
+     * time and their reconstruction as backward time. */
     SAE_STAT_TIME_GENERATE = 14, /**< drawing samples from the toy (train_toy*) */
     SAE_STAT_TIME_ENCODE = 15,   /**< encoder pre-activations (the encoder GEMM) */
     SAE_STAT_TIME_ACTIVATE = 16, /**< activation: ReLU/JumpReLU/gates, top-k and batch top-k selection */
