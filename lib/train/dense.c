@@ -250,6 +250,23 @@ static void relu_grad_cols(const float *z0, float *gz0, int64_t nc, int64_t l, i
     }
 }
 
+/* Latents [j0, j0 + n) of a ReLU block: their column sums of z (zs) and of dLoss/dpre (gs)
+ * into the step's sums and, unless the low-activation penalty still has to add to the
+ * gradient, into b_enc's gradient. */
+static void relu_latent_sums(sae_trainer *t, const grads *g, int64_t j0, int64_t n,
+                             const float *zs, const float *gs)
+{
+    sae_train_ws *w = &t->ws;
+    for (int64_t q = 0; q < n; q++) {
+        w->lsum[j0 + q] += zs[q];
+        w->fired[j0 + q] |= zs[q] > 0.0f; /* ReLU codes are >= 0 */
+        if (!t->o.lowact_on) {
+            g->b_enc[j0 + q] += gs[q];
+            w->colsum[j0 + q] += gs[q];
+        }
+    }
+}
+
 /* ReLU: dLoss/dpre = 1[z > 0] (dLoss/dz + lambda/n w_j) in place, with the per-latent sums
  * of one block of columns kept in locals (fixed row order). The bias sums are fused in
  * unless the low-activation penalty still has to add to the gradient. */
@@ -262,14 +279,7 @@ static void relu_grad_columns(sae_trainer *t, const grads *g, int64_t b, int64_t
     for (int64_t q = 0; q < bw; q++)
         c[q] = (float)(coeff_n * w->dec_norm[j0 + q]);
     relu_grad_cols(w->z + j0, gz_buffer(w) + j0, nc, l, bw, c, zs, gs);
-    for (int64_t q = 0; q < bw; q++) {
-        w->lsum[j0 + q] += zs[q];
-        w->fired[j0 + q] |= zs[q] > 0.0f; /* ReLU codes are >= 0 */
-        if (!t->o.lowact_on) {
-            g->b_enc[j0 + q] += gs[q];
-            w->colsum[j0 + q] += gs[q];
-        }
-    }
+    relu_latent_sums(t, g, j0, bw, zs, gs);
 }
 
 static void relu_grad_block(sae_trainer *t, int64_t nc, double coeff_n)
@@ -564,23 +574,17 @@ static sae_relu_fused fused_view(sae_trainer *t, int64_t n, int64_t r0, int64_t 
     return f;
 }
 
-/* The fused backward of a dense block, and what relu_grad_columns adds per latent. */
+/* The fused backward of a dense block, and its row and latent sums. */
 static void fused_backward(sae_trainer *t, sae_relu_fused *f, int64_t r0, double *sums)
 {
     sae_train_ws *w = &t->ws;
     grads g = grad_views(t);
     sae_relu_fused_backward(f);
-    const float *zs = f->zs, *gs = f->gs;
     for (int64_t r = 0; r < f->n; r++) {
         sums[0] += w->row_loss[r0 + r];
         sums[1] += w->row_sp[r0 + r];
     }
-    for (int64_t j = 0; j < f->l; j++) {
-        w->lsum[j] += zs[j];
-        w->fired[j] |= zs[j] > 0.0f; /* ReLU codes are >= 0 */
-        g.b_enc[j] += gs[j];
-        w->colsum[j] += gs[j];
-    }
+    relu_latent_sums(t, &g, 0, f->l, f->zs, f->gs);
 }
 
 /* Forward and backward of rows [r0, r0 + nc). */
