@@ -100,7 +100,8 @@ static void test_blocked_same_bits_for_any_thread_count(void **state)
 
 /* The small kernel (lib/linalg/gemm_small.c) against a double-precision sum, every
  * transposition, shapes with partial tiles (m % 8, n % 16, n < 16, n % 32) and padded
- * leading dimensions; its vector tiles give the same bits as its portable tiles. */
+ * leading dimensions; its vector tiles give the same bits as its portable tiles, and a
+ * product continued in two chained parts the bits of one. */
 static void check_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, float beta)
 {
     int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 5;
@@ -144,6 +145,21 @@ static void check_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float a
                          ta, tb, (long long)m, (long long)n, (long long)k, portable);
     }
     free(row0);
+    /* chain: C = 0, then k1 and k - k1 rows of B continuing the chains, is one product over
+     * k with beta 0, bit for bit */
+    for (int portable = 0; portable < 2 && !tb && alpha == 1.0f; portable++) {
+        int64_t k1 = k / 3;
+        for (int64_t i = 0; i < m * ldc; i++)
+            cp[i] = 0.0f, cv[i] = NAN;
+        sae_gemm_small(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, cv, ldc, NULL, portable);
+        sae_gemm_small_chain(ta, m, n, k1, a, lda, b, ldb, cp, ldc, portable);
+        sae_gemm_small_chain(ta, m, n, k - k1, ta ? a + k1 * lda : a + k1, lda, b + k1 * ldb,
+                             ldb, cp, ldc, portable);
+        for (int64_t i = 0; i < m; i++)
+            if (memcmp(cv + i * ldc, cp + i * ldc, (size_t)n * sizeof(float)) != 0)
+                fail_msg("ta %d %lld x %lld x %lld: chained halves differ from one product "
+                         "(portable %d)", ta, (long long)m, (long long)n, (long long)k, portable);
+    }
     free(a);
     free(b);
     free(c0);

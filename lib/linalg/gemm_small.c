@@ -33,6 +33,7 @@ typedef struct small_op {
     float *c;
     int64_t ldc;
     const float *row0; /* C = row0 + alpha op(A) op(B) when set (C not read) */
+    int chain;         /* the chains start from C's values (alpha 1, beta 0, no row0) */
 } small_op;
 
 static inline float finish(const small_op *g, float acc, const float *c, int64_t j)
@@ -49,10 +50,10 @@ static void tile_scalar(const small_op *g, int64_t i0, int mr, int64_t j0, int n
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
             const float *ap = g->a + (i0 + r) * g->sai, *bp = g->b + (j0 + j - g->b_col0);
-            float acc = 0.0f;
+            float *cp = g->c + (i0 + r) * g->ldc + j0 + j;
+            float acc = g->chain ? *cp : 0.0f;
             for (int64_t p = 0; p < g->k; p++)
                 acc = fmaf(ap[p * g->sap], bp[p * g->ldb], acc);
-            float *cp = g->c + (i0 + r) * g->ldc + j0 + j;
             *cp = finish(g, acc, cp, j0 + j);
         }
 }
@@ -65,7 +66,9 @@ static void tile_scalar(const small_op *g, int64_t i0, int mr, int64_t j0, int n
 /* The tile of tile_scalar in 16-float vectors (the same operations per element: the same
  * bits). The accumulators are named variables: as an array GCC keeps them on the stack. */
 #  define ACC_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#  define ACC_DECL(r) __m512 c0_##r = _mm512_setzero_ps(), c1_##r = _mm512_setzero_ps();
+#  define ACC_DECL(r)                                                                        \
+      __m512 c0_##r = chain ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps(),  \
+             c1_##r = chain ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps();
 #  define ACC_FMA(r)                                                                         \
       {                                                                                      \
           __m512 av = _mm512_set1_ps(ap[r * sai]);                                           \
@@ -83,8 +86,9 @@ typedef struct store_ctx {
 AVX512_FN static inline void store_row(float *cp, const store_ctx *g, __mmask16 m0, __mmask16 m1,
                                        __m512 acc0, __m512 acc1)
 {
-    __m512 alpha = _mm512_set1_ps(g->alpha), beta = _mm512_set1_ps(g->beta);
-    __m512 o0 = _mm512_mul_ps(alpha, acc0), o1 = _mm512_mul_ps(alpha, acc1);
+    __m512 alpha = _mm512_set1_ps(g->alpha), beta = _mm512_set1_ps(g->beta), o0 = acc0, o1 = acc1;
+    if (g->alpha != 1.0f) /* 1 x: the same bits */
+        o0 = _mm512_mul_ps(alpha, acc0), o1 = _mm512_mul_ps(alpha, acc1);
     if (g->row0 != NULL) {
         o0 = _mm512_add_ps(o0, _mm512_maskz_loadu_ps(m0, g->row0));
         o1 = _mm512_add_ps(o1, _mm512_maskz_loadu_ps(m1, g->row0 + 16));
@@ -102,12 +106,12 @@ static inline __mmask16 lanes_hi(int nr)
     return nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u) : 0;
 }
 
-AVX512_FN void sae_gemm_small_tile8(const float *a, int64_t sai, int64_t sap, const float *b,
-                                    int64_t ldb, int64_t k, float alpha, float beta,
-                                    const float *row0, int nr, float *c, int64_t ldc)
+/* Eight rows of tile_at; chain is a constant in each caller below, so neither
+ * version tests it. */
+AVX512_FN static inline __attribute__((always_inline)) void
+tile8(const float *a, int64_t sai, int64_t sap, const float *b, int64_t ldb, int64_t k,
+      const store_ctx *ctx, const int chain, __mmask16 m0, __mmask16 m1, float *c, int64_t ldc)
 {
-    __mmask16 m0 = lanes_lo(nr), m1 = lanes_hi(nr);
-    store_ctx st = {alpha, beta, row0}, *ctx = &st;
     const float *ap = a, *bp = b;
     ACC_ROWS(ACC_DECL)
     for (int64_t p = 0; p < k; p++, ap += sap, bp += ldb) {
@@ -117,28 +121,46 @@ AVX512_FN void sae_gemm_small_tile8(const float *a, int64_t sai, int64_t sap, co
     ACC_ROWS(ACC_STORE)
 }
 
-AVX512_FN static void tile_avx512(const small_op *g, int64_t i0, int mr, int64_t j0, int nr)
+/* Rows [0, mr <= 8) x columns [0, nr <= 32) of C = alpha A B + (row0 or beta C), A(r, p) =
+ * a[r sai + p sap], B(p, j) = b[p ldb + j]; with chain the chains start from C. */
+AVX512_FN static void tile_at(const float *a, int64_t sai, int64_t sap, const float *b,
+                              int64_t ldb, int64_t k, float alpha, float beta, const float *row0,
+                              int chain, int mr, int nr, float *c, int64_t ldc)
 {
-    const float *ap = g->a + i0 * g->sai, *bp = g->b + (j0 - g->b_col0);
-    float *c = g->c + i0 * g->ldc + j0;
-    const float *row0 = g->row0 != NULL ? g->row0 + j0 : NULL;
+    __mmask16 m0 = lanes_lo(nr), m1 = lanes_hi(nr);
+    store_ctx st = {alpha, beta, row0};
     if (mr == SMALL_MR) {
-        sae_gemm_small_tile8(ap, g->sai, g->sap, bp, g->ldb, g->k, g->alpha, g->beta, row0, nr, c,
-                             g->ldc);
+        if (chain)
+            tile8(a, sai, sap, b, ldb, k, &st, 1, m0, m1, c, ldc);
+        else
+            tile8(a, sai, sap, b, ldb, k, &st, 0, m0, m1, c, ldc);
         return;
     }
-    __mmask16 m0 = lanes_lo(nr), m1 = lanes_hi(nr);
-    store_ctx st = {g->alpha, g->beta, row0};
-    for (int r = 0; r < mr; r++) { /* the last rows, one at a time */
-        const float *a1 = ap + r * g->sai, *b1p = bp;
-        __m512 c0 = _mm512_setzero_ps(), c1 = _mm512_setzero_ps();
-        for (int64_t p = 0; p < g->k; p++, a1 += g->sap, b1p += g->ldb) {
+    for (int r = 0; r < mr; r++) { /* fewer rows: one at a time */
+        const float *a1 = a + r * sai, *b1p = b;
+        __m512 c0 = chain ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
+        __m512 c1 = chain ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps();
+        for (int64_t p = 0; p < k; p++, a1 += sap, b1p += ldb) {
             __m512 av = _mm512_set1_ps(*a1);
             c0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m0, b1p), c0);
             c1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m1, b1p + 16), c1);
         }
-        store_row(c + r * g->ldc, &st, m0, m1, c0, c1);
+        store_row(c + r * ldc, &st, m0, m1, c0, c1);
     }
+}
+
+AVX512_FN void sae_gemm_small_tile8(const float *a, int64_t sai, int64_t sap, const float *b,
+                                    int64_t ldb, int64_t k, float alpha, float beta,
+                                    const float *row0, int nr, float *c, int64_t ldc)
+{
+    tile_at(a, sai, sap, b, ldb, k, alpha, beta, row0, 0, SMALL_MR, nr, c, ldc);
+}
+
+AVX512_FN static void tile_avx512(const small_op *g, int64_t i0, int mr, int64_t j0, int nr)
+{
+    tile_at(g->a + i0 * g->sai, g->sai, g->sap, g->b + (j0 - g->b_col0), g->ldb, g->k, g->alpha,
+            g->beta, g->row0 != NULL ? g->row0 + j0 : NULL, g->chain, mr, nr,
+            g->c + i0 * g->ldc + j0, g->ldc);
 }
 #else
 #  define SMALL_HAVE_AVX512 0
@@ -169,21 +191,40 @@ static void tiles(tile_fn fn, const small_op *g, int64_t m, int64_t j0, int nr)
         fn(g, i, (int)SAE_MIN((int64_t)SMALL_MR, m - i), j0, nr);
 }
 
+static tile_fn tile_kind(int portable)
+{
+#if SMALL_HAVE_AVX512
+    if (!portable && sae_gemm_small_available())
+        return tile_avx512;
+#else
+    (void)portable;
+#endif
+    return tile_scalar;
+}
+
+/* Every tile of C with B read in place. */
+static void all_tiles(tile_fn fn, const small_op *g, int64_t m, int64_t n)
+{
+    for (int64_t j = 0; j < n; j += SMALL_NR)
+        tiles(fn, g, m, j, (int)SAE_MIN((int64_t)SMALL_NR, n - j));
+}
+
+void sae_gemm_small_chain(int trans_a, int64_t m, int64_t n, int64_t k, const float *a,
+                          int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                          int portable)
+{
+    small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, 1.0f, 0.0f, c, ldc, NULL, 1};
+    all_tiles(tile_kind(portable), &g, m, n);
+}
+
 void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                     float *c, int64_t ldc, const float *row0, int portable)
 {
-    tile_fn fn = tile_scalar;
-#if SMALL_HAVE_AVX512
-    if (!portable && sae_gemm_small_available())
-        fn = tile_avx512;
-#else
-    (void)portable;
-#endif
-    small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, alpha, beta, c, ldc, row0};
+    tile_fn fn = tile_kind(portable);
+    small_op g = {a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 0, k, alpha, beta, c, ldc, row0, 0};
     if (!trans_b) {
-        for (int64_t j = 0; j < n; j += SMALL_NR)
-            tiles(fn, &g, m, j, (int)SAE_MIN((int64_t)SMALL_NR, n - j));
+        all_tiles(fn, &g, m, n);
         return;
     }
     /* op(B)(p, j) = b[j * ldb + p]: a panel of SMALL_NR columns laid out as B(p, j) */

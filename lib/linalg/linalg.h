@@ -41,6 +41,14 @@ void sae_gemm_small(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                     float *c, int64_t ldc, const float *row0, int portable);
 
+/* C += op(A) B in the small kernel, each element's chain of fused multiply-adds going on
+ * from C's value over p < k as if the product's k had gone on: two calls over k1 and then
+ * k2 rows of B give the bits of one call over k1 + k2 with beta 0 (on C = 0 first).
+ * Caller: m, n >= 1, n within sae_gemm_small_fits. */
+void sae_gemm_small_chain(int trans_a, int64_t m, int64_t n, int64_t k, const float *a,
+                          int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                          int portable);
+
 /* The small kernel's vector tiles exist in this build (x86-64 GCC on Linux, no sanitizer):
  * then, on a CPU with AVX-512F (sae_gemm_small_available), one tile of 8 rows x up to 32
  * columns of C = alpha A B + (row0 or beta C), A(r, p) = a[r sai + p sap], B(p, j) =

@@ -4,7 +4,7 @@
  * and dLoss/dpre stay in L1 while both weight gradients take their rank-32 updates. Every
  * value is the one the unfused path computes: the products run the small kernel's tile
  * (lib/linalg/gemm_small.c) or continue its chains (each gradient element one chain of fused
- * multiply-adds over the rows in order), and the per-row passes are dense.c's own. So the
+ * multiply-adds over the rows in order: sae_gemm_small_chain), and the per-row passes are dense.c's own. So the
  * results do not depend on which path ran (tests/test_train_grad.c). Tiny ReLU steps
  * (d 32, 128 latents, 1,024 rows) took 6-9 % less time, d 128 with 256 latents 30 % less
  * (docs/performance.md). */
@@ -48,15 +48,6 @@ int sae_relu_fused_available(int64_t d)
     return d >= 1 && d <= SAE_RELU_FUSED_MAX_D && sae_gemm_small_available();
 }
 
-/* Lanes of a 32-wide chunk that exist when only n of its columns do. */
-static inline __mmask16 mask_lo(int64_t n) { return n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1u); }
-static inline __mmask16 mask_hi(int64_t n)
-{
-    return n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u) : 0;
-}
-
-#  define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-
 /* out(r, 0..nr) = sum_k a(r, k) b(k, .) (+ bias) for FR rows, a(r, k) = a[r lda + k]: the
  * small kernel's tile (alpha 1, beta 0), whose bits the unfused products have. */
 static inline void tile(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kn,
@@ -66,58 +57,13 @@ static inline void tile(const float *a, int64_t lda, const float *b, int64_t ldb
                          out, ldo);
 }
 
-/* g(q, 0..32) += sum_r a(r, q) b(r, 0..32) for q < 8, r < mr: the rank-mr update of eight
- * gradient rows (stride ldg), in row order per element. */
-AVX512_FN static void update8(const float *a, int64_t lda, const float *b, int64_t ldb, int mr,
-                              __mmask16 m0, __mmask16 m1, float *g, int64_t ldg)
+/* g(j, .) += sum_r a(r, j) b(r, .) for j < l, r < mr (a: mr x lp, b: mr x d, g: l x d), the
+ * chains going on from g: every element is the one chain over all the block's rows in order
+ * that the unfused product makes. */
+static void rank_update(const float *a, int64_t lp, const float *b, int64_t d, int64_t l, int mr,
+                        float *g)
 {
-#  define LOADG(q)                                                                           \
-      __m512 g0_##q = _mm512_maskz_loadu_ps(m0, g + q * ldg),                                \
-             g1_##q = _mm512_maskz_loadu_ps(m1, g + q * ldg + 16);
-#  define UPD(q)                                                                             \
-      {                                                                                      \
-          __m512 av = _mm512_set1_ps(ar[q]);                                                 \
-          g0_##q = _mm512_fmadd_ps(av, b0, g0_##q);                                          \
-          g1_##q = _mm512_fmadd_ps(av, b1, g1_##q);                                          \
-      }
-#  define STOREG(q)                                                                          \
-      _mm512_mask_storeu_ps(g + q * ldg, m0, g0_##q);                                        \
-      _mm512_mask_storeu_ps(g + q * ldg + 16, m1, g1_##q);
-    ROWS(LOADG)
-    for (int r = 0; r < mr; r++) {
-        const float *ar = a + r * lda, *br = b + r * ldb;
-        __m512 b0 = _mm512_maskz_loadu_ps(m0, br), b1 = _mm512_maskz_loadu_ps(m1, br + 16);
-        ROWS(UPD)
-    }
-    ROWS(STOREG)
-}
-
-/* The same for one latent (the last ones when l is not a multiple of 8). */
-AVX512_FN static void update1(const float *a, int64_t lda, const float *b, int64_t ldb, int mr,
-                              __mmask16 m0, __mmask16 m1, float *g)
-{
-    __m512 g0 = _mm512_maskz_loadu_ps(m0, g), g1 = _mm512_maskz_loadu_ps(m1, g + 16);
-    for (int r = 0; r < mr; r++) {
-        __m512 av = _mm512_set1_ps(a[r * lda]);
-        g0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m0, b + r * ldb), g0);
-        g1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m1, b + r * ldb + 16), g1);
-    }
-    _mm512_mask_storeu_ps(g, m0, g0);
-    _mm512_mask_storeu_ps(g + 16, m1, g1);
-}
-
-/* g(j, .) += sum_r a(r, j) b(r, .) for j < l, r < mr (a: mr x lp, b: mr x d, g: l x d). */
-AVX512_FN static void rank_update(const float *a, int64_t lp, const float *b, int64_t d, int64_t l,
-                                  int mr, float *g)
-{
-    for (int64_t c = 0; c < d; c += FP) {
-        __mmask16 m0 = mask_lo(d - c), m1 = mask_hi(d - c);
-        int64_t j = 0;
-        for (; j + 8 <= l; j += 8)
-            update8(a + j, lp, b + c, d, mr, m0, m1, g + j * d + c, d);
-        for (; j < l; j++)
-            update1(a + j, lp, b + c, d, mr, m0, m1, g + j * d + c);
-    }
+    sae_gemm_small_chain(1, l, d, mr, a, lp, b, d, g, d, 0);
 }
 
 /* dLoss/dpre = where z != +0: dLoss/dz + c (as relu_grad_cols), and the column sums of z and
