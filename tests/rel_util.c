@@ -300,6 +300,7 @@ int rel_fixture_init_variant(rel_fixture *f, const sae_allocator *alloc, const r
     if (ok && v->threads > 1) {
         ok = sae_config_set_by_name(f->cfg[SAE_KIND_TOY], "toy_threads", (double)v->threads) == SAE_OK &&
              sae_config_set_i64(f->cfg[SAE_KIND_TRAINER], SAE_TRAINER_N_THREADS, v->threads) == SAE_OK &&
+             sae_config_set_i64(f->cfg[SAE_KIND_TRAINER], SAE_TRAINER_THREAD_MIN_WORK, 0) == SAE_OK &&
              sae_config_set_by_name(f->cfg[SAE_KIND_METRICS], "metrics_threads", (double)v->threads) == SAE_OK;
     }
     if (!ok || sae_config_validate(m, NULL, 0) != SAE_OK)

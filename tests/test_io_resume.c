@@ -129,14 +129,16 @@ static const tcase cases[] = {
      "aux_k", 2},
     {"relu ortho chunked", SAE_ARCH_RELU, 0, "ortho_coefficient", 0.1, "ortho_mode", 1,
      "ortho_chunk", 4},
-    {"relu two threads, geomedian", SAE_ARCH_RELU, 0, "n_threads", 2, "b_dec_init", 2, NULL, 0},
+    {"relu two threads, geomedian", SAE_ARCH_RELU, 0, "n_threads", 2, "b_dec_init", 2,
+     "thread_min_work", 0},
     {"topk", SAE_ARCH_TOPK, 0, NULL, 0, NULL, 0, NULL, 0},
     {"topk auxk dead", SAE_ARCH_TOPK, 0, "dead_steps", 1, "aux_k", 4, NULL, 0},
     {"batchtopk", SAE_ARCH_BATCHTOPK, 0, NULL, 0, NULL, 0, NULL, 0},
     {"jumprelu", SAE_ARCH_JUMPRELU, 0, "l1_coefficient", 0.01, NULL, 0, NULL, 0},
     {"gated", SAE_ARCH_GATED, 0, NULL, 0, NULL, 0, NULL, 0},
     {"matryoshka", SAE_ARCH_MATRYOSHKA, 0, "dead_steps", 3, NULL, 0, NULL, 0},
-    {"matryoshka two threads", SAE_ARCH_MATRYOSHKA, 0, "n_threads", 2, NULL, 0, NULL, 0},
+    {"matryoshka two threads", SAE_ARCH_MATRYOSHKA, 0, "n_threads", 2, "thread_min_work", 0, NULL,
+     0},
 };
 
 static void test_resume_bit_exact(void **state)

@@ -318,7 +318,7 @@ static void train_sparse(const sae_toy *toy, int64_t arch, int mode, int64_t tie
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
                                  "dead_steps", 1.0, "aux_coefficient", 0.1, "bf16_scores",
                                  mode > 0 ? 1.0 : 0.0, "chunk_rows", chunk_rows, "n_threads",
-                                 mode == 5 ? 2.0 : 1.0, NULL);
+                                 mode == 5 ? 2.0 : 1.0, "thread_min_work", 0.0, NULL);
     sae_model *m = NULL;
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));
@@ -481,7 +481,7 @@ static void train_hinted(const sae_toy *toy, int hint, double chunk, int threads
                                  (double)SAE_ARCH_BATCHTOPK, "k", 6.0, "model_seed", 5.0, NULL);
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 300.0, "lr", 3e-3,
                                  "bf16_scores", 1.0, "chunk_rows", chunk, "n_threads",
-                                 (double)threads, NULL);
+                                 (double)threads, "thread_min_work", 0.0, NULL);
     sae_model *m = NULL;
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));

@@ -148,8 +148,9 @@ static sae_trainer *small_trainer(double arch, const char *k1, double v1, const 
     }
     sae_model *m = NULL;
     assert_ok(sae_model_create(&m, mc, al));
+    /* thread_min_work 0: n_threads is honoured at this toy size (tests of threads) */
     sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", 64.0, "lr", 3e-3,
-                                 "l1_coefficient", 0.1, NULL);
+                                 "l1_coefficient", 0.1, "thread_min_work", 0.0, NULL);
     if (k1 != NULL)
         assert_ok(sae_config_set_by_name(tc, k1, v1));
     if (k2 != NULL)

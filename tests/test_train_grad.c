@@ -467,7 +467,7 @@ static void test_relu_fused_blocks_match_unfused(void **state)
                                          "l1_coefficient", 0.3, "chunk_rows",
                                          (double)cases[c].chunk, "l1_decoder_norm",
                                          (double)cases[c].dec_norm, "n_threads",
-                                         v == 2 ? 2.0 : 1.0, NULL);
+                                         v == 2 ? 2.0 : 1.0, "thread_min_work", 0.0, NULL);
             assert_ok(sae_model_create(&m[v], mc, NULL));
             assert_ok(sae_trainer_create(&t[v], m[v], tc, NULL));
             sae_config_free(mc);
@@ -592,7 +592,7 @@ static sae_trainer *screen_trainer(sae_model **m, int low_precision, int64_t spa
                                  "arch", (double)SAE_ARCH_RELU, "model_seed", 3.0, NULL);
     sae_config *tc = test_config(SAE_KIND_TRAINER, "batch_size", (double)SN, "l1_coefficient",
                                  0.2, "chunk_rows", 16.0, "bf16_scores", (double)low_precision,
-                                 "n_threads", (double)threads, NULL);
+                                 "n_threads", (double)threads, "thread_min_work", 0.0, NULL);
     sae_trainer *t = NULL;
     assert_ok(sae_model_create(m, mc, NULL));
     assert_ok(sae_trainer_create(&t, *m, tc, NULL));
@@ -800,6 +800,45 @@ static void test_topk_selection_matches_naive(void **state)
     }
 }
 
+/* A step of rows x n_latents x d_in below thread_min_work runs on one thread, n_threads
+ * from there on (default 2^25); thread_min_work 0 always honours n_threads. */
+static void test_small_steps_run_on_one_thread(void **state)
+{
+    (void)state;
+    enum { TD = 16, TL = 32, TN = 64 };
+    const double work = (double)TN * TL * TD;
+    const struct {
+        double threads, min_work;
+        int expect;
+    } cases[] = {{2, -1, 1}, {2, 0, 2}, {2, work, 2}, {2, work + 1, 1}, {1, 0, 1}, {3, work, 3}};
+    float x[TN * TD];
+    for (int e = 0; e < TN * TD; e++)
+        x[e] = (float)((e * 37 % 101) / 50.0 - 1.0);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sae_config *mc = test_config(SAE_KIND_MODEL, "d_in", (double)TD, "n_latents", (double)TL,
+                                     "arch", (double)SAE_ARCH_RELU, NULL);
+        sae_config *tc = test_config(SAE_KIND_TRAINER, "n_threads", cases[c].threads, NULL);
+        if (cases[c].min_work >= 0)
+            assert_ok(sae_config_set_by_name(tc, "thread_min_work", cases[c].min_work));
+        else {
+            int64_t dflt = 0;
+            assert_ok(sae_config_get_i64(tc, SAE_TRAINER_THREAD_MIN_WORK, &dflt));
+            assert_int_equal(dflt, INT64_C(1) << 25);
+        }
+        sae_model *m = NULL;
+        sae_trainer *t = NULL;
+        assert_ok(sae_model_create(&m, mc, NULL));
+        assert_ok(sae_trainer_create(&t, m, tc, NULL));
+        assert_ok(sae_trainer_step(t, x, TN, TD));
+        if (sae_train_threads(t) != cases[c].expect)
+            fail_msg("case %zu: %d threads, expected %d", c, sae_train_threads(t), cases[c].expect);
+        sae_trainer_free(t);
+        sae_model_free(m);
+        sae_config_free(mc);
+        sae_config_free(tc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -812,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_relu_fused_blocks_match_unfused),
         cmocka_unit_test(test_relu_screened_blocks_match_float),
         cmocka_unit_test(test_relu_screen_keeps_codes_at_the_edge),
+        cmocka_unit_test(test_small_steps_run_on_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

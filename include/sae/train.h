@@ -48,12 +48,16 @@ typedef enum sae_trainer_param {
     SAE_TRAINER_CHUNK_ROWS = 3023,      /**< "chunk_rows": rows per dense block inside a step
                                              (bounds the n x n_latents scratch) */
     SAE_TRAINER_SEED = 3024,            /**< "trainer_seed": seeds resampling choices */
-    SAE_TRAINER_BF16_SCORES = 3025      /**< "bf16_scores": TopK-family encoder scores first in
+    SAE_TRAINER_BF16_SCORES = 3025,     /**< "bf16_scores": TopK-family encoder scores first in
                                              low precision (bfloat16 where the CPU has AMX-BF16
                                              or AVX512-BF16, else int16 on AVX2), then the
                                              candidates rescored in float (same codes either
                                              way); ReLU: the same for blocks expected to be
                                              sparse (values as exact float dot products) */
+    SAE_TRAINER_THREAD_MIN_WORK = 3026  /**< "thread_min_work": a step whose rows x n_latents x
+                                             d_in is below this runs on one thread whatever
+                                             "n_threads" (0: always n_threads); results do
+                                             not depend on it */
 } sae_trainer_param;
 
 /** Values of "lr_schedule" (pinned). */

@@ -239,6 +239,7 @@ static void undo_step(sae_trainer *t, const sae_train_stats *good, int b_dec_fro
 int32_t sae_train_step_rows(sae_trainer *t, int64_t n)
 {
     sae_model *m = t->model;
+    sae_train_set_rows(t, n);
     int nt = sae_train_threads(t);
     int b_dec_from_batch =
         !t->b_dec_done && t->step == 0 && t->o.b_dec_init != SAE_B_DEC_INIT_KEEP;

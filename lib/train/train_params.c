@@ -30,6 +30,7 @@ static const sae_param_def trainer_params[] = {
     {SAE_TRAINER_CHUNK_ROWS, "chunk_rows", SAE_TYPE_I64, 0, 1 << 24, 0, "rows per block inside a step (scratch is chunk_rows x n_latents); 0 = about 1M floats per block, 64 to 1024 rows (at least 256: always for dense products, within 4M floats for the TopK family)"},
     {SAE_TRAINER_SEED, "trainer_seed", SAE_TYPE_I64, 0, 9007199254740991.0, 0, "seed of the trainer's random choices (resampling)"},
     {SAE_TRAINER_BF16_SCORES, "bf16_scores", SAE_TYPE_I64, 0, 1, 1, "topk: approximate the encoder product in low precision where the CPU supports it (bfloat16 on AMX or AVX512-BF16, else int16 on AVX2; d_in >= 64, d_in x n_latents >= 65536) and rescore the candidates in float (the codes are the same; only the speed changes); relu: the same for blocks expected to be sparse, whose active values are then exact float dot products"},
+    {SAE_TRAINER_THREAD_MIN_WORK, "thread_min_work", SAE_TYPE_I64, 0, 9007199254740991.0, 33554432, "a step whose rows x n_latents x d_in is below this runs on one thread whatever n_threads: waking threads costs more than they save at toy sizes (0 = always n_threads; results do not depend on it)"},
     /* regularisers (lib/train/reg_*.c, docs/regularisers.md) */
     {SAE_REG_ORTHO_COEFF, "ortho_coefficient", SAE_TYPE_F64, 0, 1e6, 0, "weight of the decoder orthogonality penalty (0 = off)"},
     {SAE_REG_ORTHO_SHAPE, "ortho_shape", SAE_TYPE_I64, 0, 2, SAE_ORTHO_SHAPE_SQUARE, "penalty of one cosine: 0 |c|, 1 c^2, 2 log-barrier (sharp near 1)"},

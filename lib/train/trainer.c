@@ -29,6 +29,7 @@ static void read_opts(sae_train_opts *o, const sae_config *c)
     o->dead_steps = sae_cfg_i64(c, SAE_TRAINER_DEAD_STEPS);
     o->resample_every = sae_cfg_i64(c, SAE_TRAINER_RESAMPLE_EVERY);
     o->chunk_rows = sae_cfg_i64(c, SAE_TRAINER_CHUNK_ROWS);
+    o->thread_min_work = sae_cfg_i64(c, SAE_TRAINER_THREAD_MIN_WORK);
     o->first_sample = (uint64_t)sae_cfg_i64(c, SAE_TRAINER_FIRST_SAMPLE);
     o->seed = (uint64_t)sae_cfg_i64(c, SAE_TRAINER_SEED);
     o->bf16 = (int32_t)sae_cfg_i64(c, SAE_TRAINER_BF16_SCORES);
@@ -90,6 +91,7 @@ int32_t sae_trainer_create(sae_trainer **out, sae_model *model, const sae_config
     t->model = model;
     int64_t p = model->lay.total, l = model->n_latents;
     t->sparse_div = SAE_SPARSE_BLOCK_DIV;
+    t->step_threads = (int32_t)o.threads;
     t->aux_k = (int32_t)SAE_MIN(o.aux_k > 0 ? o.aux_k : SAE_MAX(model->d / 2, 1), l);
     if (!sae_arch_is_sparse(model->arch))
         t->o.aux_coef = 0.0; /* AuxK belongs to the TopK family */
@@ -186,6 +188,7 @@ int32_t sae_trainer_step(sae_trainer *trainer, const float *x, int64_t n, int64_
         return st;
     if (sae_train_ws_reserve(t, n) != SAE_OK)
         return sae_fail(&t->err, SAE_E_NOMEM, "step: out of memory for %lld rows", (long long)n);
+    sae_train_set_rows(t, n);
     if ((st = load_rows(t, x, n, ldx)) != SAE_OK)
         return st;
     if ((st = sae_train_step_rows(t, n)) != SAE_OK)

@@ -25,7 +25,7 @@
 typedef struct sae_train_opts {
     double lr, lr_end, l1, beta1, beta2, eps, grad_clip, aux_coef, bandwidth, thr_lr;
     int64_t batch, threads, l1_warmup, lr_warmup, lr_decay_steps, aux_k, dead_steps,
-        resample_every, chunk_rows;
+        resample_every, chunk_rows, thread_min_work;
     uint64_t first_sample, seed;
     int32_t lr_schedule, renorm, l1_dec_norm, b_dec_init;
     int32_t ortho_on, lowact_on, bf16;
@@ -123,6 +123,7 @@ struct sae_trainer {
     int32_t b_dec_done;   /* b_dec_init applied */
     int32_t aux_k;        /* resolved AuxK size */
     int64_t sparse_div;   /* ReLU sparse blocks: density <= 1/sparse_div (tests set 1) */
+    int32_t step_threads; /* threads of the step under way (sae_train_set_rows) */
 
     sae_train_stats last;
     double phase_s[SAE_N_PHASES]; /* seconds spent in each phase since creation */
@@ -181,7 +182,13 @@ double sae_train_add_column(const float *xcs, const int64_t *col_ptr, const int6
 void sae_train_init_b_dec(sae_trainer *t, int64_t n);
 /* Anthropic-style resampling of dead latents from the last batch. */
 void sae_train_resample(sae_trainer *t, int64_t n);
-/* Threads for this trainer's parallel loops. */
-static inline int sae_train_threads(const sae_trainer *t) { return (int)t->o.threads; }
+/* Threads for this trainer's parallel loops: those of the step under way. */
+static inline int sae_train_threads(const sae_trainer *t) { return (int)t->step_threads; }
+/* Sets the threads of a step of n rows: n_threads, or one below thread_min_work. */
+static inline void sae_train_set_rows(sae_trainer *t, int64_t n)
+{
+    double work = (double)n * (double)t->model->n_latents * (double)t->model->d;
+    t->step_threads = (int32_t)(work < (double)t->o.thread_min_work ? 1 : t->o.threads);
+}
 
 #endif
