@@ -140,8 +140,9 @@ static void test_batch_topk_matches_reference(void **state)
     float *v = malloc(NMAX * sizeof *v), *cval = malloc(NMAX * sizeof *cval);
     float *vs = malloc(NMAX * sizeof *vs), *shift = malloc(1000 * sizeof *shift);
     float *shift2 = malloc(1000 * sizeof *shift2), *lval = malloc(NMAX * sizeof *lval);
+    float *llow = malloc(NMAX * sizeof *llow);
     int64_t *lpos = malloc(NMAX * sizeof *lpos);
-    assert_non_null(shift2), assert_non_null(lval), assert_non_null(lpos);
+    assert_non_null(shift2), assert_non_null(lval), assert_non_null(lpos), assert_non_null(llow);
     int32_t *cidx = malloc(NMAX * sizeof *cidx);
     key *ref = malloc(NMAX * sizeof *ref);
     int64_t *row_ptr = malloc(1001 * sizeof *row_ptr);
@@ -190,8 +191,9 @@ static void test_batch_topk_matches_reference(void **state)
             for (int64_t r = 0; r < rows; r++)
                 shift2[r] = sign * shift[r];
             int sparse = trial % 32 == 1; /* a hint: the same list either way */
-            int64_t got =
-                sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos, NMAX, sparse);
+            float *low = trial % 3 != 0 ? llow : NULL; /* lower bounds: x + -shift */
+            int64_t got = sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, low, lpos,
+                                                  NMAX, sparse);
             int64_t m = 0;
             for (int64_t e = 0; e < n; e++) {
                 if (!(vs[e] > h.floor))
@@ -199,11 +201,14 @@ static void test_batch_topk_matches_reference(void **state)
                 assert_true(m < got);
                 assert_int_equal(lpos[m], e);
                 assert_memory_equal(&lval[m], &vs[e], sizeof(float));
+                float want_low = v[e] + -shift2[e / l];
+                if (low != NULL)
+                    assert_memory_equal(&low[m], &want_low, sizeof(float));
                 m++;
             }
             assert_int_equal(got, m);
             if (m > 0) /* one short: the list overflows */
-                assert_int_equal(sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, lpos,
+                assert_int_equal(sae_batch_collect_above(v, rows, l, shift2, h.floor, lval, low, lpos,
                                                          m - 1, sparse), -1);
             sae_batch_heap_offer_at(&h, v, l, lpos, m, shift, sign, 0);
             sel = vs;
@@ -231,7 +236,7 @@ static void test_batch_topk_matches_reference(void **state)
         assert_memory_equal(&lo, &worst, sizeof(float));
     }
     free(v), free(cval), free(cidx), free(ref), free(row_ptr), free(hval), free(hpos);
-    free(vs), free(shift), free(shift2), free(lval), free(lpos);
+    free(vs), free(shift), free(shift2), free(lval), free(lpos), free(llow);
 }
 
 /* sae_batch_heap_take_best: the K best positive entries of a list with increasing (gapped)

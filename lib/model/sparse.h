@@ -68,12 +68,14 @@ void sae_batch_heap_offer_at(sae_batch_heap *h, const float *rows, int64_t n_lat
 void sae_batch_heap_offer_list(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n,
                                int64_t base);
 /* The entries with fl(rows[r][j] + shift[r]) > floor (shift NULL: 0), in position order:
- * those values into val, r * n_latents + j into pos. Returns their count, or -1 when more
- * than cap pass (val and pos then hold cap entries). `sparse` (a hint, same result): few
- * values pass, so groups of them are screened before any is written. */
+ * those values into val, r * n_latents + j into pos, and with low != NULL fl(rows[r][j] +
+ * -shift[r]) into low (the lower bound as sae_batch_heap_offer_at forms it with sign -1).
+ * Returns their count, or -1 when more than cap pass (the buffers then hold cap entries).
+ * `sparse` (a hint, same result): few values pass, so groups of them are screened before
+ * any is written. */
 int64_t sae_batch_collect_above(const float *rows, int64_t n_rows, int64_t n_latents,
-                                const float *shift, float floor, float *val, int64_t *pos,
-                                int64_t cap, int sparse);
+                                const float *shift, float floor, float *val, float *low,
+                                int64_t *pos, int64_t cap, int sparse);
 /* The heap (emptied first) becomes the K best positive values of val[0..n) at the batch
  * positions pos (increasing), exactly as offering them would leave it reduced. */
 void sae_batch_heap_take_best(sae_batch_heap *h, const float *val, const int64_t *pos, int64_t n);

@@ -171,10 +171,12 @@ AVX2_FN static inline int any32_shifted(const float *x, __m256 vs, __m256 vg)
     return _mm256_movemask_ps(_mm256_or_ps(a, b));
 }
 
-/* Appends the lanes of v that are > g at val/pos + n, with positions base + q..; returns
- * the new count (writes up to 8 entries past it). */
-AVX2_FN static inline int64_t pack8_pos(__m256 v, __m256 vg, int32_t q, __m256i base, float *val,
-                                        int64_t *pos, int64_t n)
+/* Appends the lanes of v that are > g at val/pos + n, with positions base + q.. (and with
+ * low != NULL the same lanes of lv at low + n); returns the new count (writes up to 8
+ * entries past it). */
+AVX2_FN static inline __attribute__((always_inline)) int64_t
+pack8_low(__m256 v, __m256 lv, __m256 vg, int32_t q, __m256i base, float *val, float *low,
+          int64_t *pos, int64_t n)
 {
     __m256i iv = _mm256_add_epi32(_mm256_set1_epi32(q), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     uint32_t m = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(v, vg, _CMP_GT_OQ));
@@ -185,11 +187,21 @@ AVX2_FN static inline int64_t pack8_pos(__m256 v, __m256 vg, int32_t q, __m256i 
         __m128i ih = half ? _mm256_extracti128_si256(iv, 1) : _mm256_castsi256_si128(iv);
         __m128i pi = _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(ih), p));
         _mm_storeu_ps(val + n, _mm_permutevar_ps(vh, p));
+        if (low != NULL) {
+            __m128 lh = half ? _mm256_extractf128_ps(lv, 1) : _mm256_castps256_ps128(lv);
+            _mm_storeu_ps(low + n, _mm_permutevar_ps(lh, p));
+        }
         _mm256_storeu_si256((__m256i *)(pos + n),
                             _mm256_add_epi64(base, _mm256_cvtepi32_epi64(pi)));
         n += __builtin_popcount(mh);
     }
     return n;
+}
+
+AVX2_FN static inline int64_t pack8_pos(__m256 v, __m256 vg, int32_t q, __m256i base, float *val,
+                                        int64_t *pos, int64_t n)
+{
+    return pack8_low(v, v, vg, q, base, val, NULL, pos, n);
 }
 
 /* Offering row + shift with 32-value screens; the passing lanes of a block are packed into
@@ -437,9 +449,10 @@ void sae_batch_heap_take_best(sae_batch_heap *h, const float *val, const int64_t
 
 /* ---- collecting the entries above a floor ----------------------------------------------- */
 
-/* Appends the entries of row r's x[j0..l) (plus s) that are > fl; -1 past cap. */
+/* Appends the entries of row r's x[j0..l) (plus s) that are > fl (low != NULL: and
+ * x[j] + -s); -1 past cap. */
 static int64_t collect_tail(const float *x, int64_t j0, int64_t l, int64_t r, float s, float fl,
-                            float *val, int64_t *pos, int64_t c, int64_t cap)
+                            float *val, float *low, int64_t *pos, int64_t c, int64_t cap)
 {
     for (int64_t j = j0; j < l; j++) {
         float v = x[j] + s;
@@ -447,6 +460,8 @@ static int64_t collect_tail(const float *x, int64_t j0, int64_t l, int64_t r, fl
             continue;
         if (c == cap)
             return -1;
+        if (low != NULL)
+            low[c] = x[j] + -s;
         val[c] = v, pos[c++] = r * l + j;
     }
     return c;
@@ -457,9 +472,19 @@ static int64_t collect_tail(const float *x, int64_t j0, int64_t l, int64_t r, fl
  * blocks of a batch cut have one, too irregular for a branch); up to 8 entries are written
  * past the count, so blocks near cap take the checked tail instead. With `sparse`, groups
  * of 32 without a passing value are skipped first. */
-AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l,
-                                    const float *shift, float fl, float *val, int64_t *pos,
-                                    int64_t cap, int sparse)
+/* Eight values of x at q into the buffers (with low: and their lower bounds x + -s). */
+AVX2_FN static inline __attribute__((always_inline)) int64_t
+collect8(const float *x, int64_t q, __m256 vs, __m256 vg, __m256i b, float *val, float *low,
+         int64_t *pos, int64_t c)
+{
+    __m256 xv = _mm256_loadu_ps(x + q);
+    __m256 lv = low != NULL ? _mm256_add_ps(xv, _mm256_xor_ps(vs, _mm256_set1_ps(-0.0f))) : xv;
+    return pack8_low(_mm256_add_ps(xv, vs), lv, vg, (int32_t)q, b, val, low, pos, c);
+}
+
+AVX2_FN static inline __attribute__((always_inline)) int64_t
+collect_rows(const float *rows, int64_t n_rows, int64_t l, const float *shift, float fl,
+             float *val, float *low, int64_t *pos, int64_t cap, int sparse)
 {
     __m256 vg = _mm256_set1_ps(fl);
     int64_t c = 0;
@@ -473,32 +498,39 @@ AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l
             if (!any32_shifted(x + j, vs, vg))
                 continue;
             for (int64_t q = j; q < j + 32; q += 8)
-                c = pack8_pos(_mm256_add_ps(_mm256_loadu_ps(x + q), vs), vg, (int32_t)q, b, val,
-                              pos, c);
+                c = collect8(x, q, vs, vg, b, val, low, pos, c);
         }
-        for (; j + 8 <= l && c + 8 <= cap; j += 8) {
-            c = pack8_pos(_mm256_add_ps(_mm256_loadu_ps(x + j), vs), vg, (int32_t)j, b, val, pos,
-                          c);
-        }
-        c = collect_tail(x, j, l, r, s, fl, val, pos, c, cap);
+        for (; j + 8 <= l && c + 8 <= cap; j += 8)
+            c = collect8(x, j, vs, vg, b, val, low, pos, c);
+        c = collect_tail(x, j, l, r, s, fl, val, low, pos, c, cap);
     }
     return c;
+}
+
+/* collect_rows with and without the lower bounds (each a branch-free loop). */
+AVX2_FN static int64_t collect_avx2(const float *rows, int64_t n_rows, int64_t l,
+                                    const float *shift, float fl, float *val, float *low,
+                                    int64_t *pos, int64_t cap, int sparse)
+{
+    if (low != NULL)
+        return collect_rows(rows, n_rows, l, shift, fl, val, low, pos, cap, sparse);
+    return collect_rows(rows, n_rows, l, shift, fl, val, NULL, pos, cap, sparse);
 }
 #endif
 
 int64_t sae_batch_collect_above(const float *rows, int64_t n_rows, int64_t n_latents,
-                                const float *shift, float floor, float *val, int64_t *pos,
-                                int64_t cap, int sparse)
+                                const float *shift, float floor, float *val, float *low,
+                                int64_t *pos, int64_t cap, int sparse)
 {
 #ifdef SELECT_AVX2
     if (have_avx2())
-        return collect_avx2(rows, n_rows, n_latents, shift, floor, val, pos, cap, sparse);
+        return collect_avx2(rows, n_rows, n_latents, shift, floor, val, low, pos, cap, sparse);
 #endif
     (void)sparse;
     int64_t c = 0;
     for (int64_t r = 0; r < n_rows && c >= 0; r++)
         c = collect_tail(rows + r * n_latents, 0, n_latents, r,
-                         shift != NULL ? shift[r] : 0.0f, floor, val, pos, c, cap);
+                         shift != NULL ? shift[r] : 0.0f, floor, val, low, pos, c, cap);
     return c;
 }
 

@@ -362,7 +362,7 @@ static int64_t one_block_candidates(sae_trainer *t, int64_t n, float *cut)
     sae_batch_heap *h = &w->heap, *hh = &w->heap_hi;
     int64_t l = t->model->n_latents;
     sae_batch_heap_raise_floor(h, w->pre, n, l, w->margin, -1.0f);
-    int64_t m = sae_batch_collect_above(w->pre, n, l, w->margin, h->floor, hh->val, hh->pos,
+    int64_t m = sae_batch_collect_above(w->pre, n, l, w->margin, h->floor, hh->val, NULL, hh->pos,
                                         hh->cap, 0);
     if (m < 0) {
         sae_batch_heap_offer_rows_shifted(h, w->pre, n, l, 0, w->margin, -1.0f);
@@ -453,6 +453,7 @@ static int list_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, float fl, 
         int64_t ra = share_row(b, p), rb = share_row(b, p + 1);
         b->got[p] = sae_batch_collect_above(w->pre + ra * l, rb - ra, l, w->margin + ra, fl,
                                             w->list_val + at + p * b->share,
+                                            w->list_low + at + p * b->share,
                                             w->list_pos + at + p * b->share, b->share, 1);
     });
     for (int64_t p = 0; p < b->parts; p++)
@@ -461,16 +462,18 @@ static int list_block(sae_trainer *t, int nt, int64_t nc, int64_t r0, float fl, 
     return 0;
 }
 
-/* The lower bounds of the entries listed in half `half` into the lower heap, from w->pre. */
+/* The lower bounds of the entries listed in half `half` into the lower heap: listed beside
+ * the upper ones by the thread that scored their rows, so that this one thread reads them
+ * in order instead of gathering them from w->pre. */
 static void offer_lower(sae_trainer *t, int half)
 {
     sae_train_ws *w = &t->ws;
     const sae_block_list *b = &w->lists[half];
     int64_t at = half * w->list_cap, l = t->model->n_latents;
     for (int64_t p = 0; p < b->parts; p++) {
-        int64_t ra = share_row(b, p);
-        sae_batch_heap_offer_at(&w->heap, w->pre + ra * l, l, w->list_pos + at + p * b->share,
-                                b->got[p], w->margin + ra, -1.0f, (b->r0 + ra) * l);
+        int64_t e = at + p * b->share;
+        sae_batch_heap_offer_list(&w->heap, w->list_low + e, w->list_pos + e, b->got[p],
+                                  (b->r0 + share_row(b, p)) * l);
     }
 }
 

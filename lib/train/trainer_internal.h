@@ -88,8 +88,9 @@ typedef struct sae_train_ws {
     float *bf_scale_rows, *bf_scale_cols;  /* and their int16 scales (chunk, L) */
     sae_batch_heap heap_hi; /* BatchTopK family: upper bounds, SAE_BATCH_HI_MULT x cap * k */
     float *margin;          /* BatchTopK family, chunk: the bounds' margin c per row */
-    float *list_val;               /* BatchTopK family, several blocks: the entries of a */
-    int64_t *list_pos, list_cap;   /* block that may enter a heap (select.c), list_cap, */
+    float *list_val, *list_low;    /* BatchTopK family, several blocks: the entries of a */
+    int64_t *list_pos, list_cap;   /* block that may enter a heap (select.c): upper and
+                                      lower bounds, positions, list_cap, */
     sae_block_list lists[2];       /* twice with threads, and the shares in each half */
     int up_pending, up_half;       /* a listed block whose upper side waits (its half) */
     float up_floor;                /* and the lower heap's floor after it */

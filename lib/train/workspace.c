@@ -19,7 +19,7 @@ void sae_train_ws_free(sae_trainer *t)
                     w->aux_gval, w->aux_ent, w->aux_col_ptr, w->aux_erow, w->ga,
                     w->ortho_work, w->lowact_work, w->dvec, w->bf_rows, w->bf_enc, w->heap_hi.val,
                     w->heap_hi.pos, w->margin, w->bf_resid_rows, w->bf_resid_cols,
-                    w->bf_scale_rows, w->bf_scale_cols, w->list_val, w->list_pos, w->fused};
+                    w->bf_scale_rows, w->bf_scale_cols, w->list_val, w->list_low, w->list_pos, w->fused};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sae_free(al, bufs[i]);
     memset(w, 0, sizeof *w);
@@ -111,6 +111,7 @@ static void alloc_sparse(sae_trainer *t, ws_alloc *a, int64_t cap, int64_t chunk
             int halves = t->o.threads > 1 ? 2 : 1;
             w->list_cap = SAE_MAX(chunk * l / 8, 64 * 64);
             w->list_val = get(a, halves * w->list_cap, sizeof(float));
+            w->list_low = get(a, halves * w->list_cap, sizeof(float));
             w->list_pos = get(a, halves * w->list_cap, sizeof(int64_t));
         }
     }
