@@ -468,10 +468,6 @@ static int64_t collect_tail(const float *x, int64_t j0, int64_t l, int64_t r, fl
 }
 
 #ifdef SELECT_AVX2
-/* Eight lanes at a time, the passing ones left-packed with a permutation (about half the
- * blocks of a batch cut have one, too irregular for a branch); up to 8 entries are written
- * past the count, so blocks near cap take the checked tail instead. With `sparse`, groups
- * of 32 without a passing value are skipped first. */
 /* Eight values of x at q into the buffers (with low: and their lower bounds x + -s). */
 AVX2_FN static inline __attribute__((always_inline)) int64_t
 collect8(const float *x, int64_t q, __m256 vs, __m256 vg, __m256i b, float *val, float *low,
@@ -482,6 +478,10 @@ collect8(const float *x, int64_t q, __m256 vs, __m256 vg, __m256i b, float *val,
     return pack8_low(_mm256_add_ps(xv, vs), lv, vg, (int32_t)q, b, val, low, pos, c);
 }
 
+/* Eight lanes at a time, the passing ones left-packed with a permutation (about half the
+ * blocks of a batch cut have one, too irregular for a branch); up to 8 entries are written
+ * past the count, so blocks near cap take the checked tail instead. With `sparse`, groups
+ * of 32 without a passing value are skipped first. */
 AVX2_FN static inline __attribute__((always_inline)) int64_t
 collect_rows(const float *rows, int64_t n_rows, int64_t l, const float *shift, float fl,
              float *val, float *low, int64_t *pos, int64_t cap, int sparse)
