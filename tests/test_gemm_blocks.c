@@ -204,7 +204,10 @@ static void train_and_snapshot(const sae_toy *toy, int64_t arch, int64_t threads
         assert_ok(sae_config_set_i64_array(mc, SAE_MODEL_MATRYOSHKA_WIDTHS, w, 2));
     }
     sae_config *rc = test_config(SAE_KIND_TRAINER, "batch_size", 512.0, "lr", 1e-3,
-                                 "l1_coefficient", 0.01, "n_threads", (double)threads, "thread_min_work", 0.0,
+                                 "l1_coefficient", 0.01, "n_threads", (double)threads,
+                                 /* the step's own work: threads for the step, and its ReLU
+                                  * blocks of 200 rows fused on the calling thread */
+                                 "thread_min_work", 512.0 * 1024.0 * 128.0,
                                  "dead_steps", 2.0, "chunk_rows", 200.0, NULL);
     sae_model *m = NULL;
     assert_ok(sae_model_create(&m, mc, NULL));

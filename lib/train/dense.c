@@ -533,22 +533,20 @@ static void output_grad(const float *restrict res, int64_t nc, int64_t d, float 
         }
 }
 
-/* Up to this many multiply-adds per product a fused block on one thread beats the unfused
- * products on two (nc 1,024 rows: d 32 x 128 latents 2.4M against 1.8M samples/s, d 128 x
- * 256 latents 525k against 452k; d 64 x 1,024 latents, 67M, lost). */
-#define FUSED_ONE_THREAD_WORK 33554432.0
-
 /* Whether the block goes through the fused kernel (relu_fused.c), on the calling thread:
- * its scratch exists (ReLU without the low-activation penalty, toy widths), one thread or
- * too little work for more, and every product of the block would run in the small kernel,
- * whose results the fused block reproduces (so the thread count still changes nothing). */
+ * its scratch exists (ReLU without the low-activation penalty, toy widths), one thread, or
+ * at most thread_min_work multiply-adds per product in a step that has more threads (one
+ * thread fused beat two unfused there: nc 1,024 rows, d 32 x 128 latents 2.4M against 1.8M
+ * samples/s, d 128 x 256 latents, 2^25, 525k against 452k; d 64 x 1,024 latents, 2^26,
+ * lost), and every product of the block would run in the small kernel, whose results the
+ * fused block reproduces (so the thread count still changes nothing). */
 static int fused_block_ok(const sae_trainer *t, int64_t nc)
 {
     const sae_model *m = t->model;
     int64_t d = m->d, l = m->n_latents;
     double work = (double)nc * (double)l * (double)d;
     return t->ws.fused != NULL &&
-           (sae_train_threads(t) == 1 || work <= FUSED_ONE_THREAD_WORK) &&
+           (sae_train_threads(t) == 1 || work <= (double)t->o.thread_min_work) &&
            sae_gemm_small_fits(1, nc, l, d) && /* encoder, dLoss/dz */
            sae_gemm_small_fits(0, nc, d, l) && /* decoder */
            sae_gemm_small_fits(0, l, d, nc);   /* the two weight gradients */
